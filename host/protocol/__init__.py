@@ -1,0 +1,81 @@
+"""Wire protocol v1: message dataclasses, ``encode`` and the streaming ``Decoder``.
+
+This package imports nothing else of ours; see ``docs/protocol.md`` for the byte format.
+"""
+
+from .codec import PayloadError, decode_payload, encode, encode_frame, encode_payload
+from .constants import (
+    MAX_FRAME,
+    MAX_PAYLOAD,
+    PROTOCOL_VERSION,
+    SYNC,
+    UNSOLICITED,
+    Capability,
+    DeviceState,
+    ErrorCode,
+    Flags,
+    LogLevel,
+    MsgType,
+    SampleFormat,
+    SweepKind,
+)
+from .decoder import Decoder, DecoderStats
+from .messages import (
+    Ack,
+    Configure,
+    DeviceInfo,
+    EchoLine,
+    FrameEnd,
+    GetInfo,
+    GetStatus,
+    Log,
+    Message,
+    Nak,
+    Ping,
+    Pong,
+    Reset,
+    Start,
+    Status,
+    Stop,
+)
+from .structs import CONFIGURE_FIELD_IDS
+
+__all__ = [
+    "CONFIGURE_FIELD_IDS",
+    "MAX_FRAME",
+    "MAX_PAYLOAD",
+    "PROTOCOL_VERSION",
+    "SYNC",
+    "UNSOLICITED",
+    "Ack",
+    "Capability",
+    "Configure",
+    "Decoder",
+    "DecoderStats",
+    "DeviceInfo",
+    "DeviceState",
+    "EchoLine",
+    "ErrorCode",
+    "Flags",
+    "FrameEnd",
+    "GetInfo",
+    "GetStatus",
+    "Log",
+    "LogLevel",
+    "Message",
+    "MsgType",
+    "Nak",
+    "PayloadError",
+    "Ping",
+    "Pong",
+    "Reset",
+    "SampleFormat",
+    "Start",
+    "Status",
+    "Stop",
+    "SweepKind",
+    "decode_payload",
+    "encode",
+    "encode_frame",
+    "encode_payload",
+]

@@ -1,0 +1,215 @@
+"""The streaming decoder: bytes in any chunking → messages, with honest link statistics.
+
+How it survives a hostile wire:
+
+* It hunts for the two sync bytes, then checks the 16-byte header with its CRC-16 *before*
+  trusting ``payload_len``, so a false sync costs one byte of rescanning, not a wait for a
+  bogus length. A length above ``MAX_PAYLOAD`` is rejected the same way, so nothing is ever
+  buffered beyond one maximum frame.
+* A frame whose CRC-32 fails is not skipped by its length: the decoder steps one byte past its
+  sync and rescans. A truncated frame therefore never swallows the good frame after it.
+* Everything inside ``feed`` is guarded; no exception escapes, whatever the input.
+"""
+
+from __future__ import annotations
+
+import binascii
+import zlib
+from dataclasses import asdict, dataclass
+
+from .codec import HEADER, PayloadError, decode_echo_line, decode_payload
+from .constants import (
+    HEADER_SIZE,
+    KNOWN_MUST_UNDERSTAND,
+    MAX_PAYLOAD,
+    MUST_UNDERSTAND_MASK,
+    PROTOCOL_VERSION,
+    SYNC,
+    MsgType,
+)
+from .messages import Message
+
+_SYNC0 = SYNC[0]
+_HEADER_CRC_SPAN = HEADER_SIZE - 2
+_UNSUPPORTED_FLAGS = MUST_UNDERSTAND_MASK & ~KNOWN_MUST_UNDERSTAND
+_ECHO_LINE = int(MsgType.ECHO_LINE)
+_KNOWN_TYPES = frozenset(int(t) for t in MsgType)
+
+
+@dataclass(slots=True)
+class DecoderStats:
+    """Counters of everything the decoder saw. All counts are cumulative.
+
+    ``frames_bad`` = ``crc_errors`` + ``unsupported`` + ``malformed``: frames whose header was
+    valid but which were dropped. ``header_errors`` counts candidate headers that failed their
+    CRC-16 or announced an impossible length: corrupted headers and false syncs alike (the
+    lost frame then shows up in ``seq_gaps``).
+    """
+
+    bytes_in: int = 0
+    frames_ok: int = 0
+    frames_bad: int = 0
+    bytes_discarded: int = 0
+    seq_gaps: int = 0
+    seq_resets: int = 0
+    header_errors: int = 0
+    crc_errors: int = 0
+    unsupported: int = 0
+    malformed: int = 0
+    decoder_errors: int = 0
+    last_seq: int | None = None
+
+    def as_dict(self) -> dict[str, int | None]:
+        """The counters as a plain dict (for JSON reports and HDF5 attributes)."""
+        return asdict(self)
+
+    def summary(self) -> str:
+        """One human-readable line."""
+        return (
+            f"{self.bytes_in} B in, {self.frames_ok} frames ok, {self.frames_bad} bad "
+            f"(crc {self.crc_errors}, unsupported {self.unsupported}, malformed "
+            f"{self.malformed}), {self.header_errors} header errors, {self.seq_gaps} lost "
+            f"(seq gaps), {self.seq_resets} resets, {self.bytes_discarded} B discarded"
+        )
+
+
+class Decoder:
+    """Incremental frame decoder. ``feed(bytes) -> list[Message]``; see the module docstring."""
+
+    def __init__(self, max_payload: int = MAX_PAYLOAD) -> None:
+        if not 0 <= max_payload <= MAX_PAYLOAD:
+            raise ValueError(f"max_payload must be in 0..{MAX_PAYLOAD}")
+        self.max_payload = max_payload
+        self.stats = DecoderStats()
+        self._pending = bytearray()
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held back waiting for the rest of a frame (never more than one frame)."""
+        return len(self._pending)
+
+    def reset(self) -> None:
+        """Forget buffered bytes and the last sequence number (e.g. after reopening a port)."""
+        self.stats.bytes_discarded += len(self._pending)
+        self._pending.clear()
+        self.stats.last_seq = None
+
+    def feed(self, data: bytes) -> list[Message]:
+        """Consume a chunk of any size; return the messages completed by it, in order."""
+        out: list[Message] = []
+        try:
+            if not isinstance(data, bytes):
+                data = bytes(data)
+            self.stats.bytes_in += len(data)
+            start = self._drain_pending(data, out) if self._pending else 0
+            if start < len(data):
+                pos = self._scan(data, start, out)
+                if pos < len(data):
+                    self._pending += memoryview(data)[pos:]
+        except Exception:
+            self.stats.decoder_errors += 1
+            self.stats.bytes_discarded += len(self._pending)
+            self._pending.clear()
+        return out
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _drain_pending(self, data: bytes, out: list[Message]) -> int:
+        """Complete the frame started in an earlier chunk, taking only the bytes it needs."""
+        taken = 0
+        n = len(data)
+        while self._pending and taken < n:
+            need = self._bytes_needed(self._pending)
+            chunk = data[taken : taken + need]
+            taken += len(chunk)
+            self._pending += chunk
+            buf = bytes(self._pending)
+            pos = self._scan(buf, 0, out)
+            del self._pending[:pos]
+        return taken
+
+    def _bytes_needed(self, buf: bytearray) -> int:
+        """How many more bytes the frame candidate at the start of ``buf`` needs."""
+        if len(buf) < HEADER_SIZE:
+            return HEADER_SIZE - len(buf)
+        plen = HEADER.unpack_from(buf, 0)[3]
+        return max(1, HEADER_SIZE + ((plen + 3) & ~3) + 4 - len(buf))
+
+    def _scan(self, b: bytes, pos: int, out: list[Message]) -> int:
+        """Decode every complete frame in ``b[pos:]``; return where an incomplete one starts."""
+        stats = self.stats
+        n = len(b)
+        find = b.find
+        unpack_header = HEADER.unpack_from
+        crc_hqx = binascii.crc_hqx
+        crc32 = zlib.crc32
+        max_payload = self.max_payload
+        with memoryview(b) as mv:
+            while True:
+                i = find(SYNC, pos)
+                if i < 0:
+                    # keep a trailing first sync byte: its partner may be in the next chunk
+                    keep = 1 if n > pos and b[n - 1] == _SYNC0 else 0
+                    stats.bytes_discarded += n - keep - pos
+                    return n - keep
+                if i != pos:
+                    stats.bytes_discarded += i - pos
+                    pos = i
+                if n - pos < HEADER_SIZE:
+                    return pos
+                _sync, version, msg_type, plen, seq, flags, _rsv, hcrc = unpack_header(b, pos)
+                if plen > max_payload or crc_hqx(mv[pos : pos + _HEADER_CRC_SPAN], 0xFFFF) != hcrc:
+                    stats.header_errors += 1
+                    stats.bytes_discarded += 1
+                    pos += 1
+                    continue
+                body_end = pos + HEADER_SIZE + ((plen + 3) & ~3)
+                if body_end + 4 > n:
+                    return pos
+                if crc32(mv[pos:body_end]) != int.from_bytes(mv[body_end : body_end + 4], "little"):
+                    stats.crc_errors += 1
+                    stats.frames_bad += 1
+                    stats.bytes_discarded += 1
+                    pos += 1
+                    continue
+                self._track_seq(seq)
+                msg = self._decode(b, pos, version, msg_type, plen, flags)
+                if msg is None:
+                    stats.frames_bad += 1
+                    stats.bytes_discarded += body_end + 4 - pos
+                else:
+                    msg.seq = seq
+                    out.append(msg)
+                    stats.frames_ok += 1
+                pos = body_end + 4
+
+    def _decode(self, b: bytes, pos: int, version: int, msg_type: int, plen: int, flags: int
+                ) -> Message | None:
+        """Turn an intact frame into a message, or count why it cannot be used."""
+        if (
+            version != PROTOCOL_VERSION
+            or flags & _UNSUPPORTED_FLAGS
+            or msg_type not in _KNOWN_TYPES
+        ):
+            self.stats.unsupported += 1
+            return None
+        try:
+            if msg_type == _ECHO_LINE:
+                return decode_echo_line(b, pos + HEADER_SIZE, plen)
+            return decode_payload(msg_type, b, pos + HEADER_SIZE, plen)
+        except PayloadError:
+            self.stats.malformed += 1
+            return None
+
+    def _track_seq(self, seq: int) -> None:
+        """Count sequence gaps, wrap-aware; a jump backwards is a device reset, not a gap."""
+        stats = self.stats
+        last = stats.last_seq
+        if last is not None:
+            delta = (seq - last - 1) & 0xFFFFFFFF
+            if delta:
+                if delta >= 0x80000000:
+                    stats.seq_resets += 1
+                else:
+                    stats.seq_gaps += delta
+        stats.last_seq = seq

@@ -1,0 +1,72 @@
+"""Module boundaries from docs/architecture.md, enforced on the source (imports are parsed)."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+HOST = Path(__file__).resolve().parents[1] / "host"
+
+# package -> our packages it must never import
+FORBIDDEN = {
+    "protocol": {"dsp", "sim", "device", "viewer", "record", "cli", "demo"},
+    "dsp": {"protocol", "sim", "device", "viewer", "record", "cli", "demo"},
+    "sim": {"dsp", "device", "viewer", "record", "cli", "demo"},
+    "device": {"dsp", "viewer", "record", "cli", "demo"},
+    "record": {"viewer", "cli", "demo"},
+}
+EXISTING = sorted(p for p in FORBIDDEN if (HOST / p).is_dir())
+
+
+def imports_of(path: Path, root: Path = HOST) -> set[str]:
+    """Absolute dotted names of every module ``path`` imports (relative imports resolved)."""
+    package = ["host", *path.relative_to(root).parts[:-1]]
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                prefix = ".".join([*base, node.module] if node.module else base)
+                names |= {f"{prefix}.{a.name}" for a in node.names}
+            else:
+                names.add(node.module or "")
+    return names
+
+
+def host_packages(names: set[str]) -> set[str]:
+    """The ``host.<pkg>`` sub-packages among dotted names."""
+    return {n.split(".")[1] for n in names if n.startswith("host.") and n.count(".") >= 1}
+
+
+def test_resolver_sees_relative_and_absolute_imports(tmp_path):
+    # guards the checker itself: a forbidden import written either way is caught
+    probe = HOST / "protocol" / "codec.py"
+    assert "host.protocol.constants.HEADER_SIZE" in imports_of(probe)
+    fake = tmp_path / "host" / "protocol" / "x.py"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("from ..dsp import Chain\nimport host.viewer\nfrom . import codec\n")
+    found = imports_of(fake, root=tmp_path / "host")
+    assert host_packages(found) == {"dsp", "viewer", "protocol"}
+
+
+@pytest.mark.parametrize("package", EXISTING)
+def test_package_respects_its_boundary(package):
+    for path in (HOST / package).rglob("*.py"):
+        bad = host_packages(imports_of(path)) & FORBIDDEN[package]
+        assert not bad, f"{path.relative_to(HOST.parent)} imports host.{sorted(bad)}"
+
+
+@pytest.mark.parametrize(
+    ("package", "third_party"),
+    [("protocol", {"construct", "numpy"}), ("dsp", {"numpy", "scipy"})],
+)
+def test_third_party_imports(package, third_party):
+    allowed = third_party | {"host", "__future__"} | set(sys.stdlib_module_names)
+    for path in (HOST / package).rglob("*.py"):
+        roots = {n.split(".")[0] for n in imports_of(path)}
+        assert roots <= allowed, f"{path.name} imports {roots - allowed}"
