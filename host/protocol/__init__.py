@@ -19,7 +19,7 @@ from .constants import (
     SampleFormat,
     SweepKind,
 )
-from .decoder import Decoder, DecoderStats
+from .decoder import Decoder, DecoderStats, Rejected
 from .messages import (
     Ack,
     Configure,
@@ -68,6 +68,7 @@ __all__ = [
     "PayloadError",
     "Ping",
     "Pong",
+    "Rejected",
     "Reset",
     "SampleFormat",
     "Start",

@@ -26,7 +26,7 @@ from .constants import (
     MsgType,
     sample_nbytes,
 )
-from .messages import MESSAGE_CLASSES, EchoLine, FrameEnd, Message
+from .messages import HEADER_FIELDS, MESSAGE_CLASSES, EchoLine, FrameEnd, Message
 from .samples import samples_from_buffer, samples_to_bytes
 from .structs import (
     PAYLOADS,
@@ -171,7 +171,7 @@ def decode_payload(msg_type: int, payload: bytes, offset: int = 0, length: int |
     cls = MESSAGE_CLASSES[msg_type]
     kwargs = {}
     for f in fields(cls):
-        if f.name == "seq":
+        if f.name in HEADER_FIELDS:
             continue
         value = parsed[f.name]
         if f.type == "str":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import binascii
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from .codec import HEADER, PayloadError, decode_echo_line, decode_payload
@@ -73,13 +74,36 @@ class DecoderStats:
         )
 
 
-class Decoder:
-    """Incremental frame decoder. ``feed(bytes) -> list[Message]``; see the module docstring."""
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An intact frame (both CRCs good) that could not be used, and why.
 
-    def __init__(self, max_payload: int = MAX_PAYLOAD) -> None:
+    ``reason`` is ``"version"``, ``"flags"``, ``"type"`` or ``"length"`` (the payload does
+    not fit the type's layout). A device answers a rejected command with the matching NAK.
+    """
+
+    seq: int
+    msg_type: int
+    version: int
+    flags: int
+    payload_len: int
+    reason: str
+    detail: str = ""
+
+
+class Decoder:
+    """Incremental frame decoder. ``feed(bytes) -> list[Message]``; see the module docstring.
+
+    ``on_reject``, if given, is called with a :class:`Rejected` for every intact frame that is
+    dropped as unsupported or malformed (exceptions it raises are swallowed and counted).
+    """
+
+    def __init__(self, max_payload: int = MAX_PAYLOAD,
+                 on_reject: Callable[[Rejected], None] | None = None) -> None:
         if not 0 <= max_payload <= MAX_PAYLOAD:
             raise ValueError(f"max_payload must be in 0..{MAX_PAYLOAD}")
         self.max_payload = max_payload
+        self.on_reject = on_reject
         self.stats = DecoderStats()
         self._pending = bytearray()
 
@@ -173,33 +197,45 @@ class Decoder:
                     pos += 1
                     continue
                 self._track_seq(seq)
-                msg = self._decode(b, pos, version, msg_type, plen, flags)
+                msg = self._decode(b, pos, version, msg_type, plen, flags, seq)
                 if msg is None:
                     stats.frames_bad += 1
                     stats.bytes_discarded += body_end + 4 - pos
                 else:
                     msg.seq = seq
+                    msg.flags = flags
                     out.append(msg)
                     stats.frames_ok += 1
                 pos = body_end + 4
 
-    def _decode(self, b: bytes, pos: int, version: int, msg_type: int, plen: int, flags: int
-                ) -> Message | None:
+    def _decode(self, b: bytes, pos: int, version: int, msg_type: int, plen: int, flags: int,
+                seq: int) -> Message | None:
         """Turn an intact frame into a message, or count why it cannot be used."""
-        if (
-            version != PROTOCOL_VERSION
-            or flags & _UNSUPPORTED_FLAGS
-            or msg_type not in _KNOWN_TYPES
-        ):
-            self.stats.unsupported += 1
-            return None
-        try:
-            if msg_type == _ECHO_LINE:
-                return decode_echo_line(b, pos + HEADER_SIZE, plen)
-            return decode_payload(msg_type, b, pos + HEADER_SIZE, plen)
-        except PayloadError:
-            self.stats.malformed += 1
-            return None
+        if version != PROTOCOL_VERSION:
+            reason = "version"
+        elif flags & _UNSUPPORTED_FLAGS:
+            reason = "flags"
+        elif msg_type not in _KNOWN_TYPES:
+            reason = "type"
+        else:
+            try:
+                if msg_type == _ECHO_LINE:
+                    return decode_echo_line(b, pos + HEADER_SIZE, plen)
+                return decode_payload(msg_type, b, pos + HEADER_SIZE, plen)
+            except PayloadError as exc:
+                self.stats.malformed += 1
+                self._reject(Rejected(seq, msg_type, version, flags, plen, "length", str(exc)))
+                return None
+        self.stats.unsupported += 1
+        self._reject(Rejected(seq, msg_type, version, flags, plen, reason))
+        return None
+
+    def _reject(self, rejected: Rejected) -> None:
+        if self.on_reject is not None:
+            try:
+                self.on_reject(rejected)
+            except Exception:  # a listener must not break the stream
+                self.stats.decoder_errors += 1
 
     def _track_seq(self, seq: int) -> None:
         """Count sequence gaps, wrap-aware; a jump backwards is a device reset, not a gap."""

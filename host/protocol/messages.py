@@ -7,7 +7,7 @@ units are offered as read-only properties (``beam_angle_rad``, ``start_delay_s``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
 import numpy as np
@@ -29,10 +29,12 @@ from .samples import DEFAULT_ADC_BITS, DTYPES, MAX_ADC_BITS, format_for_dtype
 
 @dataclass(slots=True)
 class Message:
-    """Base of every message. ``seq`` is set on decoded messages (the frame's sequence number)."""
+    """Base of every message. ``seq`` and ``flags`` are set on decoded messages from the header."""
 
     MSG_TYPE: ClassVar[MsgType]
     seq: int | None = field(default=None, kw_only=True, compare=False, repr=False)
+    #: header flags of a decoded message (``encode`` takes flags as an argument instead)
+    flags: int = field(default=0, kw_only=True, compare=False, repr=False)
 
 
 # -- host → device -------------------------------------------------------------------------------
@@ -370,6 +372,15 @@ class FrameEnd(Message):
     lines_sent: int = 0
     lines_per_frame: int = 0
     timestamp_us: int = 0
+
+
+#: dataclass fields that come from the frame header, not from the payload
+HEADER_FIELDS = frozenset({"seq", "flags"})
+
+
+def payload_fields(message: Message | type[Message]) -> list[str]:
+    """Names of a message's payload fields, in declaration order."""
+    return [f.name for f in fields(message) if f.name not in HEADER_FIELDS]
 
 
 #: every message class by type byte

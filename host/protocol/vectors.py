@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +36,7 @@ from .messages import (
     Start,
     Status,
     Stop,
+    payload_fields,
 )
 from .structs import CONFIGURE_FIELD_IDS
 
@@ -111,10 +111,8 @@ def canonical() -> list[tuple[str, int, int, Message]]:
 def to_json(message: Message) -> dict:
     """The message's fields as JSON-able values (samples as a list of ints)."""
     out: dict = {"type": message.MSG_TYPE.name}
-    for f in fields(message):
-        if f.name == "seq":
-            continue
-        value = getattr(message, f.name)
+    for name in payload_fields(message):
+        value = getattr(message, name)
         if isinstance(value, np.ndarray):
             value = value.tolist()
         elif isinstance(value, bytes):
@@ -123,7 +121,7 @@ def to_json(message: Message) -> dict:
             value = list(value)
         elif isinstance(value, int):
             value = int(value)
-        out[f.name] = value
+        out[name] = value
     return out
 
 

@@ -265,3 +265,18 @@ def test_zero_copy_when_aligned():
     assert out.samples.base is not None  # a view of the received bytes, not a copy
     assert not out.samples.flags.owndata
     assert not out.samples.flags.writeable
+
+
+def test_on_reject_reports_why_an_intact_frame_was_dropped():
+    seen = []
+    dec = Decoder(on_reject=seen.append)
+    dec.feed(encode_frame(0x55, b"", 4) + encode_frame(MsgType.PING, b"", 5, version=2)
+             + encode_frame(MsgType.PING, b"\0\0\0\0", 6, flags=0x20)
+             + encode_frame(MsgType.STATUS, b"\0", 7))
+    assert [(r.seq, r.reason) for r in seen] == [(4, "type"), (5, "version"), (6, "flags"),
+                                                 (7, "length")]
+
+
+def test_decoded_messages_carry_header_flags():
+    (msg,) = Decoder().feed(encode(Ping(token=3), 9, flags=0x02))
+    assert msg.seq == 9 and msg.flags == 0x02
