@@ -1,0 +1,225 @@
+"""ScanConverter: lines (polar or lateral positions) → a Cartesian picture via a bilinear table."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+# Integer weights for uint8 input sum to 2**_SHIFT; 255 * 256 + 128 still fits in uint16.
+_SHIFT = 8
+_ONE = 1 << _SHIFT
+
+
+class ScanConverter:
+    """Precomputed bilinear resampling of ``(n_lines, n_samples)`` data onto an (H, W) grid.
+
+    ``positions``: per-line steering angle in radians (``kind='sector'``; 0 = straight down,
+    positive to the right, within ±pi/2) or lateral position in metres (``kind='linear'``).
+    They may be unevenly spaced and in any order (a servo is neither exact nor monotonic); the
+    table interpolates between the *actual* neighbouring positions. ``depth_m``: ``(n_samples,)``
+    increasing depth (range along the beam) of each sample.
+
+    The picture has rows = depth z (increasing downward) and columns = lateral x. ``extent_m``
+    gives its outer edges; pixel centres sit half a pixel inside. Pixels outside the field of
+    view are 0. Apply cost is four gathers and a weighted sum per pixel.
+    """
+
+    def __init__(
+        self,
+        positions: np.ndarray,
+        depth_m: np.ndarray,
+        kind: Literal["sector", "linear"] = "sector",
+        out_shape: tuple[int, int] = (512, 512),
+        extent_m: tuple[float, float, float, float] | None = None,
+    ) -> None:
+        positions = np.asarray(positions, dtype=np.float64)
+        depth_m = np.asarray(depth_m, dtype=np.float64)
+        if kind not in ("sector", "linear"):
+            raise ValueError(f"kind={kind!r} must be 'sector' or 'linear'")
+        if positions.ndim != 1 or positions.size < 2:
+            raise ValueError(
+                f"positions must be 1-D with at least 2 lines, got shape {positions.shape}"
+            )
+        if depth_m.ndim != 1 or depth_m.size < 2:
+            raise ValueError(f"depth_m must be 1-D with at least 2 samples, got {depth_m.shape}")
+        if not (np.isfinite(positions).all() and np.isfinite(depth_m).all()):
+            raise ValueError("positions and depth_m must be finite")
+        if np.any(np.diff(depth_m) <= 0):
+            raise ValueError("depth_m must be strictly increasing")
+        order = np.argsort(positions, kind="stable")
+        sorted_pos = positions[order]
+        if np.any(np.diff(sorted_pos) <= 0):
+            raise ValueError(
+                "positions contain duplicates; give each line a distinct angle or position "
+                "(drop or average repeated lines first)"
+            )
+        if kind == "sector":
+            if np.any(np.abs(positions) >= np.pi / 2):
+                raise ValueError("sector angles must lie within (-pi/2, pi/2) radians")
+            if depth_m[0] < 0:
+                raise ValueError(f"sector depth_m must be >= 0, got {depth_m[0]!r}")
+        height, width = (int(v) for v in out_shape)
+        if height < 1 or width < 1:
+            raise ValueError(f"out_shape={out_shape!r} must be two positive integers")
+
+        self.kind = kind
+        self.positions = positions.copy()
+        self.depth_m = depth_m.copy()
+        self.out_shape = (height, width)
+        self.in_shape = (positions.size, depth_m.size)
+        self._order = order
+        self._sorted_pos = sorted_pos
+        self.extent_m = (
+            tuple(float(v) for v in extent_m)
+            if extent_m is not None
+            else self._default_extent()
+        )
+        x_min, x_max, z_min, z_max = self.extent_m
+        if not (x_max > x_min and z_max > z_min):
+            raise ValueError(f"extent_m={self.extent_m!r} must have x_max > x_min, z_max > z_min")
+        self.pixel_size_m = ((z_max - z_min) / height, (x_max - x_min) / width)
+        self._build_table()
+
+    def _default_extent(self) -> tuple[float, float, float, float]:
+        """Bounding box of the field of view: (x_min, x_max, z_min, z_max) in metres."""
+        p, d = self._sorted_pos, self.depth_m
+        if self.kind == "linear":
+            return float(p[0]), float(p[-1]), float(d[0]), float(d[-1])
+        theta = np.linspace(p[0], p[-1], 1025)
+        if p[0] < 0.0 < p[-1]:
+            theta = np.append(theta, 0.0)
+        r = np.array([d[0], d[-1]])
+        x = np.outer(r, np.sin(theta))
+        z = np.outer(r, np.cos(theta))
+        return float(x.min()), float(x.max()), float(z.min()), float(z.max())
+
+    def _lateral_range(self, x_m: np.ndarray, z_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Map Cartesian points to (position along the line axis, range along the beam)."""
+        if self.kind == "sector":
+            return np.arctan2(x_m, z_m), np.hypot(x_m, z_m)
+        return x_m, z_m
+
+    def _build_table(self) -> None:
+        """Precompute the four flat source indices and bilinear weights of every pixel."""
+        height, width = self.out_shape
+        rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+        x_m, z_m = self.pixel_to_world(rows.ravel(), cols.ravel())
+        lateral, rng = self._lateral_range(x_m, z_m)
+        n_lines, n_samples = self.in_shape
+        inside = (
+            (lateral >= self._sorted_pos[0])
+            & (lateral <= self._sorted_pos[-1])
+            & (rng >= self.depth_m[0])
+            & (rng <= self.depth_m[-1])
+        )
+        # Fractional index between the real neighbouring lines (uneven spacing included).
+        line_f = np.interp(lateral, self._sorted_pos, np.arange(n_lines))
+        sample_f = np.interp(rng, self.depth_m, np.arange(n_samples))
+        line0 = np.clip(np.floor(line_f).astype(np.intp), 0, n_lines - 2)
+        sample0 = np.clip(np.floor(sample_f).astype(np.intp), 0, n_samples - 2)
+        wl = line_f - line0
+        ws = sample_f - sample0
+        line_a = self._order[line0]
+        line_b = self._order[line0 + 1]
+        index = np.stack([
+            line_a * n_samples + sample0,
+            line_a * n_samples + sample0 + 1,
+            line_b * n_samples + sample0,
+            line_b * n_samples + sample0 + 1,
+        ])
+        weight = np.stack([(1 - wl) * (1 - ws), (1 - wl) * ws, wl * (1 - ws), wl * ws])
+        index[:, ~inside] = 0
+        weight[:, ~inside] = 0.0
+        self._index = np.ascontiguousarray(index, dtype=np.intp)
+        self._weight = weight.astype(np.float32)
+        # Fixed-point weights for uint8: floor three, let the fourth take the remainder, so
+        # every in-view pixel sums to exactly _ONE (a flat image stays flat, nothing overflows).
+        w_int = np.floor(weight * _ONE).astype(np.int32)
+        w_int[3] = np.where(inside, _ONE - w_int[:3].sum(axis=0), 0)
+        self._weight_u16 = w_int.astype(np.uint16)
+        self.fov_mask = inside.reshape(height, width)
+        self.fov_mask.flags.writeable = False
+        n_pix = height * width
+        self._gather_f32 = np.empty((4, n_pix), dtype=np.float32)
+        self._gather_u8 = np.empty((4, n_pix), dtype=np.uint8)
+        self._product_u16 = np.empty((4, n_pix), dtype=np.uint16)
+        self._acc_u16 = np.empty(n_pix, dtype=np.uint16)
+        self._out_u8 = np.zeros((height, width), dtype=np.uint8)
+        self._out_f32 = np.zeros((height, width), dtype=np.float32)
+
+    def convert(self, data: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+        """Resample ``data`` ``(n_lines, n_samples)`` onto the (H, W) grid.
+
+        uint8 in → uint8 out (fixed-point weights); anything else → float32 out. Without ``out``
+        the result is the converter's own reusable buffer: copy it to keep it past the next call.
+        """
+        data = np.asarray(data)
+        if data.shape != self.in_shape:
+            raise ValueError(
+                f"data has shape {data.shape}; this converter was built for {self.in_shape} "
+                f"(n_lines, n_samples); build a new ScanConverter for a new geometry"
+            )
+        if data.dtype.kind == "c":
+            raise TypeError("data is complex; convert the envelope or the image, not the IQ")
+        flat = np.ascontiguousarray(data).ravel()
+        if data.dtype == np.uint8:
+            target = self._out_u8 if out is None else out
+            self._check_out(target, np.uint8)
+            np.take(flat, self._index, out=self._gather_u8, mode="clip")
+            np.multiply(self._gather_u8, self._weight_u16, out=self._product_u16)
+            np.add.reduce(self._product_u16, axis=0, out=self._acc_u16)
+            self._acc_u16 += _ONE // 2
+            self._acc_u16 >>= _SHIFT
+            np.copyto(target.reshape(-1), self._acc_u16, casting="unsafe")
+            return target
+        target = self._out_f32 if out is None else out
+        self._check_out(target, np.float32)
+        if flat.dtype != np.float32:
+            flat = flat.astype(np.float32)
+        np.take(flat, self._index, out=self._gather_f32, mode="clip")
+        np.multiply(self._gather_f32, self._weight, out=self._gather_f32)
+        np.add.reduce(self._gather_f32, axis=0, out=target.reshape(-1))
+        return target
+
+    def _check_out(self, out: np.ndarray, dtype: type) -> None:
+        """Raise unless ``out`` is a C-contiguous (H, W) array of ``dtype``."""
+        if out.shape != self.out_shape or out.dtype != dtype or not out.flags.c_contiguous:
+            raise ValueError(
+                f"out must be C-contiguous {np.dtype(dtype)} of shape {self.out_shape}, got "
+                f"{out.dtype} of shape {out.shape}"
+            )
+
+    def world_to_pixel(self, x_m: np.ndarray, z_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Map physical points (x, z) in metres to fractional (row, col); integers are centres."""
+        x_min, _, z_min, _ = self.extent_m
+        dz, dx = self.pixel_size_m
+        row = (np.asarray(z_m, dtype=np.float64) - z_min) / dz - 0.5
+        col = (np.asarray(x_m, dtype=np.float64) - x_min) / dx - 0.5
+        return row, col
+
+    def pixel_to_world(self, row: np.ndarray, col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Map (row, col) pixel coordinates (integers = centres) to physical (x, z) in metres."""
+        x_min, _, z_min, _ = self.extent_m
+        dz, dx = self.pixel_size_m
+        x_m = x_min + (np.asarray(col, dtype=np.float64) + 0.5) * dx
+        z_m = z_min + (np.asarray(row, dtype=np.float64) + 0.5) * dz
+        return x_m, z_m
+
+    def pixel_to_line(self, row: np.ndarray, col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Map pixels to (nearest line index in the caller's line order, range along the beam in m).
+
+        The line index is -1 for pixels outside the field of view.
+        """
+        x_m, z_m = self.pixel_to_world(row, col)
+        lateral, rng = self._lateral_range(x_m, z_m)
+        pos = self._sorted_pos
+        right = np.clip(np.searchsorted(pos, lateral), 1, pos.size - 1)
+        left = right - 1
+        nearest = np.where(lateral - pos[left] <= pos[right] - lateral, left, right)
+        line = self._order[nearest]
+        inside = (
+            (lateral >= pos[0]) & (lateral <= pos[-1])
+            & (rng >= self.depth_m[0]) & (rng <= self.depth_m[-1])
+        )
+        return np.where(inside, line, -1), rng
