@@ -200,8 +200,10 @@ EchoLineHeader = cs.Struct(
 
 FrameEnd = cs.Struct(
     "frame_index" / cs.Int32ul * doc("", "", "The sweep that is complete"),
-    "lines_sent" / cs.Int16ul * doc("lines", "", "ECHO_LINEs the device sent for it"),
-    "lines_per_frame" / cs.Int16ul * doc("lines", "", "Lines the sweep should have"),
+    "lines_sent" / cs.Int16ul
+    * doc("lines", "", "ECHO_LINEs sent for it (all firings, ensembles included)"),
+    "lines_per_frame" / cs.Int16ul
+    * doc("lines", "", "Beam positions in the sweep (a full sweep sends this × ensemble_size)"),
     "timestamp_us" / cs.Int64ul * doc("µs", "", "Device clock at the end of the sweep"),
 )
 

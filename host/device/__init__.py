@@ -1,0 +1,45 @@
+"""Talking to boards: the serial link, port discovery and the device client.
+
+``from host.device import open_device`` is the entry point; see ``client.py``.
+"""
+
+from .client import Device, DeviceStats, open_device
+from .config import AcquisitionConfig, validate
+from .errors import (
+    CommandTimeout,
+    ConfigError,
+    DeviceError,
+    Disconnected,
+    FrameTimeout,
+    HandshakeError,
+    NakError,
+    PortError,
+    ProtocolMismatch,
+)
+from .frames import LINE_META, Frame, FrameAssembler, Geometry
+from .ports import PortInfo, list_candidate_ports, list_serial_ports, list_sim_ports
+
+__all__ = [
+    "LINE_META",
+    "AcquisitionConfig",
+    "CommandTimeout",
+    "ConfigError",
+    "Device",
+    "DeviceError",
+    "DeviceStats",
+    "Disconnected",
+    "Frame",
+    "FrameAssembler",
+    "FrameTimeout",
+    "Geometry",
+    "HandshakeError",
+    "NakError",
+    "PortError",
+    "PortInfo",
+    "ProtocolMismatch",
+    "list_candidate_ports",
+    "list_serial_ports",
+    "list_sim_ports",
+    "open_device",
+    "validate",
+]

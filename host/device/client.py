@@ -1,0 +1,575 @@
+"""The device client: what every tool uses to talk to a board, simulated or real.
+
+    from host.device import open_device
+    with open_device("sim://?phantom=cyst") as dev:
+        print(dev.info.board_name)
+        dev.configure(depth_m=0.05, prf_hz=2000)
+        dev.start()
+        for frame in dev.frames(timeout=2.0, count=10):
+            print(frame.index, frame.samples.shape, frame.complete)
+        print(dev.stats.summary())
+
+Threads: the link's reader thread decodes bytes and assembles frames into a bounded queue
+(oldest dropped and counted when the consumer is slow); listeners registered with
+:meth:`Device.add_line_listener` see every line on the reader thread and are never skipped.
+A supervisor thread re-handshakes after a disconnect or a device reset, and resumes streaming
+if it was on. Commands carry sequence numbers, wait for ACK/NAK, and are retried (same seq,
+RETRY flag) a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from host.protocol import (
+    PROTOCOL_VERSION,
+    UNSOLICITED,
+    Ack,
+    Decoder,
+    DecoderStats,
+    DeviceInfo,
+    EchoLine,
+    Flags,
+    FrameEnd,
+    GetInfo,
+    GetStatus,
+    Log,
+    Message,
+    Nak,
+    Ping,
+    Pong,
+    Rejected,
+    Reset,
+    Start,
+    Status,
+    Stop,
+    encode,
+)
+from host.protocol.structs import CONFIGURE_FIELD_IDS
+
+from .config import AcquisitionConfig, validate
+from .errors import (
+    CommandTimeout,
+    DeviceError,
+    FrameTimeout,
+    HandshakeError,
+    NakError,
+    ProtocolMismatch,
+)
+from .frames import Frame, FrameAssembler
+from .link import SerialLink
+
+log = logging.getLogger("sonobridge.device")
+
+_FIELD_NAMES = {v: k for k, v in CONFIGURE_FIELD_IDS.items()}
+LineListener = Callable[[EchoLine, int], None]
+FrameListener = Callable[[Frame], None]
+
+
+@dataclass
+class DeviceStats:
+    """A snapshot of link, decoder, assembly and device-reported figures."""
+
+    port: str = ""
+    connected: bool = False
+    elapsed_s: float = 0.0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    mb_per_s: float = 0.0
+    lines_per_s: float = 0.0
+    frames_per_s: float = 0.0
+    lines_received: int = 0
+    frames_complete: int = 0
+    frames_incomplete: int = 0
+    #: sweeps of which not one line arrived (known from their FRAME_END)
+    frames_lost: int = 0
+    #: firings missing from emitted frames, and their attributed causes
+    lines_missing: int = 0
+    lines_lost_link: int = 0
+    lines_lost_device: int = 0
+    #: frames the consumer of ``frames()`` never saw because it was too slow (recorders and
+    #: line listeners still got them)
+    frames_dropped_queue: int = 0
+    crc_errors: int = 0
+    header_errors: int = 0
+    seq_gaps: int = 0
+    seq_resets: int = 0
+    bytes_discarded: int = 0
+    unsupported: int = 0
+    malformed: int = 0
+    disconnects: int = 0
+    reconnects: int = 0
+    device_resets: int = 0
+    commands: int = 0
+    command_retries: int = 0
+    naks: int = 0
+    #: from the most recent STATUS (None until one arrived)
+    device_dropped_lines: int | None = None
+    temperature_c: float | None = None
+    hv_v: float | None = None
+    buffer_fill: float | None = None
+    logs: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """A few human-readable lines."""
+        parts = [
+            f"{self.elapsed_s:.1f} s, {self.bytes_in / 1e6:.1f} MB in "
+            f"({self.mb_per_s:.2f} MB/s), {self.frames_complete} complete frames, "
+            f"{self.frames_incomplete} incomplete, {self.frames_lost} lost, "
+            f"{self.lines_received} lines",
+            f"lost lines: {self.lines_missing} ({self.lines_lost_link} on the link, "
+            f"{self.lines_lost_device} dropped by the device); CRC errors {self.crc_errors}, "
+            f"header errors {self.header_errors}, sequence gaps {self.seq_gaps}",
+            f"disconnects {self.disconnects}, reconnects {self.reconnects}, device resets "
+            f"{self.device_resets}, frames skipped for display {self.frames_dropped_queue}",
+        ]
+        if self.temperature_c is not None:
+            parts.append(f"device: {self.temperature_c:.1f} °C, HV {self.hv_v:.1f} V, "
+                         f"dropped {self.device_dropped_lines} lines, buffer "
+                         f"{100 * (self.buffer_fill or 0):.0f}% full")
+        return "\n".join(parts)
+
+
+class _Waiter:
+    __slots__ = ("event", "reply")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.reply: Message | None = None
+
+
+class Device:
+    """A connected board. Create it with :func:`open_device`."""
+
+    def __init__(
+        self,
+        port: str,
+        *,
+        baudrate: int = 115200,
+        reconnect: bool = True,
+        command_timeout_s: float = 0.5,
+        retries: int = 3,
+        queue_frames: int = 8,
+    ) -> None:
+        self.port = port
+        self.command_timeout_s = command_timeout_s
+        self.retries = retries
+        self.info: DeviceInfo | None = None
+        self.config: AcquisitionConfig | None = None
+        self.streaming = False
+        self.last_status: Status | None = None
+        self.on_state: Callable[[str], None] | None = None
+        self.state = "closed"
+        self._decoder = Decoder(on_reject=self._on_reject)
+        self._assembler = FrameAssembler(self._on_frame, on_lost=self._on_lost_frame)
+        self._rejected_versions: set[int] = set()
+        self._frames: deque[Frame] = deque(maxlen=max(1, queue_frames))
+        self._frames_cond = threading.Condition()
+        self._line_listeners: list[LineListener] = []
+        self._frame_listeners: list[FrameListener] = []
+        self._waiters: dict[int, _Waiter] = {}
+        self._waiters_lock = threading.Lock()
+        self._command_lock = threading.Lock()
+        self._seq = 0
+        self._last_seq: int | None = None
+        self._opened_s = time.monotonic()
+        self._rate_mark: tuple[float, int, int, int] = (self._opened_s, 0, 0, 0)
+        self._rates = (0.0, 0.0, 0.0)
+        self._counts = DeviceStats(port=port)
+        self._logs: deque[str] = deque(maxlen=50)
+        self._resync = threading.Event()
+        self._closing = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self.link = SerialLink(port, self._on_bytes, on_state=self._on_link_state,
+                               baudrate=baudrate, reconnect=reconnect)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def open(self) -> Device:
+        """Open the port and handshake; raises a :class:`DeviceError` that says what to do."""
+        self.link.open()
+        try:
+            self.link.reset_input()
+            self._handshake()
+        except BaseException:
+            self.link.close()
+            raise
+        self._set_state("connected")
+        self._supervisor = threading.Thread(target=self._supervise, name="sonobridge-supervisor",
+                                            daemon=True)
+        self._supervisor.start()
+        return self
+
+    def close(self) -> None:
+        """Stop streaming (best effort) and close the port."""
+        if self._closing.is_set():
+            return
+        if self.streaming and self.link.connected:
+            with contextlib.suppress(DeviceError):
+                self.stop()
+        self._closing.set()
+        self._resync.set()
+        self.link.close()
+        self._assembler.flush()
+        self._set_state("closed")
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _handshake(self) -> None:
+        try:
+            info = self.command(GetInfo(), expect=DeviceInfo, retries=2)
+        except CommandTimeout as exc:
+            if self._rejected_versions:
+                raise self._mismatch(max(self._rejected_versions)) from exc
+            raise HandshakeError(
+                f"no sonobridge board answered on {self.port}: nothing came back to GET_INFO "
+                f"({self._decoder.stats.bytes_in} bytes received, none of them a valid "
+                "protocol v1 frame). Is this the right port (`sonobridge ports`), is the board "
+                "powered, and does it run protocol v1 firmware?") from exc
+        assert isinstance(info, DeviceInfo)
+        if info.protocol_version != PROTOCOL_VERSION:
+            raise self._mismatch(info.protocol_version)
+        self.info = info
+        # a board left streaming by a previous session: stop it so we start from a known state
+        self.command(Stop(), expect=Ack)
+        self.streaming = False
+
+    def _mismatch(self, version: int) -> ProtocolMismatch:
+        if version > PROTOCOL_VERSION:
+            what = (f"update sonobridge (`pip install -U sonobridge`): the board speaks protocol "
+                    f"v{version}, this sonobridge speaks v{PROTOCOL_VERSION}")
+        else:
+            what = (f"update the board's firmware to a protocol v{PROTOCOL_VERSION} build: it "
+                    f"speaks v{version}")
+        return ProtocolMismatch(f"protocol version mismatch on {self.port}: {what}")
+
+    # -- commands --------------------------------------------------------------------------------
+
+    def command(self, msg: Message, *, expect: type | tuple[type, ...] = Ack, check: bool = True,
+                timeout_s: float | None = None, retries: int | None = None) -> Message:
+        """Send a command and return its reply (``NAK`` raises :class:`NakError` if ``check``)."""
+        timeout_s = self.command_timeout_s if timeout_s is None else timeout_s
+        retries = self.retries if retries is None else retries
+        with self._command_lock:
+            seq = self._seq
+            self._seq = (self._seq + 1) & 0xFFFFFFFF
+            waiter = _Waiter()
+            with self._waiters_lock:
+                self._waiters[seq] = waiter
+            try:
+                for attempt in range(retries + 1):
+                    flags = Flags.RETRY if attempt else 0
+                    self.link.write(encode(msg, seq, flags=flags))
+                    self._counts.commands += 1
+                    if waiter.event.wait(timeout_s):
+                        break
+                    self._counts.command_retries += 1
+                else:
+                    raise CommandTimeout(
+                        f"{msg.MSG_TYPE.name}: no reply from {self.port} after {retries + 1} "
+                        f"tries of {timeout_s} s. Is the board still connected and powered?")
+            finally:
+                with self._waiters_lock:
+                    self._waiters.pop(seq, None)
+        reply = waiter.reply
+        if isinstance(reply, Nak):
+            self._counts.naks += 1
+            if check:
+                raise NakError(msg.MSG_TYPE.name, reply.error_code,
+                               _FIELD_NAMES.get(reply.field_id), reply.text)
+            return reply
+        if not isinstance(reply, expect):
+            raise DeviceError(f"{msg.MSG_TYPE.name}: unexpected reply {reply!r}")
+        return reply
+
+    def send_raw(self, data: bytes) -> None:
+        """Write bytes as they are (for tests that need malformed frames)."""
+        self.link.write(data)
+
+    def next_seq(self) -> int:
+        """Take a sequence number for a frame built with :func:`send_raw`."""
+        with self._command_lock:
+            seq = self._seq
+            self._seq = (self._seq + 1) & 0xFFFFFFFF
+        return seq
+
+    def wait_reply(self, seq: int, timeout_s: float) -> Message | None:
+        """Wait for the reply to a raw frame sent with ``seq`` (see :meth:`send_raw`)."""
+        waiter = _Waiter()
+        with self._waiters_lock:
+            self._waiters[seq] = waiter
+        try:
+            waiter.event.wait(timeout_s)
+            return waiter.reply
+        finally:
+            with self._waiters_lock:
+                self._waiters.pop(seq, None)
+
+    def configure(self, config: AcquisitionConfig | None = None, **changes: object
+                  ) -> AcquisitionConfig:
+        """Validate against the board's limits, then send CONFIGURE (stopping/restarting a stream).
+
+        Pass a full :class:`AcquisitionConfig`, or change fields of the current one by name
+        (``prf_hz=2000``), plus ``depth_m=`` and ``sector_deg=``. Raises
+        :class:`~host.device.errors.ConfigError` naming the field, value and allowed range.
+        """
+        info = self._require_info()
+        base = config or self.config or AcquisitionConfig.default_for(info)
+        cfg = base.changed(info, **changes)
+        msg = validate(cfg, info)
+        was_streaming = self.streaming
+        if was_streaming:
+            self.stop()
+        self.command(msg, expect=Ack)
+        self.config = cfg
+        if was_streaming:
+            self.start()
+        return cfg
+
+    def start(self, n_frames: int = 0) -> None:
+        """Start streaming (configuring the board's defaults first if nothing was configured)."""
+        if self.config is None:
+            self.configure()
+        self.flush()
+        self.command(Start(n_frames=n_frames), expect=Ack)
+        # a finite run is not resumed after a reconnect: it would repeat frames
+        self.streaming = n_frames == 0
+
+    def stop(self) -> None:
+        """Stop streaming. Lines already queued on the board still arrive after this returns;
+        :meth:`flush` (or the next :meth:`start`) hands on the unfinished sweep."""
+        self.streaming = False
+        self.command(Stop(), expect=Ack)
+
+    def flush(self) -> None:
+        """Hand on the sweep in progress now, as an incomplete frame if lines are missing."""
+        self._assembler.flush()
+
+    def status(self) -> Status:
+        """Ask the board for STATUS."""
+        reply = self.command(GetStatus(), expect=Status)
+        assert isinstance(reply, Status)
+        return reply
+
+    def ping(self, data: bytes = b"") -> float:
+        """Round-trip time of a PING, in seconds."""
+        t0 = time.perf_counter()
+        self.command(Ping(token=int(t0 * 1e6) & 0xFFFFFFFF, data=data), expect=Pong)
+        return time.perf_counter() - t0
+
+    def reset(self) -> None:
+        """Reboot the board (RESET capability); the client re-handshakes by itself."""
+        self.command(Reset(), expect=Ack)
+
+    def _require_info(self) -> DeviceInfo:
+        if self.info is None:
+            raise DeviceError("not connected: call open() first (or use open_device())")
+        return self.info
+
+    # -- frames ----------------------------------------------------------------------------------
+
+    def frames(self, timeout: float = 5.0, count: int | None = None) -> Iterator[Frame]:
+        """Yield frames as they complete; raise :class:`FrameTimeout` if none comes in time."""
+        delivered = 0
+        while count is None or delivered < count:
+            deadline = time.monotonic() + timeout
+            with self._frames_cond:
+                while not self._frames:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or self._closing.is_set():
+                        raise FrameTimeout(
+                            f"no frame from {self.port} in {timeout} s (state: {self.state}, "
+                            f"streaming: {self.streaming}). Did you call start()? "
+                            f"Link: {self._decoder.stats.summary()}")
+                    self._frames_cond.wait(remaining)
+                frame = self._frames.popleft()
+            delivered += 1
+            yield frame
+
+    def add_line_listener(self, listener: LineListener) -> None:
+        """Call ``listener(line, host_time_ns)`` for every line, on the reader thread."""
+        self._line_listeners.append(listener)
+
+    def add_frame_listener(self, listener: FrameListener) -> None:
+        """Call ``listener(frame)`` for every finished frame, on the reader thread."""
+        self._frame_listeners.append(listener)
+
+    def add_raw_listener(self, listener: Callable[[bytes, int], None]) -> None:
+        """Call ``listener(chunk, host_time_ns)`` with every received chunk (raw capture)."""
+        self.link.add_tap(listener)
+
+    @property
+    def decoder_stats(self) -> DecoderStats:
+        """The decoder's own counters."""
+        return self._decoder.stats
+
+    @property
+    def stats(self) -> DeviceStats:
+        """A snapshot of everything counted so far."""
+        c = self._counts
+        d = self._decoder.stats
+        link = self.link.counters
+        now = time.monotonic()
+        t0, b0, l0, f0 = self._rate_mark
+        if now - t0 >= 1.0:
+            frames = c.frames_complete + c.frames_incomplete
+            dt = now - t0
+            self._rates = ((link.bytes_in - b0) / dt / 1e6, (c.lines_received - l0) / dt,
+                           (frames - f0) / dt)
+            self._rate_mark = (now, link.bytes_in, c.lines_received, frames)
+        s = DeviceStats(**{k: getattr(c, k) for k in (
+            "lines_received", "frames_complete", "frames_incomplete", "frames_lost",
+            "lines_missing",
+            "lines_lost_link", "lines_lost_device", "frames_dropped_queue", "device_resets",
+            "commands", "command_retries", "naks")})
+        s.port = self.port
+        s.connected = link.connected
+        s.elapsed_s = now - self._opened_s
+        s.bytes_in, s.bytes_out = link.bytes_in, link.bytes_out
+        s.mb_per_s, s.lines_per_s, s.frames_per_s = self._rates
+        s.crc_errors, s.header_errors = d.crc_errors, d.header_errors
+        s.seq_gaps, s.seq_resets, s.bytes_discarded = d.seq_gaps, d.seq_resets, d.bytes_discarded
+        s.unsupported, s.malformed = d.unsupported, d.malformed
+        s.disconnects, s.reconnects = link.disconnects, link.reconnects
+        st = self.last_status
+        if st is not None:
+            s.device_dropped_lines = st.dropped_lines
+            s.temperature_c = st.temperature_c
+            s.hv_v = st.hv_mv / 1000
+            s.buffer_fill = st.buffer_fill_permille / 1000
+        s.logs = list(self._logs)
+        return s
+
+    # -- reader thread ---------------------------------------------------------------------------
+
+    def _on_bytes(self, data: bytes, now_ns: int) -> None:
+        for msg in self._decoder.feed(data):
+            gap = 0
+            seq = msg.seq
+            if seq is not None:
+                if self._last_seq is not None:
+                    delta = (seq - self._last_seq - 1) & 0xFFFFFFFF
+                    gap = delta if delta < 0x80000000 else 0
+                self._last_seq = seq
+            if isinstance(msg, EchoLine):
+                self._counts.lines_received += 1
+                for listener in self._line_listeners:
+                    listener(msg, now_ns)
+                self._assembler.add_line(msg, now_ns, gap)
+            elif isinstance(msg, FrameEnd):
+                self._assembler.add_frame_end(msg, now_ns, gap)
+            elif isinstance(msg, Log):
+                self._logs.append(msg.text)
+                log.log(msg.level if msg.level in (10, 20, 30, 40) else 20, "device: %s",
+                        msg.text)
+            elif isinstance(msg, DeviceInfo) and msg.request_seq == UNSOLICITED:
+                # the board rebooted on its own (brown-out, watchdog, RESET)
+                self._counts.device_resets += 1
+                self._assembler.flush()
+                self._last_seq = seq
+                self._resync.set()
+            else:
+                if isinstance(msg, Status):
+                    self.last_status = msg
+                request = getattr(msg, "request_seq", None)
+                if request is not None:
+                    with self._waiters_lock:
+                        waiter = self._waiters.get(request)
+                    if waiter is not None:
+                        waiter.reply = msg
+                        waiter.event.set()
+
+    def _on_frame(self, frame: Frame) -> None:
+        c = self._counts
+        if frame.complete:
+            c.frames_complete += 1
+        else:
+            c.frames_incomplete += 1
+        c.lines_missing += frame.n_missing
+        c.lines_lost_link += frame.lost_link
+        c.lines_lost_device += frame.lost_device
+        for listener in self._frame_listeners:
+            listener(frame)
+        with self._frames_cond:
+            if len(self._frames) == self._frames.maxlen:
+                c.frames_dropped_queue += 1
+            self._frames.append(frame)
+            self._frames_cond.notify_all()
+
+    def _on_lost_frame(self, frame_index: int, expected: int, device_sent: int) -> None:
+        """A sweep of which nothing arrived but its FRAME_END."""
+        c = self._counts
+        c.frames_lost += 1
+        c.lines_missing += expected
+        dropped = max(0, expected - device_sent)
+        c.lines_lost_device += dropped
+        c.lines_lost_link += expected - dropped
+
+    def _on_reject(self, rejected: Rejected) -> None:
+        if rejected.reason == "version":
+            self._rejected_versions.add(rejected.version)
+
+    def _on_link_state(self, state: str) -> None:
+        if state == "disconnected":
+            self._assembler.flush()  # keep what arrived: hand the partial sweep on
+            self._set_state("disconnected")
+        elif state == "reconnected":
+            self._decoder.reset()
+            self._last_seq = None
+            self._resync.set()
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        if self.on_state is not None:
+            try:
+                self.on_state(state)
+            except Exception:  # the GUI's callback must not break the client
+                log.exception("on_state callback failed")
+
+    # -- supervisor thread -----------------------------------------------------------------------
+
+    def _supervise(self) -> None:
+        """Re-establish the session after a reconnect or a device reset."""
+        while not self._closing.is_set():
+            self._resync.wait()
+            if self._closing.is_set():
+                return
+            self._resync.clear()
+            try:
+                self._restore(resume=self.streaming)
+            except DeviceError as exc:
+                log.warning("could not restore the session on %s: %s", self.port, exc)
+                if self.link.connected:
+                    time.sleep(0.2)
+                    self._resync.set()
+                continue
+            self._set_state("connected")
+
+    def _restore(self, resume: bool) -> None:
+        self._handshake()  # clears self.streaming: the board is stopped now
+        if self.config is not None:
+            self.command(validate(self.config, self._require_info()), expect=Ack)
+        if resume:
+            self.command(Start(), expect=Ack)
+            self.streaming = True
+
+
+def open_device(port: str, *, baudrate: int = 115200, reconnect: bool = True,
+                command_timeout_s: float = 0.5, retries: int = 3, queue_frames: int = 8
+                ) -> Device:
+    """Open ``port`` (path, COM name, pyserial URL or ``sim://…``) and handshake."""
+    return Device(port, baudrate=baudrate, reconnect=reconnect,
+                  command_timeout_s=command_timeout_s, retries=retries,
+                  queue_frames=queue_frames).open()
+
+

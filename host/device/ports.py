@@ -1,0 +1,73 @@
+"""Port discovery: which serial ports look like ultrasound boards, plus the simulator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from serial.tools import list_ports
+
+#: USB VID/PID pairs of boards and USB-serial chips hobby ultrasound boards are built on
+KNOWN_USB: dict[tuple[int, int | None], str] = {
+    (0x2E8A, 0x000A): "Raspberry Pi RP2040 (Pico SDK CDC)",
+    (0x2E8A, 0x0005): "Raspberry Pi RP2040 (MicroPython)",
+    (0xCAFE, 0x4001): "TinyUSB CDC example VID/PID",
+    (0x2341, None): "Arduino",
+    (0x1A86, 0x7523): "WCH CH340 USB-serial",
+    (0x0403, 0x6001): "FTDI FT232R USB-serial",
+    (0x0403, 0x6015): "FTDI FT231X USB-serial",
+    (0x10C4, 0xEA60): "Silicon Labs CP210x USB-serial",
+    (0x0483, 0x5740): "STM32 virtual COM port",
+    (0x16C0, 0x0483): "Teensy USB serial",
+}
+
+
+@dataclass(frozen=True)
+class PortInfo:
+    """A candidate port."""
+
+    device: str
+    description: str
+    kind: str  # "usb", "serial" or "sim"
+    vid: int | None = None
+    pid: int | None = None
+    serial_number: str | None = None
+    product: str | None = None
+    known_as: str | None = None
+
+    @property
+    def likely_board(self) -> bool:
+        """True if the VID/PID matches a board or chip boards are built on (or the simulator)."""
+        return self.kind == "sim" or self.known_as is not None
+
+
+def _known(vid: int | None, pid: int | None) -> str | None:
+    if vid is None:
+        return None
+    return KNOWN_USB.get((vid, pid)) or KNOWN_USB.get((vid, None))
+
+
+def list_serial_ports() -> list[PortInfo]:
+    """Serial ports on this machine, likely boards first."""
+    found = []
+    for p in list_ports.comports():
+        found.append(PortInfo(
+            device=p.device, description=p.description or "", kind="usb" if p.vid else "serial",
+            vid=p.vid, pid=p.pid, serial_number=p.serial_number, product=p.product,
+            known_as=_known(p.vid, p.pid),
+        ))
+    return sorted(found, key=lambda p: (not p.likely_board, p.device))
+
+
+def list_sim_ports() -> list[PortInfo]:
+    """The simulated board's URLs, one per builtin phantom."""
+    from host.sim.urlhandler.protocol_sim import sim_ports  # the sim:// handler describes itself
+
+    return [PortInfo(device=url, description=text, kind="sim") for url, text in sim_ports()]
+
+
+def list_candidate_ports(include_sim: bool = True) -> list[PortInfo]:
+    """Real ports (likely boards first), then the simulator's."""
+    ports = list_serial_ports()
+    if include_sim:
+        ports += list_sim_ports()
+    return ports

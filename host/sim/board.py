@@ -1,0 +1,364 @@
+"""The simulated board: the complete device side of protocol v1, as bytes in and bytes out.
+
+``SimBoard`` knows nothing about ptys, threads or link speeds. A transport (``engine.py``)
+feeds it the host's bytes with :meth:`SimBoard.feed` and pulls the device's frames with
+:meth:`SimBoard.pull`, passing the current time. Acquisition follows the configured PRF on that
+clock. Lines the link cannot take wait in a bounded send buffer, and when it is full they are
+dropped and counted, exactly as a real board with a slow USB link behaves.
+
+Every frame the board sends can be kept as ground truth (``record_truth=True``), so tests can
+compare what the host received bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import numpy as np
+
+from host.protocol import (
+    Ack,
+    Capability,
+    Configure,
+    Decoder,
+    DeviceInfo,
+    DeviceState,
+    EchoLine,
+    ErrorCode,
+    Flags,
+    FrameEnd,
+    GetInfo,
+    GetStatus,
+    Log,
+    LogLevel,
+    Message,
+    Nak,
+    Ping,
+    Pong,
+    Rejected,
+    Reset,
+    Start,
+    Status,
+    Stop,
+    encode,
+)
+from host.protocol.constants import UNSOLICITED, frame_len, sample_nbytes
+from host.protocol.rules import check_configure, nominal_positions
+
+from .profile import BoardProfile
+
+#: STATUS.fault_flags bits
+FAULT_HV = 0x01
+FAULT_ADC = 0x02
+FAULT_OVERTEMP = 0x04
+FAULT_OVERFLOW = 0x08
+
+_ECHO_HEADER = 40
+_FRAME_END_LEN = frame_len(16)
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """Everything a physics model needs to produce one sweep's samples."""
+
+    config: Configure
+    info: DeviceInfo
+    frame_index: int
+    #: firing times in seconds on the device clock, ``(lines_per_frame * ensemble_size,)``
+    firing_times_s: np.ndarray
+    #: beam position of each line (µrad or µm per ``info.sweep_kind``), ``(lines_per_frame,)``
+    positions: np.ndarray
+
+
+class FrameRenderer(Protocol):
+    """Produces the samples of one sweep; implemented by the phantom physics."""
+
+    def render(self, request: RenderRequest) -> np.ndarray:
+        """Samples ``(lines_per_frame * ensemble_size, samples_per_line)`` in the wire dtype.
+
+        Rows are in firing order: all ensemble firings of line 0, then line 1, and so on.
+        """
+        ...
+
+
+class _ResetMark:
+    """Queued after the ACK of RESET: the board reboots once the ACK is on its way."""
+
+
+_RESET = _ResetMark()
+
+
+class SimBoard:
+    """A simulated ultrasound board speaking protocol v1 (see the module docstring)."""
+
+    def __init__(
+        self,
+        profile: BoardProfile,
+        renderer: FrameRenderer,
+        *,
+        seed: int = 0,
+        overflow_rate: float = 0.0,
+        wrong_nak: bool = False,
+        record_truth: bool = False,
+        now_s: float = 0.0,
+    ) -> None:
+        if not 0.0 <= overflow_rate < 1.0:
+            raise ValueError(f"overflow_rate must be in [0, 1), got {overflow_rate}")
+        self.profile = profile
+        self.renderer = renderer
+        self.overflow_rate = overflow_rate
+        self.wrong_nak = wrong_nak
+        self.record_truth = record_truth
+        #: (seq, message) of every frame sent, when ``record_truth`` is set
+        self.truth: list[tuple[int, Message]] = []
+        self.boots = 0
+        self._rng = np.random.default_rng(seed)
+        self._flags = Flags.SIMULATED if profile.info.capabilities & Capability.SIMULATED else 0
+        self.power_on(now_s)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def power_on(self, now_s: float, *, announce: bool = False) -> None:
+        """Boot (or reboot): sequence 0, power-up configuration, idle, empty buffers."""
+        self.boots += 1
+        self._boot_s = now_s
+        self._seq = 0
+        self.config = self.profile.defaults
+        self.config_id = 0
+        self.state = DeviceState.IDLE
+        self.fault_flags = 0
+        self.dropped_lines = 0
+        self.lines_sent = 0
+        self._replies: deque[Message | _ResetMark] = deque()
+        self._stream: deque[tuple[Message, int]] = deque()
+        self._stream_bytes = 0
+        self._decoder = Decoder(on_reject=self._on_reject)
+        self._last_command: tuple[int, list[Message]] | None = None
+        self._overflow_logged = False
+        if announce:
+            self._replies.append(replace(self.info, request_seq=UNSOLICITED))
+
+    @property
+    def info(self) -> DeviceInfo:
+        """What the board announces in DEVICE_INFO."""
+        return self.profile.info
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes waiting in the device's send buffer."""
+        return self._stream_bytes
+
+    @property
+    def seq(self) -> int:
+        """Sequence number of the next frame the board sends."""
+        return self._seq
+
+    def device_time_us(self, now_s: float) -> int:
+        """The device clock (µs since boot) at host time ``now_s``."""
+        return max(0, round((now_s - self._boot_s) * 1e6))
+
+    # -- host → device ---------------------------------------------------------------------------
+
+    def feed(self, data: bytes, now_s: float) -> None:
+        """Take bytes the host sent; replies are queued for :meth:`pull`."""
+        self._now = now_s
+        for msg in self._decoder.feed(data):
+            self._command(msg, now_s)
+
+    def _command(self, msg: Message, now_s: float) -> None:
+        seq = msg.seq if msg.seq is not None else 0
+        if msg.flags & Flags.RETRY and self._last_command and self._last_command[0] == seq:
+            self._replies.extend(self._last_command[1])
+            return
+        replies = self._handle(msg, seq, now_s)
+        self._last_command = (seq, [r for r in replies if isinstance(r, Message)])
+        self._replies.extend(replies)
+
+    def _handle(self, msg: Message, seq: int, now_s: float) -> list:
+        t = msg.MSG_TYPE
+        if isinstance(msg, GetInfo):
+            return [replace(self.info, request_seq=seq)]
+        if isinstance(msg, GetStatus):
+            return [self._status(seq, now_s)]
+        if isinstance(msg, Ping):
+            return [Pong(request_seq=seq, token=msg.token,
+                         device_time_us=self.device_time_us(now_s), data=msg.data)]
+        if isinstance(msg, Stop):
+            self.state = DeviceState.IDLE
+            return [Ack(seq, t)]
+        if isinstance(msg, Configure):
+            if self.state == DeviceState.STREAMING:
+                return [self._nak(seq, t, ErrorCode.BUSY, text="STOP before CONFIGURE")]
+            if v := check_configure(msg, self.info):
+                return [self._nak(seq, t, v.code, v.field_id, v.message)]
+            self.config = replace(msg, seq=None, flags=0)
+            self.config_id = (self.config_id + 1) & 0xFFFF
+            return [Ack(seq, t)]
+        if isinstance(msg, Start):
+            if self.state == DeviceState.STREAMING:
+                return [self._nak(seq, t, ErrorCode.BUSY, text="already streaming")]
+            self._start(msg.n_frames, now_s)
+            return [Ack(seq, t)]
+        if isinstance(msg, Reset):
+            if not self.info.capabilities & Capability.RESET:
+                return [self._nak(seq, t, ErrorCode.UNSUPPORTED, text="no RESET capability")]
+            return [Ack(seq, t), _RESET]
+        return [self._nak(seq, t, ErrorCode.UNKNOWN_TYPE,
+                          text=f"{t.name} is not a command")]
+
+    def _on_reject(self, r: Rejected) -> None:
+        code = {"version": ErrorCode.UNSUPPORTED_VERSION, "flags": ErrorCode.UNSUPPORTED_FLAG,
+                "type": ErrorCode.UNKNOWN_TYPE, "length": ErrorCode.BAD_LENGTH}[r.reason]
+        self._replies.append(self._nak(r.seq, r.msg_type, code, text=r.detail[:200]))
+
+    def _nak(self, seq: int, msg_type: int, code: ErrorCode, field_id: int = 0,
+             text: str = "") -> Nak:
+        if self.wrong_nak:  # fault injection: a buggy firmware's NAK codes
+            code = ErrorCode(code % len(ErrorCode) + 1)
+        return Nak(request_seq=seq, request_type=msg_type, error_code=code, field_id=field_id,
+                   text=text)
+
+    def _status(self, request_seq: int, now_s: float) -> Status:
+        capacity = max(1, self.profile.send_buffer_bytes)
+        hv = self.config.hv_mv if self.state == DeviceState.STREAMING else 0
+        return Status(
+            request_seq=request_seq, state=self.state, fault_flags=self.fault_flags,
+            temperature_cdeg=round(self.profile.temperature_c * 100),
+            hv_mv=hv, device_time_us=self.device_time_us(now_s),
+            dropped_lines=self.dropped_lines & 0xFFFFFFFF,
+            lines_sent=self.lines_sent & 0xFFFFFFFF,
+            buffer_fill_permille=min(1000, self._stream_bytes * 1000 // capacity),
+            config_id=self.config_id,
+        )
+
+    # -- acquisition -----------------------------------------------------------------------------
+
+    def _start(self, n_frames: int, now_s: float) -> None:
+        cfg = self.config
+        self.state = DeviceState.STREAMING
+        self._t_start = now_s
+        self._n_frames = n_frames
+        self._fired = 0
+        self._per_frame = cfg.lines_per_frame * cfg.ensemble_size
+        self._positions = np.round(nominal_positions(cfg)).astype(np.int64)
+        self._sample_rate = round(self.info.adc_rate_hz / cfg.decimation)
+        nbytes = sample_nbytes(cfg.sample_format, cfg.samples_per_line) or 0
+        self._line_bytes = frame_len(_ECHO_HEADER + nbytes)
+        self._frame_samples: np.ndarray | None = None
+        self._frame_sent = 0
+        self._overflow_logged = False
+
+    def _advance(self, now_s: float) -> None:
+        """Acquire every firing due by ``now_s`` into the send buffer (or drop it if full)."""
+        if self.state != DeviceState.STREAMING:
+            return
+        cfg = self.config
+        due = math.floor((now_s - self._t_start) * cfg.prf_hz) + 1
+        if self._n_frames:
+            due = min(due, self._n_frames * self._per_frame)
+        capacity = self.profile.send_buffer_bytes
+        while self._fired < due:
+            k = self._fired
+            frame, idx = divmod(k, self._per_frame)
+            if idx == 0:
+                self._frame_sent = 0
+                # a full buffer cannot drain while we acquire, so a frame that cannot start
+                # would be dropped whole: count it without rendering it
+                if self._stream_bytes + self._line_bytes > capacity:
+                    self._frame_samples = None
+                else:
+                    self._frame_samples = self._render(frame)
+            line, ens = divmod(idx, cfg.ensemble_size)
+            overflow = self._stream_bytes + self._line_bytes > capacity
+            injected = self.overflow_rate and self._rng.random() < self.overflow_rate
+            if overflow or injected or self._frame_samples is None:
+                self.dropped_lines += 1
+                self.fault_flags |= FAULT_OVERFLOW
+                self._log_overflow()
+            else:
+                t_fire = self._t_start + k / cfg.prf_hz
+                msg = EchoLine(
+                    self._frame_samples[idx], self._sample_rate,
+                    frame_index=frame & 0xFFFFFFFF, line_index=line,
+                    lines_per_frame=cfg.lines_per_frame,
+                    beam_position=int(self._positions[line]), sweep_kind=self.info.sweep_kind,
+                    ensemble_index=ens, ensemble_size=cfg.ensemble_size,
+                    start_delay_samples=cfg.start_delay_samples,
+                    timestamp_us=self.device_time_us(t_fire), config_id=self.config_id,
+                    adc_bits=self.info.adc_bits, sample_format=cfg.sample_format,
+                )
+                self._queue(msg, self._line_bytes)
+                self.lines_sent += 1
+                self._frame_sent += 1
+            self._fired += 1
+            if idx == self._per_frame - 1:
+                t_end = self._t_start + (k + 1) / cfg.prf_hz
+                self._queue(FrameEnd(frame & 0xFFFFFFFF, self._frame_sent & 0xFFFF,
+                                     cfg.lines_per_frame, self.device_time_us(t_end)),
+                            _FRAME_END_LEN)
+                if self._n_frames and frame + 1 >= self._n_frames:
+                    self.state = DeviceState.IDLE
+                    return
+
+    def _render(self, frame: int) -> np.ndarray:
+        cfg = self.config
+        k0 = frame * self._per_frame
+        times = self._t_start - self._boot_s + (k0 + np.arange(self._per_frame)) / cfg.prf_hz
+        samples = self.renderer.render(RenderRequest(
+            config=cfg, info=self.info, frame_index=frame, firing_times_s=times,
+            positions=self._positions))
+        if samples.shape != (self._per_frame, cfg.samples_per_line):
+            raise RuntimeError(f"renderer returned {samples.shape}, expected "
+                               f"{(self._per_frame, cfg.samples_per_line)}")
+        return samples
+
+    def _queue(self, msg: Message, nbytes: int) -> None:
+        self._stream.append((msg, nbytes))
+        self._stream_bytes += nbytes
+
+    def _log_overflow(self) -> None:
+        if not self._overflow_logged:
+            self._overflow_logged = True
+            self._replies.append(Log(level=LogLevel.WARNING,
+                                     text="send buffer full: dropping lines (link too slow "
+                                     "for this PRF and line size)"))
+
+    # -- device → host ---------------------------------------------------------------------------
+
+    def pull(self, now_s: float, budget_bytes: float = math.inf) -> list[tuple[int, bytes]]:
+        """Acquire what is due, then hand out whole frames worth up to ``budget_bytes``.
+
+        Replies go before queued lines, as a device answers commands while streaming. The
+        last frame may overshoot the budget; the caller carries the debt.
+        """
+        self._advance(now_s)
+        out: list[tuple[int, bytes]] = []
+        used = 0
+        while used < budget_bytes:
+            if self._replies:
+                msg = self._replies.popleft()
+                if isinstance(msg, _ResetMark):
+                    self.power_on(now_s, announce=True)
+                    continue
+            elif self._stream:
+                msg, nbytes = self._stream.popleft()
+                self._stream_bytes -= nbytes
+            else:
+                break
+            seq = self._seq
+            frame = encode(msg, seq, flags=self._flags)
+            self._seq = (seq + 1) & 0xFFFFFFFF
+            if self.record_truth:
+                self.truth.append((seq, msg))
+            out.append((seq, frame))
+            used += len(frame)
+        return out
+
+    def next_due_s(self) -> float | None:
+        """Host time of the next firing, or None when idle (for the transport's sleep)."""
+        if self.state != DeviceState.STREAMING:
+            return None
+        return self._t_start + self._fired / self.config.prf_hz

@@ -1,0 +1,116 @@
+"""Builds a ready-to-serve simulated board from options, and serves it on a pty or TCP.
+
+``create_engine`` is shared by ``sonobridge sim``, the ``sim://`` URL handler and the tests, so
+every way of reaching the simulator behaves the same.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .board import FrameRenderer, SimBoard
+from .engine import PtyTransport, SimEngine, SocketTransport, Transport
+from .link import FaultPlan, link_profile
+from .profile import load_profile
+
+
+@dataclass
+class SimOptions:
+    """Everything that shapes a simulated board."""
+
+    phantom: str = "wire"
+    profile: str = "sim"
+    link: str = "unlimited"
+    faults: str = ""
+    seed: int = 1
+    record_truth: bool = False
+
+    def validate(self) -> None:
+        """Fail early, with the choices, on a bad link, fault or phantom name."""
+        link_profile(self.link)
+        FaultPlan.parse(self.faults)
+
+
+def make_renderer(phantom: str, seed: int) -> FrameRenderer:
+    """The phantom physics behind the board."""
+    from .render import PhantomRenderer
+
+    return PhantomRenderer(phantom, seed=seed)
+
+
+def create_engine(
+    options: SimOptions,
+    transport: Transport,
+    *,
+    renderer: FrameRenderer | None = None,
+    clock: Callable[[], float] | None = None,
+) -> SimEngine:
+    """A board with its physics, link profile and faults, wired to ``transport`` (not started)."""
+    options.validate()
+    plan = FaultPlan.parse(options.faults)
+    board = SimBoard(
+        load_profile(options.profile),
+        renderer or make_renderer(options.phantom, options.seed),
+        seed=options.seed, overflow_rate=plan.overflow, wrong_nak=plan.wrong_nak,
+        record_truth=options.record_truth,
+    )
+    kwargs = {"clock": clock} if clock else {}
+    return SimEngine(board, transport, link=options.link, faults=plan, seed=options.seed,
+                     **kwargs)
+
+
+def serve_pty(options: SimOptions, link_path: str | None = None,
+              ready: Callable[[str], None] | None = None,
+              stop: threading.Event | None = None) -> int:
+    """Serve on a pseudo-terminal until interrupted; print the device path first."""
+    transport = PtyTransport(link_path)
+    engine = create_engine(options, transport)
+    path = link_path or transport.path
+    (ready or _print_first_line)(path)
+    return _serve(engine, stop)
+
+
+def serve_tcp(options: SimOptions, host: str, port: int,
+              ready: Callable[[str], None] | None = None,
+              stop: threading.Event | None = None) -> int:
+    """Serve on TCP until interrupted; print the pyserial URL first."""
+    transport = SocketTransport(host, port)
+    engine = create_engine(options, transport)
+    h, p = transport.address[:2]
+    (ready or _print_first_line)(f"socket://{h}:{p}")
+    return _serve(engine, stop)
+
+
+def _print_first_line(text: str) -> None:
+    print(text, flush=True)
+
+
+def _serve(engine: SimEngine, stop: threading.Event | None) -> int:
+    stop = stop or threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    engine.start()
+    try:
+        while not stop.wait(0.2):
+            if engine.error is not None:
+                print(f"simulator failed: {engine.error!r}", file=sys.stderr)
+                return 1
+    finally:
+        engine.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    s = engine.stats
+    print(f"served {s.frames_sent} frames, {s.bytes_sent / 1e6:.1f} MB", file=sys.stderr)
+    return 0
+
+
+def default_link_path() -> Path:
+    """A stable path for the simulator's pty symlink."""
+    return Path("/tmp") / "sonobridge-sim"

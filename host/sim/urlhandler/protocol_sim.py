@@ -1,0 +1,193 @@
+"""pyserial URL handler: ``sim://?phantom=cyst&link=usb-fs&seed=1&faults=...`` in-process.
+
+Registered by ``host.device`` through ``serial.protocol_handler_packages``, so
+``serial.serial_for_url("sim://?phantom=cyst")`` opens a simulated board exactly like a real
+port. Options: ``phantom``, ``profile``, ``link``, ``faults``, ``seed``, ``truth`` (1 = keep
+ground truth), and ``name`` (several boards in one process).
+
+The simulated board lives on when the port is closed after a disconnect fault, so the device
+client's reconnect finds it again (rebooted, as a replugged USB board would be). A normal close
+without a pending disconnect stops it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.parse
+
+from serial.serialutil import PortNotOpenError, SerialBase, SerialException
+
+from host.sim.engine import QueueTransport, SimEngine
+from host.sim.server import SimOptions, create_engine
+
+_registry: dict[str, SimEngine] = {}
+_registry_lock = threading.Lock()
+
+
+def sim_ports() -> list[tuple[str, str]]:
+    """URLs of the simulated board with each builtin phantom, and a description of each."""
+    from host.sim.phantom import builtin_phantoms
+
+    return [(f"sim://?phantom={name}", f"simulated board: {text}")
+            for name, text in builtin_phantoms().items()]
+
+
+def parse_url(url: str) -> tuple[str, SimOptions]:
+    """Registry key and options of a ``sim://`` URL; unknown options are an error."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "sim":
+        raise SerialException(f"expected a sim:// URL, got {url!r}")
+    opts = SimOptions()
+    name = ""
+    for key, values in urllib.parse.parse_qs(parts.query, keep_blank_values=True).items():
+        value = values[-1]
+        if key in ("phantom", "profile", "link", "faults"):
+            setattr(opts, key, value)
+        elif key == "seed":
+            opts.seed = int(value)
+        elif key == "truth":
+            opts.record_truth = value not in ("", "0", "false", "no")
+        elif key == "name":
+            name = value
+        else:
+            raise SerialException(f"unknown sim:// option {key!r}; known: phantom, profile, "
+                                  "link, faults, seed, truth, name")
+    try:
+        opts.validate()
+    except ValueError as exc:
+        raise SerialException(f"bad sim:// URL {url!r}: {exc}") from exc
+    key = name or urllib.parse.urlunsplit(("sim", "", "", parts.query, ""))
+    return key, opts
+
+
+def engine_for(url: str) -> SimEngine | None:
+    """The running simulated board behind a ``sim://`` URL (for tests and ground truth)."""
+    key, _ = parse_url(url)
+    with _registry_lock:
+        return _registry.get(key)
+
+
+class Serial(SerialBase):
+    """A pyserial port backed by an in-process simulated board."""
+
+    def open(self) -> None:
+        """Attach to (or start) the simulated board named by the URL."""
+        if self.is_open:
+            raise SerialException("Port is already open.")
+        if self._port is None:
+            raise SerialException("Port must be configured before it can be used.")
+        key, opts = parse_url(self.portstr)
+        with _registry_lock:
+            engine = _registry.get(key)
+            if engine is None:
+                engine = create_engine(opts, QueueTransport()).start()
+                _registry[key] = engine
+        transport = engine.transport
+        assert isinstance(transport, QueueTransport)
+        if not transport.connected:
+            raise SerialException(2, f"could not open port {self.portstr}: the simulated board "
+                                     "is unplugged (disconnect fault); it comes back shortly")
+        self._key = key
+        self._engine = engine
+        self._transport = transport
+        self.is_open = True
+
+    def close(self) -> None:
+        """Detach; stop the board unless it is in the middle of a simulated unplug."""
+        if not self.is_open:
+            return
+        self.is_open = False
+        engine = self._engine
+        if engine.transport.connected:  # type: ignore[attr-defined]
+            with _registry_lock:
+                if _registry.get(self._key) is engine:
+                    del _registry[self._key]
+            engine.stop()
+
+    def _reconfigure_port(self) -> None:
+        """Nothing to configure: baud rate and framing do not apply to the simulator."""
+
+    @property
+    def in_waiting(self) -> int:
+        """Bytes ready to read."""
+        self._check()
+        try:
+            return self._transport.host_in_waiting()
+        except ConnectionError as exc:
+            raise SerialException(f"device disconnected: {exc}") from exc
+
+    def read(self, size: int = 1) -> bytes:
+        """Read up to ``size`` bytes, waiting at most ``timeout`` for the first."""
+        self._check()
+        try:
+            return self._transport.host_read(size, self._timeout)
+        except ConnectionError as exc:
+            raise SerialException(f"device disconnected: {exc}") from exc
+
+    def write(self, data: bytes) -> int:
+        """Send bytes to the simulated board."""
+        self._check()
+        try:
+            self._transport.host_write(bytes(data))
+        except ConnectionError as exc:
+            raise SerialException(f"device disconnected: {exc}") from exc
+        return len(data)
+
+    def reset_input_buffer(self) -> None:
+        """Discard unread bytes."""
+        self._check()
+        self._transport.host_reset_input()
+
+    def reset_output_buffer(self) -> None:
+        """Writes are delivered at once; nothing to discard."""
+        self._check()
+
+    @property
+    def out_waiting(self) -> int:
+        """Always 0: writes are delivered at once."""
+        return 0
+
+    def _update_break_state(self) -> None:
+        """No break condition on the simulator."""
+
+    def _update_rts_state(self) -> None:
+        """No modem lines on the simulator."""
+
+    def _update_dtr_state(self) -> None:
+        """No modem lines on the simulator."""
+
+    @property
+    def cts(self) -> bool:
+        """Always asserted."""
+        return True
+
+    @property
+    def dsr(self) -> bool:
+        """Always asserted."""
+        return True
+
+    @property
+    def ri(self) -> bool:
+        """Never ringing."""
+        return False
+
+    @property
+    def cd(self) -> bool:
+        """Always asserted."""
+        return True
+
+    def _check(self) -> None:
+        if not self.is_open:
+            raise PortNotOpenError()
+
+
+def wait_until_plugged(url: str, timeout_s: float = 5.0) -> bool:
+    """Block until a simulated unplug is over (for tests)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        engine = engine_for(url)
+        if engine is None or engine.transport.connected:  # type: ignore[attr-defined]
+            return True
+        time.sleep(0.01)
+    return False
