@@ -13,6 +13,7 @@ compare what the host received bit for bit.
 from __future__ import annotations
 
 import math
+import threading
 from collections import deque
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -47,6 +48,7 @@ from host.protocol import (
 )
 from host.protocol.constants import UNSOLICITED, frame_len, sample_nbytes
 from host.protocol.rules import check_configure, nominal_positions
+from host.protocol.samples import MAX_ADC_BITS
 
 from .profile import BoardProfile
 
@@ -74,7 +76,13 @@ class RenderRequest:
 
 
 class FrameRenderer(Protocol):
-    """Produces the samples of one sweep; implemented by the phantom physics."""
+    """Produces the samples of one sweep; implemented by the phantom physics.
+
+    A renderer may also define ``prepare(config, info)`` for slow one-time work per
+    configuration. The board runs it on a worker thread when a configuration is accepted and
+    holds acquisition back until it is done, as a real board waits for its front end to
+    settle, so commands are still answered at once.
+    """
 
     def render(self, request: RenderRequest) -> np.ndarray:
         """Samples ``(lines_per_frame * ensemble_size, samples_per_line)`` in the wire dtype.
@@ -138,8 +146,30 @@ class SimBoard:
         self._decoder = Decoder(on_reject=self._on_reject)
         self._last_command: tuple[int, list[Message]] | None = None
         self._overflow_logged = False
+        self._prepare(self.config)
         if announce:
             self._replies.append(replace(self.info, request_seq=UNSOLICITED))
+
+    def _prepare(self, config: Configure) -> None:
+        """Start the renderer's one-time work for ``config`` in the background."""
+        ready = threading.Event()
+        self._ready = ready
+        prepare = getattr(self.renderer, "prepare", None)
+        if prepare is None:
+            ready.set()
+            return
+
+        def work() -> None:
+            try:
+                prepare(config, self.info)
+            finally:
+                ready.set()
+
+        threading.Thread(target=work, name="sim-prepare", daemon=True).start()
+
+    def wait_ready(self, timeout_s: float | None = None) -> bool:
+        """Block until the renderer is prepared for the current configuration."""
+        return self._ready.wait(timeout_s)
 
     @property
     def info(self) -> DeviceInfo:
@@ -196,6 +226,7 @@ class SimBoard:
                 return [self._nak(seq, t, v.code, v.field_id, v.message)]
             self.config = replace(msg, seq=None, flags=0)
             self.config_id = (self.config_id + 1) & 0xFFFF
+            self._prepare(self.config)
             return [Ack(seq, t)]
         if isinstance(msg, Start):
             if self.state == DeviceState.STREAMING:
@@ -247,6 +278,8 @@ class SimBoard:
         self._sample_rate = round(self.info.adc_rate_hz / cfg.decimation)
         nbytes = sample_nbytes(cfg.sample_format, cfg.samples_per_line) or 0
         self._line_bytes = frame_len(_ECHO_HEADER + nbytes)
+        # U8 carries the top 8 bits of a wider ADC, packed 12-bit at most 12
+        self._adc_bits = min(self.info.adc_bits, MAX_ADC_BITS[cfg.sample_format])
         self._frame_samples: np.ndarray | None = None
         self._frame_sent = 0
         self._overflow_logged = False
@@ -254,6 +287,9 @@ class SimBoard:
     def _advance(self, now_s: float) -> None:
         """Acquire every firing due by ``now_s`` into the send buffer (or drop it if full)."""
         if self.state != DeviceState.STREAMING:
+            return
+        if not self._ready.is_set():
+            self._t_start = now_s  # the front end is still settling: the sweep starts later
             return
         cfg = self.config
         due = math.floor((now_s - self._t_start) * cfg.prf_hz) + 1
@@ -288,7 +324,7 @@ class SimBoard:
                     ensemble_index=ens, ensemble_size=cfg.ensemble_size,
                     start_delay_samples=cfg.start_delay_samples,
                     timestamp_us=self.device_time_us(t_fire), config_id=self.config_id,
-                    adc_bits=self.info.adc_bits, sample_format=cfg.sample_format,
+                    adc_bits=self._adc_bits, sample_format=cfg.sample_format,
                 )
                 self._queue(msg, self._line_bytes)
                 self.lines_sent += 1
