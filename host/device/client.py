@@ -31,7 +31,6 @@ from host.protocol import (
     PROTOCOL_VERSION,
     UNSOLICITED,
     Ack,
-    Decoder,
     DecoderStats,
     DeviceInfo,
     EchoLine,
@@ -49,11 +48,11 @@ from host.protocol import (
     Start,
     Status,
     Stop,
-    encode,
 )
 from host.protocol.structs import CONFIGURE_FIELD_IDS
 
 from .config import AcquisitionConfig, validate
+from .dialect import get_dialect
 from .errors import (
     CommandTimeout,
     DeviceError,
@@ -156,8 +155,10 @@ class Device:
         command_timeout_s: float = 0.5,
         retries: int = 3,
         queue_frames: int = 8,
+        dialect: str = "sonobridge-v1",
     ) -> None:
         self.port = port
+        self.dialect = get_dialect(dialect)
         self.command_timeout_s = command_timeout_s
         self.retries = retries
         self.info: DeviceInfo | None = None
@@ -166,7 +167,7 @@ class Device:
         self.last_status: Status | None = None
         self.on_state: Callable[[str], None] | None = None
         self.state = "closed"
-        self._decoder = Decoder(on_reject=self._on_reject)
+        self._decoder = self.dialect.new_decoder(self._on_reject)
         self._assembler = FrameAssembler(self._on_frame, on_lost=self._on_lost_frame)
         self._rejected_versions: set[int] = set()
         self._frames: deque[Frame] = deque(maxlen=max(1, queue_frames))
@@ -226,6 +227,9 @@ class Device:
         self.close()
 
     def _handshake(self) -> None:
+        self.dialect.handshake(self)
+
+    def _handshake_v1(self) -> None:
         try:
             info = self.command(GetInfo(), expect=DeviceInfo, retries=2)
         except CommandTimeout as exc:
@@ -269,7 +273,7 @@ class Device:
             try:
                 for attempt in range(retries + 1):
                     flags = Flags.RETRY if attempt else 0
-                    self.link.write(encode(msg, seq, flags=flags))
+                    self.link.write(self.dialect.encode(msg, seq, flags))
                     self._counts.commands += 1
                     if waiter.event.wait(timeout_s):
                         break
@@ -565,11 +569,11 @@ class Device:
 
 
 def open_device(port: str, *, baudrate: int = 115200, reconnect: bool = True,
-                command_timeout_s: float = 0.5, retries: int = 3, queue_frames: int = 8
-                ) -> Device:
+                command_timeout_s: float = 0.5, retries: int = 3, queue_frames: int = 8,
+                dialect: str = "sonobridge-v1") -> Device:
     """Open ``port`` (path, COM name, pyserial URL or ``sim://…``) and handshake."""
     return Device(port, baudrate=baudrate, reconnect=reconnect,
                   command_timeout_s=command_timeout_s, retries=retries,
-                  queue_frames=queue_frames).open()
+                  queue_frames=queue_frames, dialect=dialect).open()
 
 

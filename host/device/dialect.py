@@ -1,0 +1,77 @@
+"""Wire dialects: how a board's bytes become sonobridge messages, and commands become bytes.
+
+The device client works on ``host.protocol`` messages (``EchoLine``, ``FrameEnd``, ``Ack``…)
+and never on bytes. A dialect is the translation layer. ``ProtocolV1`` is the native one. A
+board that speaks something else (Open Echo's 0xAA-framed u8 lines at 250 kbaud, pic0rick's
+text shell with hex dumps) gets a dialect that emits the same messages: its decoder turns
+each line into an ``EchoLine`` (and each sweep end into a ``FrameEnd``), and its ``handshake``
+builds the ``DeviceInfo`` that board cannot send itself. ``open_device(port,
+dialect=...)`` then gives the same ``Device`` and ``Frame`` interface, so the viewer, the
+recorder and the DSP work unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+from host.protocol import Decoder, DecoderStats, Message, Rejected, encode
+
+if TYPE_CHECKING:
+    from .client import Device
+
+
+class StreamDecoder(Protocol):
+    """What a dialect's decoder offers (``host.protocol.Decoder`` is the model)."""
+
+    stats: DecoderStats
+
+    def feed(self, data: bytes) -> list[Message]:
+        """Bytes in any chunking → messages, never raising."""
+
+    def reset(self) -> None:
+        """Forget partial input (after a reconnect)."""
+
+
+class Dialect(Protocol):
+    """A wire format the device client can speak."""
+
+    name: str
+
+    def new_decoder(self, on_reject: Callable[[Rejected], None]) -> StreamDecoder:
+        """A fresh decoder for one connection."""
+
+    def encode(self, message: Message, seq: int, flags: int = 0) -> bytes:
+        """The bytes of a command (dialects without commands raise ``NotImplementedError``)."""
+
+    def handshake(self, device: Device) -> None:
+        """Identify the board and set ``device.info``; raise a DeviceError if it fails."""
+
+
+class ProtocolV1:
+    """sonobridge wire protocol v1 (docs/protocol.md)."""
+
+    name = "sonobridge-v1"
+
+    def new_decoder(self, on_reject: Callable[[Rejected], None]) -> StreamDecoder:
+        """The streaming v1 decoder."""
+        return Decoder(on_reject=on_reject)
+
+    def encode(self, message: Message, seq: int, flags: int = 0) -> bytes:
+        """A v1 frame."""
+        return encode(message, seq, flags=flags)
+
+    def handshake(self, device: Device) -> None:
+        """GET_INFO, check the protocol version, STOP a stream left running."""
+        device._handshake_v1()
+
+
+DIALECTS: dict[str, Dialect] = {ProtocolV1.name: ProtocolV1()}
+
+
+def get_dialect(name: str) -> Dialect:
+    """Look up a dialect by name, with the choices in the error."""
+    try:
+        return DIALECTS[name]
+    except KeyError:
+        raise ValueError(f"unknown dialect {name!r}; known: {', '.join(DIALECTS)}") from None
