@@ -60,6 +60,133 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_protocol_demo(frames=args.frames, seed=args.seed)
 
 
+def _cmd_sim(args: argparse.Namespace) -> int:
+    """Serve the simulated board on a pty (or TCP) until interrupted."""
+    from host.sim.link import FAULT_HELP
+    from host.sim.server import SimOptions, serve_pty, serve_tcp
+
+    opts = SimOptions(phantom=args.phantom, profile=args.profile, link=args.link,
+                      faults=args.faults or "", seed=args.seed)
+    try:
+        opts.validate()
+        if args.tcp is not None:
+            host, _, port = args.tcp.rpartition(":")
+            return serve_tcp(opts, host or "127.0.0.1", int(port))
+        return serve_pty(opts, link_path=args.link_path)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if "fault" in str(exc) and FAULT_HELP not in str(exc):
+            print(FAULT_HELP, file=sys.stderr)
+        return 2
+
+
+def _cmd_ports(args: argparse.Namespace) -> int:
+    """List serial ports that look like boards, and the simulator."""
+    from host.device import list_candidate_ports
+
+    ports = list_candidate_ports(include_sim=not args.no_sim)
+    if not ports:
+        print("no serial ports found")
+    for p in ports:
+        ids = f"{p.vid:04X}:{p.pid:04X}" if p.vid is not None and p.pid is not None else "-"
+        tag = p.known_as or p.product or p.description
+        mark = "*" if p.likely_board else " "
+        print(f"{mark} {p.device:40s} {ids:10s} {tag}")
+    print("(* = likely an ultrasound board or the simulator)")
+    return 0
+
+
+def _open(args: argparse.Namespace):
+    """Open a device for a CLI command, turning errors into a message and exit code 2."""
+    from host.device import DeviceError, open_device
+
+    try:
+        return open_device(args.port, baudrate=args.baud)
+    except DeviceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    """Print what a board announces in DEVICE_INFO."""
+    from host.protocol import Capability, SampleFormat, SweepKind
+    from host.protocol.messages import payload_fields
+
+    dev = _open(args)
+    if dev is None:
+        return 2
+    with dev:
+        info = dev.info
+        print(f"board        {info.board_name} (id 0x{info.board_id:08X})")
+        print(f"firmware     {info.firmware_version}, protocol v{info.protocol_version}")
+        formats = [f.name for f in SampleFormat if info.supports_format(f)]
+        caps = [c.name for c in Capability if c and info.capabilities & c]
+        print(f"formats      {', '.join(formats)}")
+        print(f"sweep        {SweepKind(info.sweep_kind).name}")
+        print(f"capabilities {', '.join(caps) or 'none'}")
+        for name in payload_fields(info):
+            if name not in ("board_name", "board_id", "sample_formats", "sweep_kind",
+                            "capabilities", "request_seq"):
+                print(f"  {name:26s} {getattr(info, name)}")
+        status = dev.status()
+        print(f"status       {status.temperature_c:.1f} °C, HV {status.hv_mv / 1000:.1f} V, "
+              f"{status.dropped_lines} lines dropped since boot")
+    return 0
+
+
+def _cmd_stream(args: argparse.Namespace) -> int:
+    """Stream for N seconds with a live stats line, then print a summary."""
+    import time
+
+    from host.device import DeviceError, FrameTimeout
+
+    dev = _open(args)
+    if dev is None:
+        return 2
+    with dev:
+        try:
+            changes = {k: v for k, v in (("depth_m", args.depth_cm and args.depth_cm / 100),
+                                         ("lines_per_frame", args.lines),
+                                         ("prf_hz", args.prf)) if v}
+            cfg = dev.configure(**changes)
+            print(f"streaming from {dev.info.board_name} on {args.port}: "
+                  f"{cfg.lines_per_frame} lines x {cfg.samples_per_line} samples at "
+                  f"{cfg.prf_hz} Hz PRF", file=sys.stderr)
+            dev.start()
+            t_end = time.monotonic() + args.seconds
+            next_print = 0.0
+            tty = sys.stderr.isatty()
+            for _frame in dev.frames(timeout=max(2.0, args.seconds)):
+                now = time.monotonic()
+                if now >= next_print:
+                    s = dev.stats
+                    line = (f"{s.elapsed_s:6.1f} s  {s.bytes_in / 1e6:8.1f} MB  "
+                            f"{s.mb_per_s:6.2f} MB/s  {s.frames_per_s:6.1f} frames/s  "
+                            f"lost {s.lines_missing} lines  CRC {s.crc_errors}")
+                    print(("\r" + line) if tty else line, end="" if tty else "\n",
+                          file=sys.stderr, flush=True)
+                    next_print = now + (0.25 if tty else 1.0)
+                if now >= t_end:
+                    break
+            dev.stop()
+            dev.status()  # the summary shows the board's own view (drops, temperature)
+        except FrameTimeout as exc:
+            print(f"\nerror: {exc}", file=sys.stderr)
+            return 1
+        except DeviceError as exc:
+            print(f"\nerror: {exc}", file=sys.stderr)
+            return 2
+        print("\n" if tty else "", end="", file=sys.stderr)
+        print(dev.stats.summary())
+    return 0
+
+
+def _add_port(p: argparse.ArgumentParser) -> None:
+    p.add_argument("port", help="device path, COM name, pyserial URL, or sim://?phantom=...")
+    p.add_argument("--baud", type=int, default=115200,
+                   help="baud rate for UART boards (USB CDC ignores it)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``sonobridge`` command."""
     parser = argparse.ArgumentParser(
@@ -76,11 +203,51 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the file is hex text (like tests/vectors/*.hex), not raw bytes")
     p.set_defaults(func=_cmd_decode)
 
+    p = sub.add_parser("sim", help="serve the simulated board on a pty (or TCP)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="faults:\n" + _fault_help())
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--pty", action="store_true", default=True,
+                      help="serve on a pseudo-terminal and print its path (default)")
+    mode.add_argument("--tcp", metavar="[HOST:]PORT",
+                      help="serve on TCP instead; open it as socket://HOST:PORT")
+    p.add_argument("--link-path", help="also make this symlink to the pty (a stable path that "
+                   "survives simulated disconnects)")
+    p.add_argument("--phantom", default="wire", help="builtin phantom name or a .toml file")
+    p.add_argument("--profile", default="sim", help="board profile name or a .toml file")
+    p.add_argument("--link", default="unlimited",
+                   help="link profile: uart-250k, usb-fs, usb-hs, unlimited")
+    p.add_argument("--faults", default="", help="faults to inject (see below)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.set_defaults(func=_cmd_sim)
+
+    p = sub.add_parser("ports", help="list boards (by USB VID/PID) and the simulator")
+    p.add_argument("--no-sim", action="store_true", help="do not list the simulator")
+    p.set_defaults(func=_cmd_ports)
+
+    p = sub.add_parser("info", help="show a board's identity, capabilities and status")
+    _add_port(p)
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("stream", help="stream from a board and report link statistics")
+    _add_port(p)
+    p.add_argument("--seconds", type=float, default=10.0, help="how long (default 10)")
+    p.add_argument("--depth-cm", type=float, help="imaging depth in cm")
+    p.add_argument("--lines", type=int, help="lines per frame")
+    p.add_argument("--prf", type=int, help="pulse repetition frequency in Hz")
+    p.set_defaults(func=_cmd_stream)
+
     p = sub.add_parser("demo", help="run the main job on a simulated board, headless")
     p.add_argument("--frames", type=int, default=20, help="frames to send (default 20)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.set_defaults(func=_cmd_demo)
     return parser
+
+
+def _fault_help() -> str:
+    from host.sim.link import FAULT_HELP
+
+    return FAULT_HELP
 
 
 def main(argv: Sequence[str] | None = None) -> int:
