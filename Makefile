@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench clean venv firmware-cross
 
 venv: $(STAMP)
 
@@ -19,6 +19,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(MAKE) -s --no-print-directory -C hardware/firmware test
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 lint: $(STAMP)
@@ -29,5 +30,9 @@ bench: $(STAMP)
 	$(PY) bench/bench_decoder.py
 	$(PY) bench/bench_dsp.py
 
+firmware-cross:
+	$(MAKE) -C hardware/firmware cross
+
 clean:
+	$(MAKE) -C hardware/firmware clean
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

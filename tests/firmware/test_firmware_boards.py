@@ -1,0 +1,77 @@
+"""Board profiles under hardware/boards/ against what the firmware builds announce.
+
+Each board's C definition is compiled on the host (tools/dump_board.c) and prints its
+DEVICE_INFO frame and power-up CONFIGURE; the Python side decodes those bytes and compares
+them with the TOML profile that ``host.sim.profile.load_profile`` reads. So a profile cannot
+drift from the firmware, even for the RP2040 board, whose firmware cannot be built here.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from host.protocol import Configure, Decoder, DeviceInfo, Flags, MsgType, decode_payload
+from host.protocol.messages import payload_fields
+from host.sim.profile import load_profile
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[2]
+FIRMWARE = ROOT / "hardware" / "firmware"
+BOARDS = ROOT / "hardware" / "boards"
+DUMPS = {"firmware-host": "dump-board-host", "rp2040-reference": "dump-board-rp2040"}
+
+
+@pytest.fixture(scope="module")
+def built() -> Path:
+    done = subprocess.run(["make", "-C", str(FIRMWARE), "boards"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return FIRMWARE / "build"
+
+
+def test_firmware_sim_profile_is_a_relative_symlink() -> None:
+    link = BOARDS / "sim.toml"
+    assert link.is_symlink()
+    target = Path(link.readlink())
+    assert not target.is_absolute()
+    assert link.resolve() == (ROOT / "host" / "sim" / "boards" / "sim.toml").resolve()
+    assert load_profile(link).info.board_name == "sonobridge-sim"
+
+
+@pytest.mark.parametrize("board", sorted(DUMPS))
+def test_firmware_board_matches_profile(built: Path, board: str) -> None:
+    path = BOARDS / f"{board}.toml"
+    profile = load_profile(path)
+    raw = tomllib.loads(path.read_text())
+    assert {"board", "capabilities", "defaults", "pins", "analog"} <= set(raw)
+
+    out = subprocess.run([str(built / DUMPS[board])], capture_output=True, text=True,
+                         timeout=10, check=True).stdout.splitlines()
+    dec = Decoder()
+    (info,) = dec.feed(bytes.fromhex(out[0]))
+    assert dec.stats.frames_ok == 1 and isinstance(info, DeviceInfo)
+    for name in payload_fields(DeviceInfo):
+        if name != "request_seq":
+            assert getattr(info, name) == getattr(profile.info, name), name
+    simulated = bool(profile.info.capabilities & 0x04)
+    assert info.flags == (Flags.SIMULATED if simulated else 0)
+
+    defaults = decode_payload(MsgType.CONFIGURE, bytes.fromhex(out[1]))
+    assert isinstance(defaults, Configure)
+    for name in payload_fields(Configure):
+        assert getattr(defaults, name) == getattr(profile.defaults, name), name
+
+    bits, table_len, gmin, gmax = (int(v) for v in out[2].split())
+    analog = raw["analog"]
+    assert (bits, table_len, gmin, gmax) == (
+        analog["tgc_dac_bits"], analog["tgc_table_len"], analog["tgc_dac_gain_min_cdb"],
+        analog["tgc_dac_gain_max_cdb"])
+    assert out[3].split()[:2] == ["0", "0"]  # the core accepts its own power-up configuration
