@@ -177,6 +177,11 @@ class SimBoard:
         return self.profile.info
 
     @property
+    def acquiring(self) -> bool:
+        """True while streaming with the front end ready (firings are happening)."""
+        return self.state == DeviceState.STREAMING and self._ready.is_set()
+
+    @property
     def pending_bytes(self) -> int:
         """Bytes waiting in the device's send buffer."""
         return self._stream_bytes

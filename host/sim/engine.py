@@ -391,8 +391,8 @@ class SimEngine:
         data = self.transport.read_host()
         if data:
             board.feed(data, now)
-        if self._first_start is None and board.state == DeviceState.STREAMING:
-            self._first_start = now
+        if self._first_start is None and board.acquiring:
+            self._first_start = now  # fault times count from the first firing
         if self._first_start is not None:
             while self._pending_events and now >= self._first_start + self._pending_events[0][0]:
                 _, kind, duration = self._pending_events.pop(0)

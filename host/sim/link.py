@@ -71,7 +71,7 @@ class TokenBucket:
 
 
 FAULT_HELP = """\
-comma-separated faults, all seeded and reproducible; times are seconds after the first START:
+comma-separated faults, all seeded and reproducible; times are seconds after the first firing:
   bitflip=P        flip one bit in a byte with probability P per byte
   drop=P           drop a byte with probability P per byte
   garbage=P        insert a burst of 1-64 junk bytes (sync bytes included) before a frame,

@@ -12,6 +12,30 @@ from host.protocol import EchoLine
 from host.sim.engine import PtyTransport, SimEngine
 from host.sim.server import SimOptions, create_engine
 
+_names = iter(range(10**9))
+
+
+@contextlib.contextmanager
+def sim_board(kind: str, faults: str = "", seed: int = 1, link: str = "unlimited",
+              link_path: str | None = None) -> Iterator[tuple[object, str]]:
+    """A simulated board reached over a real pty ("pty") or the sim:// URL ("url").
+
+    Yields (get_engine, port): ``get_engine()`` returns the running engine (for the URL it
+    exists only once the port was opened).
+    """
+    if kind == "pty":
+        with sim_on_pty(faults=faults, link=link, seed=seed, link_path=link_path) as (eng, port):
+            yield (lambda: eng), port
+        return
+    from urllib.parse import urlencode
+
+    from host.sim.urlhandler.protocol_sim import engine_for
+
+    query = urlencode({"phantom": "wire", "faults": faults, "seed": seed, "link": link,
+                       "truth": 1, "name": f"test-{next(_names)}"})
+    url = f"sim://?{query}"
+    yield (lambda: engine_for(url)), url
+
 
 @contextlib.contextmanager
 def sim_on_pty(faults: str = "", link: str = "unlimited", seed: int = 1,

@@ -5,7 +5,13 @@ from __future__ import annotations
 import time
 
 import pytest
-from device_fixtures import assert_lines_match_truth, drain, sim_on_pty, truth_lines, wait_until
+from device_fixtures import (
+    assert_lines_match_truth,
+    drain,
+    sim_board,
+    truth_lines,
+    wait_until,
+)
 
 from host.device import open_device
 from host.protocol import EchoLine
@@ -14,9 +20,11 @@ N_FRAMES = 40
 LINES = 8
 
 
-def run_stream(faults: str, seed: int = 3, n_frames: int = N_FRAMES):
+def run_stream(faults: str, seed: int = 3, n_frames: int = N_FRAMES, kind: str = "pty"):
     """Stream through a faulty link; return (engine, stats, received lines, final STATUS)."""
-    with sim_on_pty(faults=faults, seed=seed) as (engine, port), open_device(port) as dev:
+    with sim_board(kind, faults=faults, seed=seed) as (get_engine, port), \
+            open_device(port) as dev:
+        engine = get_engine()
         dev.configure(samples_per_line=512, lines_per_frame=LINES, prf_hz=4000, ensemble_size=1)
         received: dict[tuple[int, int, int], object] = {}
         seqs: dict[tuple[int, int, int], int] = {}
@@ -33,9 +41,10 @@ def run_stream(faults: str, seed: int = 3, n_frames: int = N_FRAMES):
         return engine, dev.stats, received, dev.status()
 
 
+@pytest.mark.parametrize("kind", ["pty", "url"])
 @pytest.mark.parametrize("faults", ["bitflip=2e-5", "drop=2e-5", "bitflip=1e-5,drop=1e-5"])
-def test_byte_damage_loses_exactly_the_damaged_lines(faults):
-    engine, stats, received, _ = run_stream(faults)
+def test_byte_damage_loses_exactly_the_damaged_lines(faults, kind):
+    engine, stats, received, _ = run_stream(faults, kind=kind)
     sent = truth_lines(engine)
     damaged = engine.injector.damaged_seqs()
     damaged_lines = {s for s in damaged if s in sent}
@@ -52,8 +61,9 @@ def test_byte_damage_loses_exactly_the_damaged_lines(faults):
     assert stats.crc_errors + stats.header_errors >= len(damaged)
 
 
-def test_garbage_bursts_lose_nothing():
-    engine, stats, received, _ = run_stream("garbage=0.2")
+@pytest.mark.parametrize("kind", ["pty", "url"])
+def test_garbage_bursts_lose_nothing(kind):
+    engine, stats, received, _ = run_stream("garbage=0.2", kind=kind)
     assert sum(e.kind == "garbage" for e in engine.events) > 10
     sent = truth_lines(engine)
     assert len(received) == len(sent) == N_FRAMES * LINES
@@ -62,8 +72,9 @@ def test_garbage_bursts_lose_nothing():
     assert stats.bytes_discarded > 0
 
 
-def test_device_overflow_is_attributed_to_the_device():
-    engine, stats, received, status = run_stream("overflow=0.05")
+@pytest.mark.parametrize("kind", ["pty", "url"])
+def test_device_overflow_is_attributed_to_the_device(kind):
+    engine, stats, received, status = run_stream("overflow=0.05", kind=kind)
     dropped = engine.board.dropped_lines
     assert dropped > 0
     assert len(received) == N_FRAMES * LINES - dropped
@@ -73,8 +84,11 @@ def test_device_overflow_is_attributed_to_the_device():
     assert status.dropped_lines == dropped
 
 
-def test_stall_overflows_the_device_buffer_and_is_reported():
-    with sim_on_pty(faults="stall=0.4@0.05") as (engine, port), open_device(port) as dev:
+@pytest.mark.parametrize("kind", ["pty", "url"])
+def test_stall_overflows_the_device_buffer_and_is_reported(kind):
+    with sim_board(kind, faults="stall=0.4@0.05") as (get_engine, port), \
+            open_device(port) as dev:
+        engine = get_engine()
         # 8 KB lines at 4 kHz = 33 MB/s: a 0.4 s stall overflows the 256 KB send buffer
         dev.configure(samples_per_line=4096, lines_per_frame=16, prf_hz=4000)
         dev.start(n_frames=120)
@@ -88,33 +102,36 @@ def test_stall_overflows_the_device_buffer_and_is_reported():
         assert any("dropping" in text for text in stats.logs)
 
 
-def test_disconnect_is_detected_reported_and_recovered(tmp_path):
+@pytest.mark.parametrize("kind", ["pty", "url"])
+def test_disconnect_is_detected_reported_and_recovered(tmp_path, kind):
     link = str(tmp_path / "sim-port")
     states: list[tuple[str, float]] = []
-    with sim_on_pty(faults="disconnect=0.5@0.2", link_path=link) as (engine, _), \
-            open_device(link) as dev:
-        if True:
-            dev.on_state = lambda s: states.append((s, time.monotonic()))
-            dev.configure(samples_per_line=512, lines_per_frame=LINES, prf_hz=2000)
-            dev.start()
-            before = list(dev.frames(timeout=2.0, count=5))
-            wait_until(lambda: dev.stats.disconnects == 1, 3.0, "the disconnect")
-            wait_until(lambda: dev.state == "connected" and dev.stats.reconnects == 1, 5.0,
-                       "the reconnect")
+    with sim_board(kind, faults="disconnect=0.5@0.2", link_path=link) as (get_engine, port), \
+            open_device(link if kind == "pty" else port) as dev:
+        engine = get_engine()
+        dev.on_state = lambda s: states.append((s, time.monotonic()))
+        dev.configure(samples_per_line=512, lines_per_frame=LINES, prf_hz=2000)
+        dev.start()
+        before = list(dev.frames(timeout=2.0, count=5))
+        wait_until(lambda: dev.stats.disconnects == 1, 3.0, "the disconnect")
+        wait_until(lambda: dev.state == "connected" and dev.stats.reconnects == 1, 5.0,
+                   "the reconnect")
+        after = next(iter(dev.frames(timeout=2.0)))
+        while after.index < 2:  # skip frames that were in flight around the cut
             after = next(iter(dev.frames(timeout=2.0)))
-            while after.index < 2:  # skip frames that were in flight around the cut
-                after = next(iter(dev.frames(timeout=2.0)))
-            assert after.complete
-            assert [s for s, _ in states][:2] == ["disconnected", "connected"]
-            reconnected_at = states[1][1]
-            assert reconnected_at - engine.stats.replugged_s < 2.0
-            assert all(f.complete for f in before)
-            assert dev.streaming  # streaming resumed by itself
-            assert engine.board.boots == 2  # the replugged board rebooted
+        assert after.complete
+        assert [s for s, _ in states][:2] == ["disconnected", "connected"]
+        reconnected_at = states[1][1]
+        assert reconnected_at - engine.stats.replugged_s < 2.0
+        assert all(f.complete for f in before)
+        assert dev.streaming  # streaming resumed by itself
+        assert engine.board.boots == 2  # the replugged board rebooted
 
 
-def test_device_reset_mid_stream_recovers():
-    with sim_on_pty(faults="reset@0.2") as (engine, port), open_device(port) as dev:
+@pytest.mark.parametrize("kind", ["pty", "url"])
+def test_device_reset_mid_stream_recovers(kind):
+    with sim_board(kind, faults="reset@0.2") as (get_engine, port), open_device(port) as dev:
+        engine = get_engine()
         dev.configure(samples_per_line=512, lines_per_frame=LINES, prf_hz=2000)
         dev.start()
         wait_until(lambda: dev.stats.device_resets == 1, 3.0, "the reset")

@@ -1,0 +1,112 @@
+"""Sustained streaming from `sonobridge sim --pty` into the device client.
+
+    .venv/bin/python bench/bench_stream.py                 # 60 s, usb-hs link (issue target)
+    .venv/bin/python bench/bench_stream.py --seconds 10    # quicker look
+
+The simulator runs in its own process (as a board would be on its own hardware), on a real
+pseudo-terminal. The client configures 128 lines x 4096 i16 samples at a PRF whose data rate
+is 34.6 MB/s (just under the usb-hs cap), counts every frame and line, and reports the
+achieved rate, losses, and the CPU share of both processes. In the same run it times the
+simulator's frame generation alone (physics + digitizing), for its headroom.
+
+Target (issue 9): >= 30 MB/s with zero lost lines for 60 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from host.device import open_device
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def generation_rate(frames: int = 50) -> tuple[float, float]:
+    """Median ms per 128 x 4096 i16 frame of the cyst phantom, and the MB/s that is."""
+    import numpy as np
+
+    from host.sim import Acquisition, Adc, EchoSynth, load_phantom
+
+    synth = EchoSynth(load_phantom("cyst"), adc=Adc(bits=10), seed=1)
+    acq = Acquisition(sample_rate_hz=40e6, n_samples=4096,
+                      positions=np.radians(np.linspace(-30, 30, 128)), prf_hz=4000.0)
+    synth.prepare(acq)
+    times = []
+    for k in range(frames):
+        t0 = time.perf_counter()
+        samples = synth.adc.digitize(synth.frame(index=k), 1)
+        times.append(time.perf_counter() - t0)
+    ms = float(np.median(times)) * 1e3
+    return ms, samples.nbytes / (ms / 1e3) / 1e6
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--link", default="usb-hs")
+    ap.add_argument("--prf", type=int, default=4200, help="4200 Hz x 8232 B = 34.6 MB/s")
+    args = ap.parse_args(argv)
+
+    print(f"# streaming benchmark {datetime.date.today()}  python {sys.version.split()[0]}  "
+          f"link {args.link}  {args.seconds:.0f} s")
+    sim = subprocess.Popen([sys.executable, "-m", "host.cli", "sim", "--pty", "--phantom", "cyst",
+                            "--link", args.link], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True)
+    path = sim.stdout.readline().strip()
+    try:
+        with open_device(path, queue_frames=64) as dev:
+            cfg = dev.configure(samples_per_line=4096, lines_per_frame=128, prf_hz=args.prf,
+                                sample_format=1)
+            line_bytes = 16 + 40 + 2 * cfg.samples_per_line + 4
+            print(f"config: 128 lines x 4096 i16, PRF {cfg.prf_hz} Hz -> offered "
+                  f"{cfg.prf_hz * line_bytes / 1e6:.1f} MB/s")
+            dev.start()
+            first = next(iter(dev.frames(timeout=10.0)))  # wait out the simulator's warm-up
+            s0 = dev.stats
+            b0, l0, t0 = s0.bytes_in, s0.lines_received, time.monotonic()
+            cpu0, sim0 = time.process_time(), cpu_seconds(sim.pid)
+            frames = 0
+            for _ in dev.frames(timeout=5.0):
+                frames += 1
+                if time.monotonic() - t0 >= args.seconds:
+                    break
+            wall = time.monotonic() - t0
+            cpu_host = time.process_time() - cpu0
+            cpu_sim = cpu_seconds(sim.pid) - sim0
+            dev.stop()
+            dev.status()
+            s = dev.stats
+    finally:
+        sim.send_signal(signal.SIGINT)
+        sim.wait(timeout=10)
+    mb_s = (s.bytes_in - b0) / wall / 1e6
+    lines = s.lines_received - l0
+    gen_ms, gen_mb_s = generation_rate()
+    print(f"received {mb_s:.1f} MB/s, {lines / wall:.0f} lines/s, {frames / wall:.1f} frames/s "
+          f"over {wall:.1f} s (first frame {first.index})")
+    print(f"lost lines {s.lines_missing} (link {s.lines_lost_link}, device "
+          f"{s.lines_lost_device}); CRC errors {s.crc_errors}; sequence gaps {s.seq_gaps}; "
+          f"device dropped {s.device_dropped_lines}; frames skipped for the consumer "
+          f"{s.frames_dropped_queue}")
+    print(f"CPU share: host client {100 * cpu_host / wall:.0f}% of one core, simulator process "
+          f"{100 * cpu_sim / wall:.0f}%")
+    print(f"simulator generation alone: {gen_ms:.2f} ms per 128x4096 frame = {gen_mb_s:.0f} MB/s")
+    ok = mb_s >= 30 and s.lines_missing == 0 and s.crc_errors == 0
+    print(f"target >= 30 MB/s with zero lost lines: {'MET' if ok else 'NOT MET'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
