@@ -110,6 +110,7 @@ class SimBoard:
         seed: int = 0,
         overflow_rate: float = 0.0,
         wrong_nak: bool = False,
+        hv_fault: bool = False,
         record_truth: bool = False,
         now_s: float = 0.0,
     ) -> None:
@@ -119,6 +120,7 @@ class SimBoard:
         self.renderer = renderer
         self.overflow_rate = overflow_rate
         self.wrong_nak = wrong_nak
+        self.hv_fault = hv_fault
         self.record_truth = record_truth
         #: (seq, message) of every frame sent, when ``record_truth`` is set
         self.truth: list[tuple[int, Message]] = []
@@ -137,7 +139,7 @@ class SimBoard:
         self.config = self.profile.defaults
         self.config_id = 0
         self.state = DeviceState.IDLE
-        self.fault_flags = 0
+        self.fault_flags = FAULT_HV if self.hv_fault else 0
         self.dropped_lines = 0
         self.lines_sent = 0
         self._replies: deque[Message | _ResetMark] = deque()
@@ -236,6 +238,9 @@ class SimBoard:
         if isinstance(msg, Start):
             if self.state == DeviceState.STREAMING:
                 return [self._nak(seq, t, ErrorCode.BUSY, text="already streaming")]
+            if self.fault_flags & FAULT_HV:
+                return [self._nak(seq, t, ErrorCode.HARDWARE_FAULT,
+                                  text="high-voltage supply fault: check the pulser supply")]
             self._start(msg.n_frames, now_s)
             return [Ack(seq, t)]
         if isinstance(msg, Reset):
@@ -260,8 +265,9 @@ class SimBoard:
     def _status(self, request_seq: int, now_s: float) -> Status:
         capacity = max(1, self.profile.send_buffer_bytes)
         hv = self.config.hv_mv if self.state == DeviceState.STREAMING else 0
+        state = DeviceState.FAULT if self.fault_flags & FAULT_HV else self.state
         return Status(
-            request_seq=request_seq, state=self.state, fault_flags=self.fault_flags,
+            request_seq=request_seq, state=state, fault_flags=self.fault_flags,
             temperature_cdeg=round(self.profile.temperature_c * 100),
             hv_mv=hv, device_time_us=self.device_time_us(now_s),
             dropped_lines=self.dropped_lines & 0xFFFFFFFF,

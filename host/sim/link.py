@@ -80,7 +80,8 @@ comma-separated faults, all seeded and reproducible; times are seconds after the
   disconnect=D@T   unplug mid-frame at T; the port comes back D seconds later (board reboots)
   reset@T          the device resets at T (sequence restarts at 0, configuration lost)
   overflow=P       the device drops a line with probability P and reports it in STATUS
-  wrong-nak        the firmware answers with wrong NAK codes"""
+  wrong-nak        the firmware answers with wrong NAK codes
+  hv-fault         the high-voltage supply is faulty: START gets NAK HARDWARE_FAULT"""
 
 
 @dataclass
@@ -92,6 +93,7 @@ class FaultPlan:
     garbage: float = 0.0
     overflow: float = 0.0
     wrong_nak: bool = False
+    hv_fault: bool = False
     stalls: list[tuple[float, float]] = field(default_factory=list)  # (at_s, duration_s)
     disconnects: list[tuple[float, float]] = field(default_factory=list)  # (at_s, down_s)
     resets: list[float] = field(default_factory=list)
@@ -115,6 +117,9 @@ class FaultPlan:
         name = name.strip()
         if name == "wrong-nak" and not value:
             self.wrong_nak = True
+            return
+        if name == "hv-fault" and not value:
+            self.hv_fault = True
             return
         if name.startswith("reset@"):
             self.resets.append(_positive(name[6:], "time"))

@@ -57,6 +57,7 @@ def create_engine(
         load_profile(options.profile),
         renderer or make_renderer(options.phantom, options.seed),
         seed=options.seed, overflow_rate=plan.overflow, wrong_nak=plan.wrong_nak,
+        hv_fault=plan.hv_fault,
         record_truth=options.record_truth,
     )
     kwargs = {"clock": clock} if clock else {}

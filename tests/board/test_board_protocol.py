@@ -221,3 +221,15 @@ def test_overflow_fault_drops_a_fraction():
     lines = [m for m in host.pull(1.0) if isinstance(m, EchoLine)]
     assert 100 < len(lines) < 190
     assert board.dropped_lines == 200 - len(lines)
+
+
+def test_hv_fault_refuses_start_with_hardware_fault():
+    board = make_board(hv_fault=True)
+    host = Host(board)
+    seq = host.send(Start())
+    s2 = host.send(GetStatus())
+    nak, status = host.pull(0.0)
+    assert (nak.request_seq, nak.error_code) == (seq, ErrorCode.HARDWARE_FAULT)
+    assert "high-voltage" in nak.text
+    assert status.request_seq == s2 and status.state == DeviceState.FAULT
+    assert status.fault_flags & 0x01

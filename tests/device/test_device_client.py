@@ -91,3 +91,79 @@ def test_status_ping_and_stats():
         assert 0 < rtt < 0.5
         assert dev.stats.temperature_c == pytest.approx(31.5)
         assert "lost lines" in dev.stats.summary()
+
+
+def test_sim_url_handshake_and_configure_round_trip():
+    from host.sim.urlhandler.protocol_sim import engine_for
+
+    url = "sim://?phantom=wire&name=roundtrip"
+    with open_device(url) as dev:
+        dev.configure(lines_per_frame=32, depth_m=0.05, tgc_db=(0, 10, 20))
+        board = engine_for(url).board
+        assert board.config.lines_per_frame == 32 and board.config.tgc_count == 3
+        dev.start()
+        frame = next(iter(dev.frames(timeout=5.0)))
+        assert frame.complete and frame.samples.shape[0] == 32
+    assert engine_for(url) is None  # a normal close stops the simulated board
+
+
+def test_protocol_version_mismatch_says_which_side_to_update(tmp_path):
+    from host.device import ProtocolMismatch
+    from host.sim.profile import BOARDS_DIR
+
+    text = (BOARDS_DIR / "sim.toml").read_text().replace(
+        "[capabilities]\n", "[capabilities]\nprotocol_version = 2\n")
+    profile = tmp_path / "future.toml"
+    profile.write_text(text)
+    with pytest.raises(ProtocolMismatch, match=r"update sonobridge.*v2.*v1"):
+        open_device(f"sim://?profile={profile}")
+
+
+def test_a_lost_command_is_retried_with_the_retry_flag():
+    from board_fixtures import IndexRenderer
+
+    from host.sim.engine import PtyTransport
+    from host.sim.server import SimOptions, create_engine
+
+    class DeafOnce(PtyTransport):
+        """Loses the first chunk the host writes, like a reply lost on a noisy link."""
+
+        deaf = True
+
+        def read_host(self) -> bytes:
+            data = super().read_host()
+            if data and self.deaf:
+                self.deaf = False
+                return b""
+            return data
+
+    transport = DeafOnce()
+    with create_engine(SimOptions(), transport, renderer=IndexRenderer()) as _engine, \
+            open_device(transport.path) as dev:
+        assert dev.info.board_name == "sonobridge-sim"
+        assert dev.stats.command_retries == 1
+
+
+def test_slow_consumer_loses_oldest_frames_but_listeners_get_everything():
+    with sim_on_pty() as (engine, port), open_device(port, queue_frames=2) as dev:
+        lines = []
+        raw = bytearray()
+        dev.add_line_listener(lambda line, t: lines.append((line.frame_index, line.line_index)))
+        dev.add_raw_listener(lambda data, t: raw.extend(data))
+        before = dev.stats.bytes_in  # the handshake came before the tap
+        dev.configure(samples_per_line=256, lines_per_frame=4, prf_hz=4000)
+        dev.start(n_frames=30)
+        from device_fixtures import drain
+
+        drain(engine, dev)  # nobody reads frames meanwhile
+        s = dev.stats
+        assert s.frames_complete == 30
+        assert s.frames_dropped_queue == 28  # only the newest 2 are queued
+        assert [f.index for f in dev.frames(timeout=1.0, count=2)] == [28, 29]
+        assert len(lines) == 120
+        # the raw tap saw exactly the bytes the decoder did, and they replay to the same lines
+        from host.protocol import Decoder, EchoLine
+
+        replayed = [m for m in Decoder().feed(bytes(raw)) if isinstance(m, EchoLine)]
+        assert [(m.frame_index, m.line_index) for m in replayed] == lines
+        assert len(raw) == s.bytes_in - before
