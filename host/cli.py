@@ -54,10 +54,26 @@ def _cmd_decode(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    """Run the protocol demo: a synthetic board's lines through a damaged link."""
-    from host.demo import run_protocol_demo
+    """The main job on the simulated board: the live viewer, or a PNG when there is no display."""
+    if args.protocol:
+        from host.demo import run_protocol_demo
 
-    return run_protocol_demo(frames=args.frames, seed=args.seed)
+        return run_protocol_demo(frames=args.frames, seed=args.seed)
+    from host.viewer import run_demo
+
+    return run_demo(snapshot=args.snapshot, frames=args.frames)
+
+
+def _cmd_view(args: argparse.Namespace) -> int:
+    """The live viewer (or a headless snapshot)."""
+    try:
+        from host.viewer import run_viewer
+    except ImportError as exc:
+        print(f"error: the viewer needs the GUI extra: pip install 'sonobridge[gui]' ({exc})",
+              file=sys.stderr)
+        return 2
+    return run_viewer(args.port, snapshot=args.snapshot, frames=args.frames,
+                      depth_cm=args.depth_cm)
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
@@ -237,9 +253,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prf", type=int, help="pulse repetition frequency in Hz")
     p.set_defaults(func=_cmd_stream)
 
-    p = sub.add_parser("demo", help="run the main job on a simulated board, headless")
-    p.add_argument("--frames", type=int, default=20, help="frames to send (default 20)")
-    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p = sub.add_parser("view", help="live B-mode / A-mode / M-mode viewer")
+    p.add_argument("port", nargs="?", help="device path, COM name, pyserial URL or sim://...; "
+                   "without it a port picker opens")
+    p.add_argument("--snapshot", metavar="PNG", help="render offscreen, save this PNG and exit")
+    p.add_argument("--frames", type=int, default=10, help="frames to draw before --snapshot")
+    p.add_argument("--depth-cm", type=float, help="imaging depth in cm")
+    p.set_defaults(func=_cmd_view)
+
+    p = sub.add_parser("demo", help="the viewer on the simulated board (a PNG if no display)")
+    p.add_argument("--snapshot", default="sonobridge-demo.png",
+                   help="PNG to write when there is no display (default sonobridge-demo.png)")
+    p.add_argument("--frames", type=int, default=10, help="frames to draw (default 10)")
+    p.add_argument("--protocol", action="store_true",
+                   help="run the wire-protocol demo (a damaged link) instead")
+    p.add_argument("--seed", type=int, default=1, help="random seed for --protocol")
     p.set_defaults(func=_cmd_demo)
     return parser
 

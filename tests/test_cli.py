@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_demo_runs_and_reports_recovery(capsys):
-    assert main(["demo", "--frames", "3"]) == 0
+    assert main(["demo", "--protocol", "--frames", "3"]) == 0
     out = capsys.readouterr().out
     assert "demo OK" in out
     assert "lost 2" in out
