@@ -136,7 +136,13 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.amode_plot.addLegend(offset=(-10, 10))
         self.rf_curve = self.amode_plot.plot(pen=pg.mkPen("#4fa3ff", width=1), name="RF")
         self.env_curve = self.amode_plot.plot(pen=pg.mkPen("#ffcc00", width=2), name="envelope")
-        self.amode_plot.enableAutoRange(axis="y")
+        # a fixed range, rescaled at most once a second: autoranging every frame repaints the
+        # axes each time, which costs more than the curves themselves
+        self.amode_plot.disableAutoRange()
+        self.amode_plot.setYRange(-1, 1)
+        self._amode_scaled_s = 0.0
+        self.rf_curve.setDownsampling(auto=True, method="peak")
+        self.rf_curve.setClipToView(True)
         right.addWidget(self.amode_plot)
         self.mmode_plot = pg.PlotWidget(title="M-mode (selected line)")
         self.mmode_plot.setLabel("bottom", "sweep (frames)")
@@ -146,6 +152,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.mmode_image.setLookupTable(colormap_lut("grey"))
         self.mmode_image.setLevels((0, 255))
         self.mmode_plot.addItem(self.mmode_image)
+        self._mmode_rect = QtCore.QRectF()
         # the trace sweeps left to right over the old one, like a scanner's M-mode: the ring
         # buffer is drawn as it is, no reordering per frame
         self.mmode_cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen("#ffcc00"))
@@ -420,17 +427,28 @@ class ViewerWindow(QtWidgets.QMainWindow):
             return
         x0, x1, z0, z1 = (v * 100 for v in frame.extent_m)
         self.bmode_image.setImage(frame.image, autoLevels=False)
-        self.bmode_image.setRect(QtCore.QRectF(x0, z0, x1 - x0, z1 - z0))
         if self.last_frame is None or self.last_frame.extent_m != frame.extent_m:
+            self.bmode_image.setRect(QtCore.QRectF(x0, z0, x1 - x0, z1 - z0))
             self.bmode_plot.setRange(xRange=(x0, x1), yRange=(z0, z1), padding=0.02)
         self._draw_line_marker(frame)
         depth_cm = frame.depth_m * 100
         self.rf_curve.setData(frame.rf_depth_m * 100, frame.rf)
         self.env_curve.setData(depth_cm, frame.envelope)
+        now = time.monotonic()
+        if now - self._amode_scaled_s > 1.0 or self.last_frame is None \
+                or self.last_frame.depth_m.size != frame.depth_m.size:
+            peak = max(1e-3, float(np.abs(frame.rf).max()), float(frame.envelope.max()))
+            self.amode_plot.setRange(xRange=(depth_cm[0], depth_cm[-1]),
+                                     yRange=(-1.1 * peak, 1.1 * peak), padding=0)
+            self._amode_scaled_s = now
         self.mmode_image.setImage(frame.mmode.T, autoLevels=False)
         history = frame.mmode.shape[0]
-        self.mmode_image.setRect(QtCore.QRectF(0, depth_cm[0], history,
-                                               depth_cm[-1] - depth_cm[0]))
+        rect = QtCore.QRectF(0, depth_cm[0], history, depth_cm[-1] - depth_cm[0])
+        if rect != self._mmode_rect:
+            self.mmode_image.setRect(rect)
+            self.mmode_plot.setRange(xRange=(0, history), yRange=(depth_cm[0], depth_cm[-1]),
+                                     padding=0)
+            self._mmode_rect = rect
         self.mmode_cursor.setValue(frame.mmode_write)
         self._drawn_frame_ns = frame.frame_time_ns
         self.bmode_image.on_paint = self._record_latency
