@@ -58,11 +58,20 @@ def drawing_fps(app, n: int = 300) -> tuple[float, float]:
     rng = np.random.default_rng(0)
     frames = [(rng.random((512, 512)) * 255).astype(np.uint8) for _ in range(8)]
     app.processEvents()
+    painted = []
+    original = item.paint
+
+    def counting_paint(*a: object) -> None:
+        painted.append(1)
+        original(*a)
+
+    item.paint = counting_paint
     t0 = time.perf_counter()
     for k in range(n):
         item.setImage(frames[k % 8], autoLevels=False, levels=(0, 255))
-        w.repaint()
+        w.viewport().repaint()  # synchronous: the image is really rendered each time
     pg_fps = n / (time.perf_counter() - t0)
+    assert len(painted) >= n, f"only {len(painted)} of {n} updates were painted"
     target = QtGui.QImage(700, 700, QtGui.QImage.Format.Format_RGB32)
     t0 = time.perf_counter()
     for k in range(n):

@@ -47,9 +47,6 @@ def run_viewer(port: str | None, *, snapshot: str | Path | None = None, frames: 
         print("error: --snapshot needs a PORT (e.g. sim://?phantom=cyst)", file=sys.stderr)
         return 2
     app = _qt_app(headless)
-    # the reader thread must get the GIL back promptly after each read, or the board's buffer
-    # fills while the GUI paints: switch threads every 1 ms instead of Python's 5 ms
-    sys.setswitchinterval(0.001)
     from PySide6 import QtCore, QtWidgets
 
     from .window import ViewerWindow

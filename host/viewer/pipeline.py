@@ -27,6 +27,8 @@ log = logging.getLogger("sonobridge.viewer")
 
 #: M-mode columns kept (at 30 frames/s, about 13 s)
 MMODE_HISTORY = 400
+#: M-mode rows sent to the display (depth is decimated to about this many)
+MMODE_ROWS = 512
 
 
 @dataclass
@@ -53,8 +55,9 @@ class DisplayFrame:
     rf_depth_m: np.ndarray       # (n_samples,)
     envelope: np.ndarray         # (n_out,) float32, selected line, same scale
     depth_m: np.ndarray          # (n_out,)
-    mmode: np.ndarray            # (history, n_out) uint8 ring buffer (not reordered)
+    mmode: np.ndarray            # (depth rows, history) uint8 ring, contiguous, not reordered
     mmode_write: int             # ring index of the next column to write
+    mmode_depth_m: np.ndarray    # (depth rows,) depth of each M-mode row
     complete: bool
     missing_lines: list[int]
     frame_time_ns: int           # host time the frame's last byte arrived
@@ -148,13 +151,18 @@ class FramePipeline:
         bmode = converter.convert(image).copy()
         mmode = self._mmode_for(result.image.shape[1])
         mmode.push(result.image[line])
+        # the GUI wants (depth, time) row-major and needs no more rows than it has pixels:
+        # decimate in depth and transpose here, off the GUI thread
+        step = max(1, -(-result.image.shape[1] // MMODE_ROWS))
+        mmode_display = np.ascontiguousarray(mmode.buffer[:, ::step].T)
         full_scale = float(1 << (frame.adc_bits - 1))
         rf = (frame.samples[line].astype(np.float32) - frame.zero_level) / full_scale
         return DisplayFrame(
             index=frame.index, image=bmode, extent_m=converter.extent_m, selected_line=line,
             n_lines=n_lines, rf=rf, rf_depth_m=geo.depth_m(),
             envelope=result.envelope[line].copy(), depth_m=result.depth_m.copy(),
-            mmode=mmode.buffer.copy(), mmode_write=mmode.write_index,
+            mmode=mmode_display, mmode_write=mmode.write_index,
+            mmode_depth_m=result.depth_m[::step].copy(),
             complete=frame.complete, missing_lines=frame.missing_lines,
             frame_time_ns=frame.host_time_ns, processed_ns=time.monotonic_ns(),
         )

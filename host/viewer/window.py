@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import queue
+import sys
 import threading
 import time
 from collections import deque
@@ -71,6 +72,9 @@ class ViewerWindow(QtWidgets.QMainWindow):
 
     def __init__(self, device: Device, *, center_freq_hz: float | None = None) -> None:
         super().__init__()
+        # the reader thread must get the GIL back promptly after each read, or the board's
+        # buffer fills while the GUI paints: switch threads every 1 ms instead of every 5 ms
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
         self.device = device
         info = device.info
         self.setWindowTitle(f"sonobridge — {info.board_name} on {device.port}")
@@ -441,12 +445,13 @@ class ViewerWindow(QtWidgets.QMainWindow):
             self.amode_plot.setRange(xRange=(depth_cm[0], depth_cm[-1]),
                                      yRange=(-1.1 * peak, 1.1 * peak), padding=0)
             self._amode_scaled_s = now
-        self.mmode_image.setImage(frame.mmode.T, autoLevels=False)
-        history = frame.mmode.shape[0]
-        rect = QtCore.QRectF(0, depth_cm[0], history, depth_cm[-1] - depth_cm[0])
+        self.mmode_image.setImage(frame.mmode, autoLevels=False)
+        history = frame.mmode.shape[1]
+        m_depth = frame.mmode_depth_m * 100
+        rect = QtCore.QRectF(0, m_depth[0], history, m_depth[-1] - m_depth[0])
         if rect != self._mmode_rect:
             self.mmode_image.setRect(rect)
-            self.mmode_plot.setRange(xRange=(0, history), yRange=(depth_cm[0], depth_cm[-1]),
+            self.mmode_plot.setRange(xRange=(0, history), yRange=(m_depth[0], m_depth[-1]),
                                      padding=0)
             self._mmode_rect = rect
         self.mmode_cursor.setValue(frame.mmode_write)
