@@ -181,13 +181,14 @@ class SerialLink:
                 continue
             if data:
                 now = time.monotonic_ns()
-                self.counters.bytes_in += len(data)
                 for tap in list(self._taps):
                     try:
                         tap(data, now)
                     except Exception:  # a broken listener must not stop the reader
                         log.exception("byte tap failed")
                 self._on_bytes(data, now)
+                # counted once handed on, so bytes_in also says what the decoder has seen
+                self.counters.bytes_in += len(data)
 
     @staticmethod
     def _read_pyserial(ser: serial.SerialBase) -> bytes:

@@ -15,6 +15,7 @@ from .phantom import (
     PhantomError,
     Point,
     Speckle,
+    Vessel,
     builtin_phantoms,
     load_phantom,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "Pulse",
     "Speckle",
     "Transducer",
+    "Vessel",
     "builtin_phantoms",
     "load_phantom",
     "tgc_curve_db",

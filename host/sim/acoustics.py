@@ -11,7 +11,10 @@ spread onto a (line, sample) grid by linear interpolation (``np.bincount``), con
 by one FFT along samples, and remodulated with ``e^{jΦ(t)}``.
 
 :class:`EchoSynth` does that once per :class:`Acquisition` (:meth:`EchoSynth.prepare`) and then
-produces frames cheaply: cached noise-free RF × TGC + pooled noise + moving reflectors.
+produces frames cheaply: cached noise-free RF × TGC + pooled noise + moving reflectors + blood
+flowing in vessels (:class:`~host.sim.phantom.Vessel`), whose scatterers are placed at each
+firing's time and rendered per frame with the same spread-and-convolve scheme, restricted to
+the rows and samples the vessels reach.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import scipy.fft
 from host.protocol import SweepKind
 
 from .adc import Adc, NoisePool
-from .phantom import Phantom
+from .phantom import Phantom, Vessel
 
 #: −6 dB full width of a Gaussian in units of its sigma (2·sqrt(2·ln 2))
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
@@ -39,6 +42,11 @@ _NP_PER_DB = math.log(10.0) / 20.0
 #: two-way beam amplitude below which a scatterer is skipped for a line (−60 dB)
 _BEAM_FLOOR = 1e-3
 _PAIRS_PER_CHUNK = 1_500_000
+#: flowing blood is rendered down to a two-way beam amplitude of −40 dB (1.29·W off axis):
+#: blood is weak, and the per-firing rendering cost grows with the beam's reach
+_FLOW_BEAM_FLOOR = 1e-2
+_FLOW_BEAM_REACH = 1.3
+_FLOW_GROUP = 32
 
 
 @dataclass(frozen=True)
@@ -245,6 +253,51 @@ class _Prepared:
     phase_n: np.ndarray    # Φ at each sample time, float64
     pool: NoisePool
     noise_buf: np.ndarray
+    #: FFT of the pulse envelope kernel per FFT length, for the per-frame flow rendering
+    flow_kernels: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class _Flow:
+    """Blood scatterers of every vessel as flat per-scatterer arrays (float64, ``(N,)``).
+
+    A scatterer travels along its streamline: ``ξ(t) = (xi0 + speed·t) mod length`` from the
+    upstream end, at ``(bx, bz) + ξ·(ux, uz)``. Leaving the segment downstream it re-enters
+    upstream (periodic wrap), with a freshly drawn echo sign on each pass (``pass_sign``), so
+    the flow is stationary and does not repeat its speckle pattern.
+    """
+
+    xi0: np.ndarray
+    speed: np.ndarray
+    length: np.ndarray
+    bx: np.ndarray
+    bz: np.ndarray
+    ux: np.ndarray
+    uz: np.ndarray
+    amp: np.ndarray
+    sign_rate: np.ndarray   # float32 rad per pass, for the echo sign of each pass
+    sign_phase: np.ndarray  # float32 rad
+
+    @property
+    def max_speed(self) -> float:
+        """Fastest scatterer, m/s."""
+        return float(self.speed.max()) if self.speed.size else 0.0
+
+    def positions(self, t_s: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+        """(x, z) of every scatterer at time ``t_s`` (scalar, or broadcastable with ``(N,)``)."""
+        xi = self.xi0 + self.speed * t_s
+        xi -= np.floor(xi / self.length) * self.length
+        return self.bx + xi * self.ux, self.bz + xi * self.uz
+
+    def pass_sign(self, idx: np.ndarray, n_pass: np.ndarray) -> np.ndarray:
+        """Echo sign (±1, float32) of scatterers ``idx`` ``(P,)`` on passes ``n_pass`` ``(P, E)``.
+
+        ``sign(sin(k·ω + φ))`` with a random rate ω and phase φ per scatterer: a fresh sign on
+        every pass k, independent between scatterers, computed without any state.
+        """
+        ang = (n_pass.astype(np.float32) * self.sign_rate[idx, None]
+               + self.sign_phase[idx, None])
+        return np.copysign(np.float32(1.0), np.sin(ang))
 
 
 class EchoSynth:
@@ -274,6 +327,7 @@ class EchoSynth:
         self._sigma_d_focus = float(self.transducer.beam_width_m(self.transducer.focus_m, c)
                                     ) / FWHM_PER_SIGMA
         self.scatterers = self._make_scatterers()
+        self.flow = self._make_flow()
 
     # -- scatterers ------------------------------------------------------------------------------
 
@@ -328,6 +382,8 @@ class EchoSynth:
             for inc in ph.inclusions:
                 inside = (sx - inc.x_m) ** 2 + (sz - inc.z_m) ** 2 < inc.radius_m**2
                 sa[inside] *= inc.contrast
+            for vessel in ph.vessels:  # the lumen holds blood, not tissue
+                sa[vessel.inside(sx, sz)] = 0.0
             keep = sa != 0
             xs.append(sx[keep])
             zs.append(sz[keep])
@@ -366,6 +422,43 @@ class EchoSynth:
             return np.zeros(0), np.zeros(0), np.zeros(0)
         a = np.concatenate(amps) * self._transmission(np.concatenate(nominal))
         return np.concatenate(xs), np.concatenate(zs), a
+
+    def _make_flow(self) -> _Flow | None:
+        """Blood scatterers of the phantom's vessels (None without vessels)."""
+        vessels: tuple[Vessel, ...] = self.phantom.vessels
+        if not vessels:
+            return None
+        rng = np.random.default_rng([self.seed, 4])
+        cell_factor = math.pi * self._sigma_r * self._sigma_d_focus
+        cols: dict[str, list[np.ndarray]] = {k: [] for k in
+                                             ("xi0", "speed", "length", "bx", "bz", "ux", "uz",
+                                              "amp")}
+        for ves in vessels:
+            n_m2 = self.density_per_m2(ves.density_per_cell, ves.density_per_mm2)
+            n = int(rng.poisson(n_m2 * ves.length_m * 2.0 * ves.radius_m))
+            s = rng.uniform(-ves.radius_m, ves.radius_m, n)
+            (ux, uz), (nx, nz) = ves.direction, ves.normal
+            start_x = ves.x_m - 0.5 * ves.length_m * ux
+            start_z = ves.z_m - 0.5 * ves.length_m * uz
+            cols["xi0"].append(rng.uniform(0.0, ves.length_m, n))
+            cols["speed"].append(ves.speed_m_s(s))
+            cols["length"].append(np.full(n, ves.length_m))
+            cols["bx"].append(start_x + s * nx)
+            cols["bz"].append(start_z + s * nz)
+            cols["ux"].append(np.full(n, ux))
+            cols["uz"].append(np.full(n, uz))
+            cols["amp"].append(np.full(n, ves.amplitude * math.sqrt(2.0 / (n_m2 * cell_factor))))
+        arrays = {k: np.concatenate(v) for k, v in cols.items()}
+        n = arrays["xi0"].size
+        return _Flow(**arrays,
+                     sign_rate=rng.uniform(1.0, np.pi - 1.0, n).astype(np.float32),
+                     sign_phase=rng.uniform(-np.pi, np.pi, n).astype(np.float32))
+
+    def blood_positions_m(self, t_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Positions (x, z) in metres of every blood scatterer at time ``t_s`` (ground truth)."""
+        if self.flow is None:
+            return np.zeros(0), np.zeros(0)
+        return self.flow.positions(float(t_s))
 
     # -- geometry --------------------------------------------------------------------------------
 
@@ -567,10 +660,13 @@ class EchoSynth:
             jitter = None
             out[...] = p.clean_gained
         out += p.pool.draw(acq.n_lines, rng, out=p.noise_buf)
-        if self.phantom.moving:
+        if self.phantom.moving or self.flow is not None:
             times = acq.line_times_s(t0_s) if line_times_s is None else np.asarray(
                 line_times_s, dtype=np.float64).reshape(acq.n_lines)
-            self._add_moving(p, times, jitter, out)
+            if self.phantom.moving:
+                self._add_moving(p, times, jitter, out)
+            if self.flow is not None and self.flow.speed.size:
+                self._add_flow(p, times, jitter, out)
         return out
 
     def _add_moving(self, p: _Prepared, times: np.ndarray, jitter: np.ndarray | None,
@@ -598,6 +694,169 @@ class EchoSynth:
                    * np.cos(p.phase_n[nv] - phase_tau[:, None]) * p.gain_lin[nv])
             np.add.at(flat, (lines[:, None] * acq.n_samples + nv)[valid],
                       val[valid].astype(np.float32))
+
+    def _flow_candidates(self, p: _Prepared, times: np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Blood scatterers that may cross each group of firings' beam.
+
+        Consecutive firings along the same beam (an ensemble) form one group, tested once at
+        its first firing with a margin of the distance the fastest blood travels during it; no
+        Python loop over rows. Returns (scatterer, group) candidate pairs plus each group's
+        first row and size.
+        """
+        flow = self.flow
+        assert flow is not None
+        acq, pulse = p.acq, p.pulse
+        c = self.phantom.speed_of_sound_m_s
+        pos = acq.positions
+        n_rows = acq.n_lines
+        new_run = np.ones(n_rows, dtype=bool)
+        new_run[1:] = pos[1:] != pos[:-1]
+        run_start = np.flatnonzero(new_run)
+        # long runs (a fixed beam fired many times) are cut into groups of _FLOW_GROUP firings,
+        # so the margin for motion during a group stays small
+        in_run = np.arange(n_rows) - run_start[np.cumsum(new_run) - 1]
+        starts = np.flatnonzero(in_run % _FLOW_GROUP == 0)
+        sizes = np.diff(np.append(starts, n_rows))
+        t_first = times[starts]
+        t_span = np.maximum(np.maximum.reduceat(times, starts) - t_first,
+                            t_first - np.minimum.reduceat(times, starts))
+        margin = flow.max_speed * t_span + 1e-6
+        r_lo = c * acq.start_delay_s / 2 - 6 * c * pulse.sigma_t_s
+        r_hi = c * (acq.start_delay_s + (acq.n_samples - 1) / acq.sample_rate_hz
+                    + 6 * pulse.sigma_t_s) / 2
+        tr = self.transducer
+        w_f = tr.wavelength_m(c) * tr.f_number
+        z_dof = tr.depth_of_field_m(c) / 2.0
+        n = flow.xi0.size
+        chunk = max(1, 1_000_000 // max(n, 1))
+        found_sc, found_grp = [], []
+        for g0 in range(0, starts.size, chunk):
+            g1 = min(starts.size, g0 + chunk)
+            x, z = flow.positions(t_first[g0:g1, None])
+            r_al, d = self._line_geometry(acq, x, z, pos[starts[g0:g1], None])
+            m = margin[g0:g1, None]
+            off = np.maximum(np.abs(d) - m, 0.0)
+            near = ((r_al > r_lo - m) & (r_al < r_hi + m)
+                    & (off * off < (_FLOW_BEAM_REACH * w_f) ** 2
+                       * (1.0 + ((r_al - tr.focus_m) / z_dof) ** 2)))
+            g, i = np.nonzero(near)
+            found_sc.append(i)
+            found_grp.append(g + g0)
+        return np.concatenate(found_sc), np.concatenate(found_grp), starts, sizes
+
+    def _add_flow(self, p: _Prepared, times: np.ndarray, jitter: np.ndarray | None,
+                  out: np.ndarray) -> None:
+        """Blood scatterers at each firing's time, spread onto a (row, sample) grid over the
+        samples the vessels reach, convolved with the pulse by FFT and added after TGC.
+
+        Pairs are laid out ``(candidate, firing within the group)`` so the per-scatterer
+        quantities broadcast instead of being copied for every firing.
+        """
+        flow = self.flow
+        assert flow is not None
+        acq, pulse, prop, tr = p.acq, p.pulse, p.prop, self.transducer
+        fs, n_s = acq.sample_rate_hz, acq.n_samples
+        c = self.phantom.speed_of_sound_m_s
+        sc, grp, starts, sizes = self._flow_candidates(p, times)
+        if sc.size == 0:
+            return
+        e_max = int(sizes.max())
+        k = np.arange(e_max)
+        first = starts[grp][:, None]
+        valid = k < sizes[grp][:, None]
+        rows = np.where(valid, first + k, first)
+        travel = flow.xi0[sc, None] + flow.speed[sc, None] * times[rows]
+        length = flow.length[sc, None]
+        n_pass = np.floor(travel / length)
+        xi = (travel - n_pass * length).astype(np.float32)
+        x = flow.bx[sc, None].astype(np.float32) + xi * flow.ux[sc, None].astype(np.float32)
+        z = flow.bz[sc, None].astype(np.float32) + xi * flow.uz[sc, None].astype(np.float32)
+        if acq.sweep_kind == SweepKind.SECTOR:
+            beam_pos = acq.positions[starts[grp]][:, None]
+            sn, cs = np.sin(beam_pos).astype(np.float32), np.cos(beam_pos).astype(np.float32)
+            r_al, d = x * sn + z * cs, x * cs - z * sn
+        else:
+            r_al, d = z, x - acq.positions[starts[grp]][:, None].astype(np.float32)
+        # the two-way Gaussian beam and wavefront of _beam, in float32 for speed
+        w_f = tr.wavelength_m(c) * tr.f_number
+        z_dof = tr.depth_of_field_m(c) / 2.0
+        dz = r_al - np.float32(tr.focus_m)
+        width = np.float32(w_f) * np.sqrt(1 + (dz * np.float32(1 / z_dof)) ** 2)
+        beam = np.exp(np.float32(-4.0 * math.log(2.0)) * (d / width) ** 2)
+        if tr.focal_gain:
+            beam *= np.float32(self._sigma_d_focus * FWHM_PER_SIGMA) / width
+        tau = np.float32(2.0 / c) * (r_al + 0.5 * d * d * dz / (dz * dz + np.float32(z_dof**2)))
+        half = math.ceil(5.0 * pulse.sigma_t_s * fs) + 1
+        n_f = (tau - np.float32(acq.start_delay_s)) * np.float32(fs)
+        ok = valid & (beam > _FLOW_BEAM_FLOOR) & (r_al > 0) & (n_f > -half) & (
+            n_f < n_s - 1 + half)
+        if not ok.any():
+            return
+        # echo sign per pass: one per candidate, recomputed only where a group wraps around
+        amp = flow.amp[sc].astype(np.float32)
+        a = np.repeat((amp * flow.pass_sign(sc, n_pass[:, :1])[:, 0])[:, None], e_max, axis=1)
+        wrapped = np.flatnonzero(np.any(n_pass != n_pass[:, :1], axis=1))
+        if wrapped.size:
+            a[wrapped] = amp[wrapped, None] * flow.pass_sign(sc[wrapped], n_pass[wrapped])
+        a = a[ok]
+        rows, z, beam, tau, n_f = rows[ok], z[ok], beam[ok], tau[ok], n_f[ok]
+        # the samples the blood reaches, in blocks of 64 so few FFT lengths (and kernels) occur
+        n_a = max(0, (math.floor(float(n_f.min())) - half) // 64 * 64)
+        n_b = min(n_s, -(-(math.ceil(float(n_f.max())) + half + 1) // 64) * 64)
+        if n_b <= n_a:
+            return
+        os_ = max(1, math.ceil(3.0 / (pulse.sigma_t_s * fs)))
+        dt = 1.0 / (fs * os_)
+        pad = math.ceil(5.0 * pulse.sigma_t_s / dt) + 1
+        n_grid = (n_b - n_a - 1) * os_ + 1 + 2 * pad
+        nfft = scipy.fft.next_fast_len(n_grid + pad)
+        tau64 = tau.astype(np.float64)
+        grid_pos = (tau64 - (acq.start_delay_s + n_a / fs - pad * dt)) / dt
+        on_grid = (grid_pos >= 0) & (grid_pos < n_grid - 1)  # echoes reaching the window
+        if not on_grid.all():
+            a, rows, z, beam = a[on_grid], rows[on_grid], z[on_grid], beam[on_grid]
+            tau64, grid_pos = tau64[on_grid], grid_pos[on_grid]
+        grid_pos = grid_pos.astype(np.float32)
+        phase = prop.phase(tau64)
+        atten = prop.amplitude(phase).astype(np.float32)
+        # reduce to (−π, π] in float64, then the trigonometry runs in float32
+        phase = (phase - 2.0 * np.pi * np.round(phase / (2.0 * np.pi))).astype(np.float32)
+        w = a * beam * atten
+        if self.phantom.layers:
+            w *= self._transmission(z.astype(np.float64)).astype(np.float32)
+        i0 = grid_pos.astype(np.int64)  # grid_pos >= 0: truncation = floor
+        frac = grid_pos - i0
+        # compact row numbering: only the rows the blood reaches are gridded and transformed
+        hit = np.flatnonzero(np.bincount(rows, minlength=acq.n_lines))
+        lut = np.zeros(acq.n_lines, np.int64)
+        lut[hit] = np.arange(hit.size)
+        flat = lut[rows] * nfft + i0
+        idx = np.concatenate((flat, flat + 1))
+        wr, wi = w * np.cos(phase), w * -np.sin(phase)
+        size = hit.size * nfft
+        grid = np.empty((hit.size, nfft), np.complex64)
+        grid.real = np.bincount(idx, np.concatenate((wr * (1 - frac), wr * frac)),
+                                minlength=size).reshape(hit.size, nfft)
+        grid.imag = np.bincount(idx, np.concatenate((wi * (1 - frac), wi * frac)),
+                                minlength=size).reshape(hit.size, nfft)
+        g = p.flow_kernels.get(nfft)
+        if g is None:
+            m = np.arange(-pad, pad + 1)
+            kern = np.zeros(nfft)
+            kern[m % nfft] = np.exp(-0.5 * (m * dt / pulse.sigma_t_s) ** 2)
+            g = scipy.fft.fft(kern).real.astype(np.float32)
+            p.flow_kernels[nfft] = g
+        spec = scipy.fft.fft(grid, axis=1, overwrite_x=True)
+        spec *= g
+        y = scipy.fft.ifft(spec, axis=1, overwrite_x=True)
+        y = y[:, pad: pad + (n_b - n_a - 1) * os_ + 1: os_]
+        carrier = np.exp(1j * p.phase_n[n_a:n_b]).astype(np.complex64)
+        scale = p.gain_lin[n_a:n_b] * np.float32(tr.sensitivity_v)
+        rf = (y.real * carrier.real - y.imag * carrier.imag) * scale
+        if jitter is not None:
+            rf *= jitter[hit, None]
+        out[hit, n_a:n_b] += rf
 
     def digitize(self, analog_v: np.ndarray, sample_format: int) -> np.ndarray:
         """Shortcut for ``self.adc.digitize`` (quantize, clip, wire dtype)."""

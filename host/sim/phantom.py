@@ -100,6 +100,88 @@ class Moving:
         return np.full_like(z, self.x_m), z
 
 
+VESSEL_PROFILES = ("parabolic", "plug")
+
+
+@dataclass(frozen=True)
+class Vessel:
+    """A straight vessel segment with blood scatterers flowing along it (for Doppler).
+
+    The lumen is the rectangle ``|u| <= length_m/2``, ``|s| <= radius_m`` around the centre
+    (``x_m``, ``z_m``) in the imaging plane, where ``u`` runs along the flow direction
+    ``(sin θ, −cos θ)`` and ``s`` across it (``θ = angle_deg``): 0° = flow straight toward the
+    transducer (up, −z), 180° = straight away (down), ±90° = across a straight-down beam,
+    positive angles tilt the flow toward +x. The speed on the streamline at ``s`` is
+    ``peak_velocity_m_s`` (``profile = "plug"``) or ``peak_velocity_m_s·(1 − (s/R)²)``
+    (``"parabolic"``, laminar). A beam looking along angle ψ (0 = straight down) sees the
+    velocity toward the transducer ``speed·cos(θ + ψ)``, positive = toward (see
+    :meth:`velocity_toward_transducer_m_s`). The lumen holds no tissue speckle, only blood:
+    ``amplitude`` is the RMS echo of blood relative to a unit point (as for speckle), and the
+    density is per resolution cell or per mm² (default 8 per cell).
+    """
+
+    x_m: float
+    z_m: float
+    radius_m: float
+    length_m: float
+    angle_deg: float
+    peak_velocity_m_s: float
+    profile: str = "parabolic"
+    amplitude: float = 0.03
+    density_per_cell: float | None = None
+    density_per_mm2: float | None = None
+
+    @property
+    def direction(self) -> tuple[float, float]:
+        """Unit vector (x, z) of the flow."""
+        a = math.radians(self.angle_deg)
+        return math.sin(a), -math.cos(a)
+
+    @property
+    def normal(self) -> tuple[float, float]:
+        """Unit vector (x, z) across the vessel (the ``s`` axis)."""
+        a = math.radians(self.angle_deg)
+        return math.cos(a), math.sin(a)
+
+    def local_coords(self, x_m: np.ndarray | float, z_m: np.ndarray | float
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Along-flow ``u`` and across ``s`` coordinates (metres) of points (x_m, z_m)."""
+        dx = np.asarray(x_m, dtype=np.float64) - self.x_m
+        dz = np.asarray(z_m, dtype=np.float64) - self.z_m
+        (ux, uz), (nx, nz) = self.direction, self.normal
+        return dx * ux + dz * uz, dx * nx + dz * nz
+
+    def inside(self, x_m: np.ndarray | float, z_m: np.ndarray | float) -> np.ndarray:
+        """True for points inside the lumen."""
+        u, s = self.local_coords(x_m, z_m)
+        return (np.abs(u) <= self.length_m / 2) & (np.abs(s) <= self.radius_m)
+
+    def speed_m_s(self, s_m: np.ndarray | float) -> np.ndarray:
+        """Flow speed on the streamline at cross coordinate ``s_m`` (0 outside the lumen)."""
+        s = np.asarray(s_m, dtype=np.float64)
+        shape = np.ones_like(s) if self.profile == "plug" else 1.0 - (s / self.radius_m) ** 2
+        return np.where(np.abs(s) <= self.radius_m, self.peak_velocity_m_s * shape, 0.0)
+
+    def velocity_m_s(self, x_m: np.ndarray | float, z_m: np.ndarray | float
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Flow velocity vector (vx, vz) in m/s at points (x_m, z_m); zero outside the lumen."""
+        u, s = self.local_coords(x_m, z_m)
+        speed = np.where(np.abs(u) <= self.length_m / 2, self.speed_m_s(s), 0.0)
+        ux, uz = self.direction
+        return speed * ux, speed * uz
+
+    def velocity_toward_transducer_m_s(self, x_m: np.ndarray | float, z_m: np.ndarray | float,
+                                       beam_angle_rad: np.ndarray | float = 0.0) -> np.ndarray:
+        """Ground-truth Doppler velocity: the component toward the transducer along a beam.
+
+        ``beam_angle_rad`` is the sector line's angle ψ (0 = straight down, positive toward +x;
+        0 for a linear or fixed beam). Positive = toward the transducer.
+        """
+        vx, vz = self.velocity_m_s(x_m, z_m)
+        psi = np.asarray(beam_angle_rad, dtype=np.float64)
+        return -(vx * np.sin(psi) + vz * np.cos(psi))
+
+
 @dataclass(frozen=True)
 class Phantom:
     """A validated phantom: medium, extent and elements. Elements double as ground truth."""
@@ -115,6 +197,7 @@ class Phantom:
     inclusions: tuple[Inclusion, ...] = ()
     layers: tuple[Layer, ...] = ()
     moving: tuple[Moving, ...] = ()
+    vessels: tuple[Vessel, ...] = ()
     source: str = field(default="<memory>", compare=False)
 
     @property
@@ -133,13 +216,17 @@ class Phantom:
         return tuple(i for i in self.inclusions if i.contrast == 0)
 
     def truth(self) -> dict[str, Any]:
-        """Ground truth as plain data: points, inclusions, interfaces and moving reflectors."""
+        """Ground truth as plain data: points, inclusions, interfaces, movers and vessels."""
         return {
             "points": [(p.x_m, p.z_m, p.amplitude) for p in self.points],
             "inclusions": [(i.x_m, i.z_m, i.radius_m, i.contrast) for i in self.inclusions],
             "interfaces_m": list(self.interface_depths_m),
             "moving": [(m.x_m, m.z_m, m.motion_amplitude_m, m.motion_freq_hz)
                        for m in self.moving],
+            "vessels": [{"x_m": v.x_m, "z_m": v.z_m, "radius_m": v.radius_m,
+                         "length_m": v.length_m, "angle_deg": v.angle_deg,
+                         "peak_velocity_m_s": v.peak_velocity_m_s, "profile": v.profile}
+                        for v in self.vessels],
         }
 
     @classmethod
@@ -177,7 +264,7 @@ def load_phantom(name_or_path: str | Path) -> Phantom:
 # -- validation ----------------------------------------------------------------------------------
 
 _MISSING: Any = object()
-_KINDS = ("point", "speckle", "cyst", "inclusion", "layer", "moving")
+_KINDS = ("point", "speckle", "cyst", "inclusion", "layer", "moving", "vessel")
 _TOP_KEYS = ("name", "description", "speed_of_sound_m_s", "attenuation_db_cm_mhz", "region")
 
 
@@ -334,9 +421,41 @@ class _Parser:
             if moving[-1].motion_amplitude_m > moving[-1].z_m:
                 raise self.fail(where, "'motion_amplitude_m' must not exceed 'z_m' (the "
                                        "reflector would pass through the transducer)")
+        vessels = [self.vessel(t, where) for where, t in self.elements(data, "vessel")]
         return Phantom(name=name, description=description, speed_of_sound_m_s=c,
                        attenuation_db_cm_mhz=att, x_extent_m=x_ext, z_extent_m=z_ext,
                        points=tuple(points), speckle=tuple(speckle),
                        inclusions=tuple(inclusions),
                        layers=tuple(sorted(layers, key=lambda la: la.z_m)),
-                       moving=tuple(moving), source=self.source)
+                       moving=tuple(moving), vessels=tuple(vessels), source=self.source)
+
+    def vessel(self, t: Any, where: str) -> Vessel:
+        self.keys(t, ("x_m", "z_m", "radius_m", "length_m", "angle_deg", "peak_velocity_m_s",
+                      "profile", "amplitude", "density_per_cell", "density_per_mm2"), where)
+        profile = self.string(t, "profile", where, default="parabolic")
+        if profile not in VESSEL_PROFILES:
+            raise self.fail(where, f"'profile' must be one of {', '.join(VESSEL_PROFILES)}, "
+                                   f"got {profile!r}")
+        cell = self.number(t, "density_per_cell", where, default=None, positive=True,
+                           unit=" (scatterers per resolution cell)")
+        mm2 = self.number(t, "density_per_mm2", where, default=None, positive=True,
+                          unit=" (scatterers per mm²)")
+        if cell is not None and mm2 is not None:
+            raise self.fail(where, "give at most one of 'density_per_cell' or 'density_per_mm2'")
+        if cell is None and mm2 is None:
+            cell = 8.0
+        v = Vessel(
+            self.number(t, "x_m", where, unit=" (m)"),
+            self.number(t, "z_m", where, minimum=0.0, unit=" (m)"),
+            self.number(t, "radius_m", where, positive=True, unit=" (m)"),
+            self.number(t, "length_m", where, positive=True, unit=" (m)"),
+            self.number(t, "angle_deg", where, unit=" (degrees, 0 = flow toward the transducer)"),
+            self.number(t, "peak_velocity_m_s", where, minimum=0.0, unit=" (m/s)"),
+            profile,
+            self.number(t, "amplitude", where, default=0.03, minimum=0.0),
+            cell, mm2)
+        top = v.z_m - abs(v.direction[1]) * v.length_m / 2 - abs(v.normal[1]) * v.radius_m
+        if top < 0:
+            raise self.fail(where, f"the lumen reaches above the transducer face (z = {top:.4g} m"
+                                   f" < 0); move it deeper or shorten it")
+        return v
