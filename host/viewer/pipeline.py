@@ -21,7 +21,18 @@ import numpy as np
 
 from host.device import Device, Frame, FrameTimeout
 from host.device.errors import DeviceError
-from host.dsp import Chain, ChainConfig, MMode, ScanConverter
+from host.dsp import (
+    Chain,
+    ChainConfig,
+    MMode,
+    PwSpectrum,
+    ScanConverter,
+    color_flow,
+    ensemble_iq,
+    flow_rgba,
+    nyquist_velocity_m_s,
+    range_gate,
+)
 
 log = logging.getLogger("sonobridge.viewer")
 
@@ -40,6 +51,13 @@ class DisplaySettings:
     persistence: float = 0.0
     selected_line: int | None = None  # None = the middle line
     out_shape: tuple[int, int] = (512, 512)
+    #: colour flow over the B-mode when the board fires ensembles (ensemble_size >= 2)
+    color_flow: bool = True
+    flow_threshold_db: float = -24.0  # power below this (dB re full scale²) stays transparent
+    wall_filter_order: int = 1
+    #: PW Doppler range gate on the selected line: centre depth (None = middle) and length
+    gate_depth_m: float | None = None
+    gate_length_m: float = 2e-3
 
 
 @dataclass
@@ -62,6 +80,15 @@ class DisplayFrame:
     missing_lines: list[int]
     frame_time_ns: int           # host time the frame's last byte arrived
     processed_ns: int            # host time the pipeline finished it
+    #: colour flow (only with ensembles): RGBA (H, W, 4) on the B-mode grid, and its scale
+    flow: np.ndarray | None = None
+    nyquist_m_s: float = 0.0
+    #: PW spectrogram strip (history, n_fft) dB ring, its write index, velocity axis, levels
+    pw: np.ndarray | None = None
+    pw_write: int = 0
+    pw_velocity_m_s: np.ndarray | None = None
+    pw_levels: tuple[float, float] = (0.0, 1.0)
+    gate_depth_m: float = 0.0
 
 
 class FramePipeline:
@@ -87,6 +114,11 @@ class FramePipeline:
         self._converter: ScanConverter | None = None
         self._converter_key: tuple | None = None
         self._mmode: MMode | None = None
+        self._flow_chain: Chain | None = None
+        self._flow_key: tuple | None = None
+        self._pw: PwSpectrum | None = None
+        self._pw_key: tuple | None = None
+        self._pw_last_us: int | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -157,6 +189,8 @@ class FramePipeline:
         mmode_display = np.ascontiguousarray(mmode.buffer[:, ::step].T)
         full_scale = float(1 << (frame.adc_bits - 1))
         rf = (frame.samples[line].astype(np.float32) - frame.zero_level) / full_scale
+        doppler = self._doppler(frame, converter, line, result.depth_m) \
+            if frame.ensemble_size >= 2 else {}
         return DisplayFrame(
             index=frame.index, image=bmode, extent_m=converter.extent_m, selected_line=line,
             n_lines=n_lines, rf=rf, rf_depth_m=geo.depth_m(),
@@ -164,8 +198,68 @@ class FramePipeline:
             mmode=mmode_display, mmode_write=mmode.write_index,
             mmode_depth_m=result.depth_m[::step].copy(),
             complete=frame.complete, missing_lines=frame.missing_lines,
-            frame_time_ns=frame.host_time_ns, processed_ns=time.monotonic_ns(),
+            frame_time_ns=frame.host_time_ns, processed_ns=time.monotonic_ns(), **doppler,
         )
+
+    def _prf_hz(self, frame: Frame) -> float:
+        """The PRF: from the configuration sent, else from the firing timestamps."""
+        cfg = self.device.config
+        if cfg is not None and cfg.ensemble_size == frame.ensemble_size:
+            return float(cfg.prf_hz)
+        ts = frame.meta["timestamp_us"][frame.present].astype(np.float64)
+        dt = np.diff(np.sort(ts))
+        return 1e6 / float(np.median(dt[dt > 0])) if (dt > 0).any() else 1000.0
+
+    def _doppler(self, frame: Frame, converter: ScanConverter, line: int,
+                 depth_m: np.ndarray) -> dict:
+        """Colour flow over the sweep and the PW spectrum at the gate, from the ensembles."""
+        s = self.settings
+        geo = frame.geometry
+        prf = self._prf_hz(frame)
+        f0 = self.center_freq_hz or 5e6
+        key = (geo.sample_rate_hz, geo.start_delay_s, frame.adc_bits, f0)
+        if self._flow_chain is None or self._flow_key != key:
+            self._flow_chain = Chain(ChainConfig(
+                sample_rate_hz=geo.sample_rate_hz, center_freq_hz=f0,
+                start_delay_s=geo.start_delay_s, adc_bits=frame.adc_bits))
+            self._flow_key = key
+        iq, res = ensemble_iq(self._flow_chain, frame.ensembles)
+        out: dict = {"nyquist_m_s": nyquist_velocity_m_s(prf, f0)}
+        if s.color_flow and frame.n_lines >= 2:
+            est = color_flow(iq, prf, demod_freq_hz=res.demod_freq_hz,
+                             sample_rate_out_hz=res.sample_rate_out_hz,
+                             wall_filter_order=min(s.wall_filter_order, frame.ensemble_size - 1),
+                             average=(1, 9))
+            # convert() reuses one output buffer per dtype: keep a copy of the first result
+            velocity = converter.convert(est.velocity_m_s.astype(np.float32)).copy()
+            power = converter.convert(est.power_db().astype(np.float32)).copy()
+            power[~converter.fov_mask] = -np.inf  # outside the sector: never coloured
+            out["flow"] = flow_rgba(velocity, out["nyquist_m_s"], power=power,
+                                    power_threshold=s.flow_threshold_db)
+        gate = s.gate_depth_m if s.gate_depth_m is not None else float(np.median(depth_m))
+        gate = min(max(gate, float(depth_m[0])), float(depth_m[-1]))
+        out["gate_depth_m"] = gate
+        gate_iq = range_gate(iq[line], res.depth_m, gate, s.gate_length_m, axis=-1)
+        ens = frame.ensemble_size
+        continuous = frame.n_lines == 1
+        pw_key = (line, round(gate, 4), prf, ens, continuous)
+        if self._pw is None or self._pw_key != pw_key:
+            # a fixed beam fires one line continuously: a real sliding window over slow time;
+            # a sweep revisits each line once per frame: one spectrum per ensemble
+            window, hop = (min(64, 4 * ens), ens) if continuous else (ens, ens)
+            self._pw = PwSpectrum(prf, f0, window_len=window, hop=hop, history=300,
+                                  n_fft=max(64, window))
+            self._pw_key = pw_key
+            self._pw_last_us = None
+        first_us = int(frame.meta["timestamp_us"][line, 0])
+        if continuous and self._pw_last_us is not None \
+                and abs(first_us - self._pw_last_us - 1e6 / prf) > 0.5e6 / prf:
+            self._pw.reset()  # a gap in slow time (lines dropped, restart): start over
+        self._pw_last_us = int(frame.meta["timestamp_us"][line, -1])
+        self._pw.push(gate_iq)
+        out.update(pw=self._pw.buffer.copy(), pw_write=self._pw.write_index,
+                   pw_velocity_m_s=self._pw.velocity_m_s, pw_levels=self._pw.levels(40.0))
+        return out
 
     def _chain_for(self, frame: Frame) -> Chain:
         geo = frame.geometry

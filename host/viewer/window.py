@@ -127,6 +127,14 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.bmode_image.setLookupTable(colormap_lut("grey"))
         self.bmode_image.setLevels((0, 255))
         self.bmode_plot.addItem(self.bmode_image)
+        # colour flow (red toward the probe, blue away) drawn over the grey B-mode
+        self.flow_image = pg.ImageItem()
+        self.flow_image.setZValue(1)
+        self.bmode_plot.addItem(self.flow_image)
+        self.gate_marker = pg.ScatterPlotItem(symbol="s", size=9, brush=None,
+                                              pen=pg.mkPen("#00e676", width=2))
+        self.gate_marker.setZValue(2)
+        self.bmode_plot.addItem(self.gate_marker)
         self.line_marker = pg.PlotCurveItem(pen=pg.mkPen("#ffcc00", width=1,
                                                          style=QtCore.Qt.PenStyle.DashLine))
         self.bmode_plot.addItem(self.line_marker)
@@ -161,7 +169,21 @@ class ViewerWindow(QtWidgets.QMainWindow):
         # buffer is drawn as it is, no reordering per frame
         self.mmode_cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen("#ffcc00"))
         self.mmode_plot.addItem(self.mmode_cursor)
-        right.addWidget(self.mmode_plot)
+        tabs = QtWidgets.QTabWidget()
+        tabs.addTab(self.mmode_plot, "M-mode")
+        self.pw_plot = pg.PlotWidget(title="PW Doppler at the gate (Shift+click the B-mode)")
+        self.pw_plot.setLabel("bottom", "spectra")
+        self.pw_plot.setLabel("left", "velocity toward the probe", units="m/s")
+        self.pw_image = pg.ImageItem()
+        self.pw_image.setLookupTable(colormap_lut("grey"))
+        self.pw_plot.addItem(self.pw_image)
+        self.pw_cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen("#ffcc00"))
+        self.pw_plot.addItem(self.pw_cursor)
+        self.pw_plot.addItem(pg.InfiniteLine(angle=0, pos=0, pen=pg.mkPen("#888")))
+        self._pw_rect = QtCore.QRectF()
+        tabs.addTab(self.pw_plot, "PW Doppler")
+        self.tabs = tabs
+        right.addWidget(tabs)
         split.addWidget(right)
         split.setSizes([720, 480])
         layout.addWidget(split, 1)
@@ -190,6 +212,12 @@ class ViewerWindow(QtWidgets.QMainWindow):
         grid.addRow("dynamic range (dB)", self.dr_slider)
         grid.addRow("persistence (%)", self.persist_slider)
         grid.addRow("colour map", self.cmap_combo)
+        self.flow_check = QtWidgets.QCheckBox("colour flow (with ensembles)")
+        self.flow_check.setChecked(True)
+        self.flow_check.toggled.connect(self._on_image_settings)
+        grid.addRow(self.flow_check)
+        self.flow_threshold = self._slider(-60, 0, -24, self._on_image_settings)
+        grid.addRow("flow threshold (dB)", self.flow_threshold)
         form.addWidget(image_box)
 
         tgc_box = QtWidgets.QGroupBox("TGC (sent to the board)")
@@ -232,6 +260,10 @@ class ViewerWindow(QtWidgets.QMainWindow):
         acq.addRow("depth", self.depth_spin)
         acq.addRow("PRF", self.prf_spin)
         acq.addRow("lines / frame", self.lines_spin)
+        self.ensemble_spin = QtWidgets.QSpinBox()
+        self.ensemble_spin.setRange(1, max(1, self.device.info.ensemble_max))
+        self.ensemble_spin.setToolTip("firings per line; 2 or more turns on Doppler")
+        acq.addRow("ensemble", self.ensemble_spin)
         self.apply_button = QtWidgets.QPushButton("Apply")
         self.apply_button.clicked.connect(self._on_apply)
         acq.addRow(self.apply_button)
@@ -338,6 +370,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.depth_spin.blockSignals(False)
         self.prf_spin.setValue(cfg.prf_hz)
         self.lines_spin.setValue(cfg.lines_per_frame)
+        self.ensemble_spin.setValue(cfg.ensemble_size)
         # show the board's TGC curve on the sliders (resampled to their depths), slope 0
         curve = np.interp(np.linspace(0, 1, TGC_SLIDERS),
                           np.linspace(0, 1, len(cfg.tgc_db)) if len(cfg.tgc_db) > 1 else [0, 1],
@@ -351,9 +384,11 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.tgc_slope.blockSignals(False)
 
     def apply_acquisition(self, depth_cm: float | None = None, prf_hz: int | None = None,
-                          lines: int | None = None) -> None:
+                          lines: int | None = None, ensemble: int | None = None) -> None:
         """Reconfigure the board (validated first; errors appear under the controls)."""
         changes: dict[str, object] = {}
+        if ensemble is not None:
+            changes["ensemble_size"] = int(ensemble)
         if depth_cm is not None:
             changes["depth_m"] = depth_cm / 100
         if prf_hz is not None:
@@ -364,7 +399,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
 
     def _on_apply(self) -> None:
         self.apply_acquisition(self.depth_spin.value(), self.prf_spin.value(),
-                               self.lines_spin.value())
+                               self.lines_spin.value(), self.ensemble_spin.value())
 
     def tgc_points_db(self) -> tuple[float, ...]:
         """The TGC curve the controls describe: slope × depth + per-depth offsets, in dB."""
@@ -455,10 +490,38 @@ class ViewerWindow(QtWidgets.QMainWindow):
                                      padding=0)
             self._mmode_rect = rect
         self.mmode_cursor.setValue(frame.mmode_write)
+        self._draw_doppler(frame)
         self._drawn_frame_ns = frame.frame_time_ns
         self.bmode_image.on_paint = self._record_latency
         self.last_frame = frame
         self.frames_drawn += 1
+
+    def _draw_doppler(self, frame: DisplayFrame) -> None:
+        x0, x1, z0, z1 = (v * 100 for v in frame.extent_m)
+        if frame.flow is not None:
+            self.flow_image.setImage(frame.flow, autoLevels=False)
+            self.flow_image.setRect(QtCore.QRectF(x0, z0, x1 - x0, z1 - z0))
+            self.flow_image.setVisible(True)
+        else:
+            self.flow_image.setVisible(False)
+        if frame.pw is None:
+            self.gate_marker.setData([], [])
+            return
+        conv = self.pipeline.converter
+        if conv is not None and frame.selected_line < len(conv.positions):
+            p = float(conv.positions[frame.selected_line])
+            z = frame.gate_depth_m * 100
+            xy = (z * math.sin(p), z * math.cos(p)) if conv.kind == "sector" else (p * 100, z)
+            self.gate_marker.setData([xy[0]], [xy[1]])
+        v = frame.pw_velocity_m_s
+        self.pw_image.setImage(frame.pw.T, autoLevels=False, levels=frame.pw_levels)
+        rect = QtCore.QRectF(0, float(v[0]), frame.pw.shape[0], float(v[-1] - v[0]))
+        if rect != self._pw_rect:
+            self.pw_image.setRect(rect)
+            self.pw_plot.setRange(xRange=(0, frame.pw.shape[0]), yRange=(v[0], v[-1]),
+                                  padding=0)
+            self._pw_rect = rect
+        self.pw_cursor.setValue(frame.pw_write)
 
     def _record_latency(self, painted_ns: int) -> None:
         if self._drawn_frame_ns:
@@ -483,7 +546,23 @@ class ViewerWindow(QtWidgets.QMainWindow):
         if conv is None:
             return
         pos = self.bmode_plot.getViewBox().mapSceneToView(event.scenePos())  # type: ignore[attr-defined]
-        self.select_line_at(pos.x() / 100, pos.y() / 100)
+        mods = event.modifiers()  # type: ignore[attr-defined]
+        if mods & QtCore.Qt.KeyboardModifier.ShiftModifier:
+            self.place_gate_at(pos.x() / 100, pos.y() / 100)
+        else:
+            self.select_line_at(pos.x() / 100, pos.y() / 100)
+
+    def place_gate_at(self, x_m: float, z_m: float) -> int | None:
+        """Put the PW Doppler range gate at a point of the B-mode (metres)."""
+        line = self.select_line_at(x_m, z_m)
+        if line is None:
+            return None
+        conv = self.pipeline.converter
+        # on a sector the gate sits at the clicked range along the beam
+        depth = math.hypot(x_m, z_m) if conv is not None and conv.kind == "sector" else z_m
+        self.pipeline.update_settings(gate_depth_m=depth)
+        self.tabs.setCurrentWidget(self.pw_plot)
+        return line
 
     def select_line_at(self, x_m: float, z_m: float) -> int | None:
         """Select the line nearest a point of the B-mode (metres); returns its index."""
@@ -503,7 +582,9 @@ class ViewerWindow(QtWidgets.QMainWindow):
     def _on_image_settings(self) -> None:
         self.pipeline.update_settings(gain_db=float(self.gain_slider.value()),
                                       dynamic_range_db=float(self.dr_slider.value()),
-                                      persistence=self.persist_slider.value() / 100)
+                                      persistence=self.persist_slider.value() / 100,
+                                      color_flow=self.flow_check.isChecked(),
+                                      flow_threshold_db=float(self.flow_threshold.value()))
 
     def _on_colormap(self, name: str) -> None:
         lut = colormap_lut(name)
