@@ -33,6 +33,8 @@ log = logging.getLogger("sonobridge.viewer")
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 COLORMAPS = ("grey", "hot", "viridis", "magma", "cividis")
+#: the A-mode, M-mode and PW panels are redrawn at most this often (the B-mode every frame)
+SIDE_PANEL_INTERVAL_S = 1 / 15
 TGC_SLIDERS = 8
 
 
@@ -79,6 +81,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         info = device.info
         self.setWindowTitle(f"sonobridge — {info.board_name} on {device.port}")
         self.frames_drawn = 0
+        self._panels_drawn_s = 0.0
         self.latencies_ms: deque[float] = deque(maxlen=2000)
         self.last_frame: DisplayFrame | None = None
         self._drawn_frame_ns: int | None = None
@@ -470,6 +473,20 @@ class ViewerWindow(QtWidgets.QMainWindow):
             self.bmode_image.setRect(QtCore.QRectF(x0, z0, x1 - x0, z1 - z0))
             self.bmode_plot.setRange(xRange=(x0, x1), yRange=(z0, z1), padding=0.02)
         self._draw_line_marker(frame)
+        self._draw_doppler_overlay(frame)
+        self._drawn_frame_ns = frame.frame_time_ns
+        self.bmode_image.on_paint = self._record_latency
+        # the side panels are read by eye, not measured: 15 updates a second are plenty, and
+        # skipping the rest halves the painting the GUI thread does at 30 frames/s
+        now = time.monotonic()
+        if now - self._panels_drawn_s >= SIDE_PANEL_INTERVAL_S or frame.index < 2:
+            self._panels_drawn_s = now
+            self._draw_panels(frame)
+        self.last_frame = frame
+        self.frames_drawn += 1
+
+    def _draw_panels(self, frame: DisplayFrame) -> None:
+        """A-mode, M-mode and PW Doppler."""
         depth_cm = frame.depth_m * 100
         self.rf_curve.setData(frame.rf_depth_m * 100, frame.rf)
         self.env_curve.setData(depth_cm, frame.envelope)
@@ -490,13 +507,9 @@ class ViewerWindow(QtWidgets.QMainWindow):
                                      padding=0)
             self._mmode_rect = rect
         self.mmode_cursor.setValue(frame.mmode_write)
-        self._draw_doppler(frame)
-        self._drawn_frame_ns = frame.frame_time_ns
-        self.bmode_image.on_paint = self._record_latency
-        self.last_frame = frame
-        self.frames_drawn += 1
+        self._draw_pw(frame)
 
-    def _draw_doppler(self, frame: DisplayFrame) -> None:
+    def _draw_doppler_overlay(self, frame: DisplayFrame) -> None:
         x0, x1, z0, z1 = (v * 100 for v in frame.extent_m)
         if frame.flow is not None:
             self.flow_image.setImage(frame.flow, autoLevels=False)
@@ -504,6 +517,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
             self.flow_image.setVisible(True)
         else:
             self.flow_image.setVisible(False)
+
+    def _draw_pw(self, frame: DisplayFrame) -> None:
         if frame.pw is None:
             self.gate_marker.setData([], [])
             return

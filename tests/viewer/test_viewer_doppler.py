@@ -63,7 +63,9 @@ def test_ensemble_control_reconfigures_the_board(qtbot, viewer):
     win.apply_acquisition(ensemble=4, lines=32)
     board = engine_for(url).board
     qtbot.waitUntil(lambda: board.config.ensemble_size == 4, timeout=10000)
-    assert win.ensemble_spin.value() == 4
+    # the GUI learns of the finished command on its next poll
+    qtbot.waitUntil(lambda: win.ensemble_spin.value() == 4 and win.error_label.text() == "",
+                    timeout=5000)
 
 
 def test_no_colour_flow_without_ensembles(qtbot, viewer):
