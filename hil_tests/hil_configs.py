@@ -1,0 +1,51 @@
+"""The acquisition configurations the suite streams, all derived from DEVICE_INFO."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hil_checks import UNRATED_THROUGHPUT_BPS, clamp_gain_cdb, rated_prf
+
+from host.device import AcquisitionConfig
+from host.protocol import Capability, DeviceInfo
+
+
+def _safe(cfg: AcquisitionConfig, info: DeviceInfo) -> AcquisitionConfig:
+    """Pull the client's default into the board's gain and HV rules."""
+    hv = cfg.hv_mv if info.capabilities & Capability.HV_CONTROL else info.hv_min_mv
+    hv = max(info.hv_min_mv, min(info.hv_max_mv, hv))
+    return replace(cfg, hv_mv=hv, tgc_db=(clamp_gain_cdb(0, info) / 100,))
+
+
+def quick_config(info: DeviceInfo, lines: int = 16) -> AcquisitionConfig:
+    """The board's default configuration with few lines per frame (fast frames)."""
+    cfg = _safe(AcquisitionConfig.default_for(info), info)
+    return replace(cfg, lines_per_frame=max(1, min(lines, cfg.lines_per_frame)))
+
+
+def target_throughput(info: DeviceInfo, override_bps: float | None) -> tuple[float, str]:
+    """Bytes per second to stream, and where the number came from."""
+    if override_bps:
+        return float(override_bps), "--throughput"
+    if info.rated_throughput_bps:
+        return float(info.rated_throughput_bps), "DEVICE_INFO.rated_throughput_bps"
+    return float(UNRATED_THROUGHPUT_BPS), ("the board announces no rating "
+                                           "(rated_throughput_bps = 0): conservative default")
+
+
+def rated_config(info: DeviceInfo, target_bps: float) -> AcquisitionConfig:
+    """The default imaging configuration at the PRF that streams ``target_bps``."""
+    cfg = _safe(AcquisitionConfig.default_for(info), info)
+    return replace(cfg, prf_hz=rated_prf(info, cfg.sample_format, cfg.samples_per_line,
+                                         target_bps))
+
+
+def sanity_config(info: DeviceInfo) -> AcquisitionConfig:
+    """The default configuration with the pulser at its lowest voltage."""
+    cfg = quick_config(info, lines=32)
+    return replace(cfg, hv_mv=info.hv_min_mv)
+
+
+def imaging_config(info: DeviceInfo, depth_m: float) -> AcquisitionConfig:
+    """The default full sweep reaching ``depth_m``."""
+    return _safe(AcquisitionConfig.default_for(info, depth_m=depth_m), info)
