@@ -19,7 +19,8 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(MAKE) -s --no-print-directory -C hardware/firmware test
+	$(MAKE) -s --no-print-directory -C hardware/firmware test host
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q hil_tests --firmware-host
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 lint: $(STAMP)

@@ -349,7 +349,7 @@ static void schedule_next(sb_device_t *dev, uint64_t t_fire)
     /* a firing so late that the next would follow within half a period restarts the schedule
        from it: a stall never becomes a burst of pulses whose echoes overlap, while clock jitter
        (well under half a period) leaves the schedule alone */
-    if (due < t_fire + half_period) {
+    if (!dev->hal->emulated_timing && due < t_fire + half_period) {
         dev->anchor_us = t_fire;
         dev->k = 1;
         due = t_fire + (1000000u + prf - 1u) / prf;
@@ -377,7 +377,7 @@ void sb_device_poll(sb_device_t *dev)
     }
     h->adc_arm(h->ctx, dev->samples, c->samples_per_line, c->start_delay_samples,
                c->decimation);
-    t_fire = h->now_us(h->ctx);
+    t_fire = h->emulated_timing ? dev->next_due_us : h->now_us(h->ctx);
     h->pulse_fire(h->ctx, c->pulse_freq_hz, c->pulse_cycles);
     adc_fault = h->adc_wait(h->ctx);
 

@@ -41,6 +41,12 @@ typedef struct {
     int16_t (*temperature_cdeg)(void *ctx);
     uint8_t (*faults)(void *ctx); /* SB_FAULT_HV | SB_FAULT_ADC | SB_FAULT_OVERTEMP now */
     void (*front_end_reset)(void *ctx);
+
+    /* nonzero when the front end is emulated on a general-purpose OS (the host build): firings
+       keep the PRF grid and are stamped with their due time, and a late poll catches up, as a
+       DMA-paced board would. Real boards leave it 0: a firing that is late restarts the
+       schedule so a stall never becomes a burst of pulses whose echoes overlap. */
+    int emulated_timing;
 } sb_hal_t;
 
 #endif

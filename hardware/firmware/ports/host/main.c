@@ -167,7 +167,7 @@ int main(int argc, char **argv)
     static uint8_t *ring_store;
     static const sb_hal_t hal_template = {
         NULL, host_now_us, link_write, link_space, link_fill, tgc_write, sweep_move, adc_arm,
-        pulse_fire, adc_wait, hv_set, NULL, temperature, NULL, NULL};
+        pulse_fire, adc_wait, hv_set, NULL, temperature, NULL, NULL, 1 /* emulated_timing */};
     sb_hal_t hal = hal_template;
     char name[128];
     int master, slave = -1, i;
