@@ -307,12 +307,17 @@ class Device:
             self._seq = (self._seq + 1) & 0xFFFFFFFF
         return seq
 
-    def wait_reply(self, seq: int, timeout_s: float) -> Message | None:
-        """Wait for the reply to a raw frame sent with ``seq`` (see :meth:`send_raw`)."""
+    def request_raw(self, frame: bytes, seq: int, timeout_s: float) -> Message | None:
+        """Send a hand-built frame carrying ``seq`` and return its reply (None on timeout).
+
+        The waiter is registered before the frame goes out, so a fast reply is never missed.
+        Use :meth:`next_seq` for ``seq``; for malformed frames built with ``encode_frame``.
+        """
         waiter = _Waiter()
         with self._waiters_lock:
             self._waiters[seq] = waiter
         try:
+            self.link.write(frame)
             waiter.event.wait(timeout_s)
             return waiter.reply
         finally:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields, replace
 
-from host.protocol import Configure, DeviceInfo, SampleFormat, SweepKind
+from host.protocol import Capability, Configure, DeviceInfo, SampleFormat, SweepKind
 from host.protocol.rules import check_configure
 
 from .errors import ConfigError
@@ -51,12 +51,15 @@ class AcquisitionConfig:
             start, end = info.sweep_min, info.sweep_max
         pulse = info.transducer_freq_hz or (info.pulse_freq_min_hz + info.pulse_freq_max_hz) // 2
         pulse = min(max(pulse, info.pulse_freq_min_hz), info.pulse_freq_max_hz)
-        hv = info.hv_min_mv if not info.hv_max_mv else min(info.hv_max_mv,
-                                                           max(info.hv_min_mv, 24_000))
+        if info.capabilities & Capability.HV_CONTROL:
+            hv = min(info.hv_max_mv, max(info.hv_min_mv, 24_000))
+        else:
+            hv = info.hv_min_mv  # a fixed supply: CONFIGURE must state its voltage
+        flat_db = min(max(0.0, info.gain_min_cdb / 100), info.gain_max_cdb / 100)
         cfg = cls(sample_format=fmt, decimation=1, lines_per_frame=lines, sweep_start=start,
                   sweep_end=end, pulse_freq_hz=pulse, pulse_cycles=min(2,
                                                                       info.pulse_cycles_max),
-                  hv_mv=hv, tgc_db=(0.0,), prf_hz=max(1, info.prf_min_hz))
+                  hv_mv=hv, tgc_db=(flat_db,), prf_hz=max(1, info.prf_min_hz))
         cfg = cfg.with_depth(depth_m, info)
         return cfg.with_prf(cfg.max_prf_hz(info), info)
 

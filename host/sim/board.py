@@ -126,6 +126,7 @@ class SimBoard:
         self.truth: list[tuple[int, Message]] = []
         self.boots = 0
         self._rng = np.random.default_rng(seed)
+        self._prepare_lock = threading.Lock()
         self._flags = Flags.SIMULATED if profile.info.capabilities & Capability.SIMULATED else 0
         self.power_on(now_s)
 
@@ -163,7 +164,10 @@ class SimBoard:
 
         def work() -> None:
             try:
-                prepare(config, self.info)
+                with self._prepare_lock:
+                    # a configuration replaced while this one waited needs no preparing
+                    if self.config is config:
+                        prepare(config, self.info)
             finally:
                 ready.set()
 

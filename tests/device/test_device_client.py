@@ -167,3 +167,24 @@ def test_slow_consumer_loses_oldest_frames_but_listeners_get_everything():
         replayed = [m for m in Decoder().feed(bytes(raw)) if isinstance(m, EchoLine)]
         assert [(m.frame_index, m.line_index) for m in replayed] == lines
         assert len(raw) == s.bytes_in - before
+
+
+def test_request_raw_gets_the_nak_for_a_malformed_frame():
+    from host.protocol import MsgType, encode_frame
+
+    with sim_on_pty() as (_, port), open_device(port) as dev:
+        seq = dev.next_seq()
+        reply = dev.request_raw(encode_frame(MsgType.CONFIGURE, bytes(7), seq), seq, 1.0)
+        assert isinstance(reply, Nak)
+        assert reply.error_code == ErrorCode.BAD_LENGTH and reply.request_seq == seq
+
+
+def test_default_config_respects_a_fixed_hv_supply_and_gain_range():
+    from host.device import AcquisitionConfig, validate
+    from host.protocol import Capability, DeviceInfo
+
+    info = DeviceInfo(sample_formats=2, capabilities=Capability.NONE, hv_min_mv=20_000,
+                      hv_max_mv=20_000, gain_min_cdb=500, gain_max_cdb=4000)
+    cfg = AcquisitionConfig.default_for(info)
+    assert cfg.hv_mv == 20_000 and cfg.tgc_db == (5.0,)
+    validate(cfg, info)  # the board would accept it

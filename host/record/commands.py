@@ -1,0 +1,372 @@
+"""The ``record``, ``replay``, ``convert`` and ``export`` subcommands of ``sonobridge``.
+
+``host/cli.py`` adds them with :func:`add_parsers`. Until then (and for tests) this module runs
+on its own: ``python -m host.record.commands record sim://?phantom=wire -o rec.h5``. Heavy
+imports (h5py, the DSP chain) happen inside the commands, so building the parser stays cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from host.record.urlhandler import register as _register_replay_urls
+
+
+def _err(text: str) -> None:
+    print(f"error: {text}", file=sys.stderr)
+
+
+def _h5py_missing() -> bool:
+    try:
+        import h5py  # noqa: F401
+    except ImportError:
+        _err("recording to HDF5 needs h5py: pip install 'sonobridge[hdf5]'")
+        return True
+    return False
+
+
+def _refuse_existing(paths: list[str | None], force: bool) -> str | None:
+    for p in paths:
+        if p is not None and Path(p).exists() and not force:
+            return f"{p} exists; use --force to overwrite it"
+    return None
+
+
+# -- record --------------------------------------------------------------------------------------
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    """Record from a board to HDF5 (and optionally a raw capture), with live progress."""
+    from host.device import Device, DeviceError
+
+    from .recorder import Recorder
+
+    _register_replay_urls()
+    if _h5py_missing():
+        return 2
+    refusal = _refuse_existing([args.output, args.raw], args.force)
+    if refusal:
+        _err(refusal)
+        return 2
+    try:
+        rec = Recorder(args.output, args.raw, overwrite=args.force,
+                       flush_interval_s=args.flush_interval)
+    except OSError as exc:
+        _err(f"cannot create the recording: {exc}")
+        return 2
+    dev = Device(args.port, baudrate=args.baud)
+    rec.attach(dev)
+    try:
+        dev.open()
+    except DeviceError as exc:
+        rec.close()
+        for p in (args.output, args.raw):
+            if p is not None:
+                with contextlib.suppress(OSError):
+                    Path(p).unlink()
+        _err(str(exc))
+        return 2
+    stop = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    reason = "done"
+    code = 0
+    tty = sys.stderr.isatty()
+    try:
+        try:
+            changes = {k: v for k, v in (("depth_m", args.depth_cm and args.depth_cm / 100),
+                                         ("lines_per_frame", args.lines),
+                                         ("samples_per_line", args.samples),
+                                         ("prf_hz", args.prf)) if v}
+            cfg = dev.configure(**changes)
+            print(f"recording {dev.info.board_name} on {args.port}: {cfg.lines_per_frame} lines"
+                  f" x {cfg.samples_per_line} samples at {cfg.prf_hz} Hz PRF -> {args.output}"
+                  f"{f' + {args.raw}' if args.raw else ''}", file=sys.stderr)
+            dev.start(n_frames=args.frames or 0)
+            reason = _record_loop(dev, rec, args, stop, tty)
+        except KeyboardInterrupt:
+            reason = "stopped by Ctrl-C"
+        except DeviceError as exc:
+            reason = f"device error: {exc}"
+            code = 1
+        with contextlib.suppress(DeviceError, KeyboardInterrupt):
+            dev.stop()
+            _settle(dev)
+        dev.flush()
+        with contextlib.suppress(DeviceError, KeyboardInterrupt):
+            dev.status()  # the board's own view (dropped lines) goes into the statistics
+    finally:
+        summary = rec.close(stopped=True)
+        dev.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    if tty:
+        print(file=sys.stderr)
+    print(f"{reason}; {summary.text()}")
+    if summary.progress.error:
+        return 1
+    return code
+
+
+def _settle(dev: Any, quiet_s: float = 0.2, limit_s: float = 3.0) -> None:
+    """Wait until the lines the board had queued before STOP have arrived (the link is quiet)."""
+    deadline = time.monotonic() + limit_s
+    last, since = dev.link.counters.bytes_in, time.monotonic()
+    tick = threading.Event()
+    while time.monotonic() < deadline:
+        tick.wait(0.02)
+        now_bytes = dev.link.counters.bytes_in
+        if now_bytes != last:
+            last, since = now_bytes, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+
+
+def _record_loop(dev: Any, rec: Any, args: argparse.Namespace, stop: threading.Event,
+                 tty: bool) -> str:
+    """Wait for the end condition, printing progress; returns why it ended."""
+    t_end = None if args.seconds is None else time.monotonic() + args.seconds
+    last_lines, last_change = -1, time.monotonic()
+    next_print = 0.0
+    while True:
+        if stop.wait(0.05):
+            return "stopped by SIGTERM"
+        now = time.monotonic()
+        p = rec.progress()
+        if p.error:
+            return f"recording stopped: {p.error}"
+        if now >= next_print:
+            s = dev.stats
+            mb = (p.sample_bytes or p.raw_bytes) / 1e6
+            raw = f", raw {p.raw_flushed_bytes / 1e6:.1f} MB" if args.raw else ""
+            line = (f"{p.elapsed_s:7.1f} s  {mb:9.1f} MB  {p.frames:7d} frames  "
+                    f"lost {s.lines_missing} lines  on disk {p.lines_flushed} lines{raw}")
+            print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr,
+                  flush=True)
+            next_print = now + (0.25 if tty else args.progress_interval)
+        if t_end is not None and now >= t_end:
+            return f"time limit reached ({args.seconds:g} s)"
+        if args.frames:
+            if p.frames + dev.stats.frames_lost >= args.frames:
+                return f"frame count reached ({args.frames})"
+            if p.lines != last_lines:
+                last_lines, last_change = p.lines, now
+            elif p.lines and now - last_change > args.idle_timeout:
+                return (f"no data for {args.idle_timeout:g} s; stopping after {p.frames} of "
+                        f"{args.frames} frames")
+
+
+# -- convert -------------------------------------------------------------------------------------
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """Raw capture → HDF5 (or salvage a truncated HDF5 recording)."""
+    if _h5py_missing():
+        return 2
+    from .convert import convert_capture
+    from .hdf5 import RecordingError, salvage_recording
+    from .raw import CaptureError, is_capture
+
+    refusal = _refuse_existing([args.output], args.force)
+    if refusal:
+        _err(refusal)
+        return 2
+    src = Path(args.capture)
+    if not src.is_file():
+        _err(f"{src} does not exist or is not a file")
+        return 2
+    if not is_capture(src):
+        try:
+            report = salvage_recording(src, args.output, overwrite=args.force)
+        except RecordingError as exc:
+            _err(str(exc))
+            return 1
+        print(f"salvaged: {report.message} -> {args.output}")
+        return 0
+    try:
+        result = convert_capture(src, args.output, overwrite=args.force)
+    except CaptureError as exc:
+        _err(str(exc))
+        return 2
+    s = result.stats
+    print(f"converted {result.rx_bytes / 1e6:.1f} MB of capture: {result.lines} lines, "
+          f"{result.frames} frames -> {args.output}")
+    print(f"lost lines: {s.get('lines_missing', 0)} ({s.get('lines_lost_link', 0)} on the "
+          f"link, {s.get('lines_lost_device', 0)} dropped by the device); CRC errors "
+          f"{s.get('crc_errors', 0)}, sequence gaps {s.get('seq_gaps', 0)}")
+    if result.capture_gaps:
+        print(f"warning: the capture itself is missing {result.capture_gaps} received bytes "
+              "(the disk could not keep up while recording)", file=sys.stderr)
+    if result.error:
+        _err(result.error)
+        return 1
+    if result.damage is not None:
+        d = result.damage
+        _err(f"{src} is damaged at byte offset {d.offset}: {d.reason}; converted the "
+             f"{d.records_ok} records before it")
+        return 1
+    return 0
+
+
+# -- replay --------------------------------------------------------------------------------------
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Serve a recording as a board on a pty, TCP, or print its replay:// URL."""
+    from .replay import open_source, serve_replay
+    from .urlhandler.protocol_replay import replay_url
+
+    speed = math.inf if args.fast else args.speed
+    if not speed > 0:
+        _err("--speed must be > 0 (or use --fast)")
+        return 2
+    try:
+        open_source(args.file)
+    except (OSError, ValueError) as exc:
+        _err(str(exc))
+        return 2
+    if args.url:
+        print(replay_url(args.file, speed=speed, loop=args.loop), flush=True)
+        return 0
+    try:
+        if args.tcp is not None:
+            host, _, port = args.tcp.rpartition(":")
+            return serve_replay(args.file, mode="tcp", tcp=(host or "127.0.0.1", int(port)),
+                                speed=speed, loop=args.loop, link=args.link)
+        return serve_replay(args.file, mode="pty", link_path=args.link_path, speed=speed,
+                            loop=args.loop, link=args.link)
+    except (OSError, ValueError) as exc:
+        _err(str(exc))
+        return 2
+
+
+# -- export --------------------------------------------------------------------------------------
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """PNG per frame or NPZ of samples and metadata."""
+    if _h5py_missing():
+        return 2
+    from .export import ExportError, export_npz, export_png
+    from .hdf5 import RecordingError
+
+    try:
+        if args.png:
+            w, _, h = args.size.partition("x")
+            res = export_png(args.file, args.png, overwrite=args.force,
+                             size=(int(h or w), int(w)),
+                             dynamic_range_db=args.dynamic_range,
+                             center_freq_hz=args.center_freq_mhz and args.center_freq_mhz * 1e6)
+            print(f"wrote {res.files} PNG frames ({res.bytes / 1e6:.1f} MB) to {res.path}")
+        else:
+            res = export_npz(args.file, args.npz, overwrite=args.force)
+            print(f"wrote {res.path} ({res.frames} frames, {res.bytes / 1e6:.1f} MB)")
+    except FileExistsError as exc:
+        _err(str(exc))
+        return 2
+    except (RecordingError, ExportError, FileNotFoundError) as exc:
+        _err(str(exc))
+        return 1
+    return 0
+
+
+# -- parsers -------------------------------------------------------------------------------------
+
+
+def add_parsers(subparsers: Any) -> None:
+    """Register ``record``, ``replay``, ``convert`` and ``export`` on a subparsers object."""
+    p = subparsers.add_parser(
+        "record", help="record a board's lines to HDF5 (and a raw capture)",
+        description="Record every echo line to an HDF5 dataset (docs/recording.md). Ctrl-C "
+        "ends an open-ended recording cleanly.")
+    p.add_argument("port", help="device path, COM name, pyserial URL, sim://… or replay://…")
+    p.add_argument("--baud", type=int, default=115200,
+                   help="baud rate for UART boards (USB CDC ignores it)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.h5", help="HDF5 recording")
+    p.add_argument("--raw", metavar="FILE", help="also write a raw capture of every byte")
+    end = p.add_mutually_exclusive_group()
+    end.add_argument("--seconds", type=float, help="stop after this many seconds")
+    end.add_argument("--frames", type=int, help="record this many frames (START n_frames)")
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument("--depth-cm", type=float, help="imaging depth in cm")
+    p.add_argument("--lines", type=int, help="lines per frame")
+    p.add_argument("--samples", type=int, help="samples per line")
+    p.add_argument("--prf", type=int, help="pulse repetition frequency in Hz")
+    p.add_argument("--flush-interval", type=float, default=0.5, metavar="S",
+                   help="flush the files at least this often (default 0.5 s, at most 1 s)")
+    p.add_argument("--progress-interval", type=float, default=1.0, metavar="S",
+                   help=argparse.SUPPRESS)
+    p.add_argument("--idle-timeout", type=float, default=3.0, metavar="S",
+                   help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_record)
+
+    p = subparsers.add_parser(
+        "replay", help="serve a recording as a board (pty, TCP or replay:// URL)",
+        description="Play a raw capture or HDF5 recording back as a board. It answers the "
+        "handshake, plays from the beginning on START and stops on STOP; CONFIGURE is "
+        "acknowledged but the recording plays as recorded (a LOG says so).")
+    p.add_argument("file", help="raw capture or HDF5 recording")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--pty", action="store_true", default=True,
+                      help="serve on a pseudo-terminal and print its path (default)")
+    mode.add_argument("--tcp", metavar="[HOST:]PORT", help="serve on TCP (socket://HOST:PORT)")
+    mode.add_argument("--url", action="store_true",
+                      help="print the replay:// URL that opens the file in-process, and exit")
+    p.add_argument("--link-path", help="also make this symlink to the pty")
+    speed = p.add_mutually_exclusive_group()
+    speed.add_argument("--speed", type=float, default=1.0,
+                       help="playback speed, 1 = recorded timing (default)")
+    speed.add_argument("--fast", action="store_true", help="as fast as the host reads")
+    p.add_argument("--loop", action="store_true", help="start over at the end")
+    p.add_argument("--link", default="unlimited",
+                   help="cap throughput: uart-250k, usb-fs, usb-hs, unlimited (default)")
+    p.set_defaults(func=cmd_replay)
+
+    p = subparsers.add_parser(
+        "convert", help="raw capture -> HDF5 recording (or salvage a truncated one)",
+        description="Decode a raw capture into the HDF5 recording a direct recording would "
+        "have made. Given a truncated HDF5 recording instead, copy the rows stored before the "
+        "cut into a new file.")
+    p.add_argument("capture", help="raw capture (or a truncated HDF5 recording)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.h5")
+    p.add_argument("--force", action="store_true", help="overwrite the output")
+    p.set_defaults(func=cmd_convert)
+
+    p = subparsers.add_parser("export", help="export a recording as PNG frames or NPZ")
+    p.add_argument("file", help="HDF5 recording")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--png", metavar="DIR", help="one B-mode PNG per frame into DIR")
+    what.add_argument("--npz", metavar="FILE", help="samples and metadata arrays")
+    p.add_argument("--force", action="store_true", help="overwrite existing output")
+    p.add_argument("--size", default="512x512", metavar="WxH", help="PNG size (default 512x512)")
+    p.add_argument("--dynamic-range", type=float, default=50.0, metavar="DB",
+                   help="B-mode dynamic range in dB (default 50)")
+    p.add_argument("--center-freq-mhz", type=float,
+                   help="demodulation frequency (default: the recorded pulse frequency)")
+    p.set_defaults(func=cmd_export)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one of these subcommands on its own (``python -m host.record.commands``)."""
+    parser = argparse.ArgumentParser(prog="sonobridge")
+    add_parsers(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

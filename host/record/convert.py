@@ -1,0 +1,217 @@
+"""Raw capture → HDF5 dataset, giving the same file a direct recording of the session gives.
+
+The capture holds every byte the device client read, each chunk with the host time it was
+read. :class:`OfflineClient` is the client's receive path without a port: the same decoder,
+the same sequence-gap counting and the same :class:`~host.device.FrameAssembler`, fed the
+same chunks with the same timestamps. It therefore produces the same lines, sweeps and loss
+figures, and :func:`convert_capture` writes them with the same :class:`DatasetWriter`. Link
+events in the capture (disconnects) are applied where the client applied them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from host.device import Frame, FrameAssembler
+from host.protocol import UNSOLICITED, Decoder, DeviceInfo, EchoLine, FrameEnd, Log, Status
+
+from .hdf5 import DatasetWriter
+from .meta import ConfigTracker, adjust_for_stop, info_from_dict, stop_cut
+from .raw import KIND_EVENT, KIND_GAP, KIND_RX, CaptureError, CaptureReader
+from .recorder import accounting_from
+
+LineSink = Callable[[EchoLine, int], None]
+FrameSink = Callable[[Frame], None]
+
+
+class OfflineClient:
+    """The device client's receive path, fed from a capture instead of a port."""
+
+    def __init__(self, on_line: LineSink | None = None, on_frame: FrameSink | None = None
+                 ) -> None:
+        self.decoder = Decoder()
+        self.assembler = FrameAssembler(self._on_frame, on_lost=self._on_lost)
+        self.on_line = on_line
+        self.on_frame = on_frame
+        self.info: DeviceInfo | None = None
+        self.last_status: Status | None = None
+        self.logs: list[str] = []
+        self.counts: dict[str, int] = dict.fromkeys((
+            "lines_received", "frames_complete", "frames_incomplete", "frames_lost",
+            "lines_missing", "lines_lost_link", "lines_lost_device", "device_resets",
+            "disconnects"), 0)
+        self._last_seq: int | None = None
+
+    def feed(self, data: bytes, host_ns: int) -> None:
+        """One chunk as the reader thread delivered it."""
+        c = self.counts
+        for msg in self.decoder.feed(data):
+            gap = 0
+            seq = msg.seq
+            if seq is not None:
+                if self._last_seq is not None:
+                    delta = (seq - self._last_seq - 1) & 0xFFFFFFFF
+                    gap = delta if delta < 0x80000000 else 0
+                self._last_seq = seq
+            if isinstance(msg, EchoLine):
+                c["lines_received"] += 1
+                if self.on_line is not None:
+                    self.on_line(msg, host_ns)
+                self.assembler.add_line(msg, host_ns, gap)
+            elif isinstance(msg, FrameEnd):
+                self.assembler.add_frame_end(msg, host_ns, gap)
+            elif isinstance(msg, Log):
+                self.logs.append(msg.text)
+            elif isinstance(msg, DeviceInfo):
+                if msg.request_seq == UNSOLICITED:
+                    c["device_resets"] += 1
+                    self.assembler.flush()
+                    self._last_seq = seq
+                if self.info is None:
+                    self.info = msg
+            elif isinstance(msg, Status):
+                self.last_status = msg
+
+    def link_lost(self) -> None:
+        """The port went away: the sweep in progress is handed on, partial input forgotten."""
+        self.counts["disconnects"] += 1
+        self.assembler.flush()
+        self.decoder.reset()
+        self._last_seq = None
+
+    def finish(self) -> dict[str, Any]:
+        """Hand on the last sweep; the counters under DeviceStats' names."""
+        self.assembler.flush()
+        d = self.decoder.stats
+        out: dict[str, Any] = dict(self.counts)
+        out.update(bytes_in=d.bytes_in, crc_errors=d.crc_errors, header_errors=d.header_errors,
+                   seq_gaps=d.seq_gaps, seq_resets=d.seq_resets,
+                   bytes_discarded=d.bytes_discarded, unsupported=d.unsupported,
+                   malformed=d.malformed)
+        if self.last_status is not None:
+            out["device_dropped_lines"] = self.last_status.dropped_lines
+        out["logs"] = self.logs[-50:]
+        return out
+
+    def _on_frame(self, frame: Frame) -> None:
+        c = self.counts
+        c["frames_complete" if frame.complete else "frames_incomplete"] += 1
+        c["lines_missing"] += frame.n_missing
+        c["lines_lost_link"] += frame.lost_link
+        c["lines_lost_device"] += frame.lost_device
+        if self.on_frame is not None:
+            self.on_frame(frame)
+
+    def _on_lost(self, frame_index: int, expected: int, device_sent: int) -> None:
+        c = self.counts
+        c["frames_lost"] += 1
+        c["lines_missing"] += expected
+        dropped = max(0, expected - device_sent)
+        c["lines_lost_device"] += dropped
+        c["lines_lost_link"] += expected - dropped
+
+
+@dataclass
+class ConvertResult:
+    """What :func:`convert_capture` did."""
+
+    lines: int = 0
+    frames: int = 0
+    rx_bytes: int = 0
+    #: received bytes the capture itself had to drop while recording (GAP records)
+    capture_gaps: int = 0
+    damage: CaptureError | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def convert_capture(capture: str | os.PathLike, out: str | os.PathLike, *,
+                    overwrite: bool = False) -> ConvertResult:
+    """Decode a raw capture into a new HDF5 recording; damage ends it (see ``result.damage``).
+
+    Everything before the first damaged record is converted and the output is a valid
+    recording; the caller decides how loudly to report the damage.
+    """
+    capture, out = Path(capture), Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; use --force to overwrite it")
+    reader = CaptureReader(capture, strict=False)
+    info_event: dict[str, Any] | None = None
+    session: dict[str, Any] = {}
+    configs: dict[tuple[int, int], dict[str, Any] | None] = {}
+    for host_ns, ev in reader.events():
+        kind = ev.get("type")
+        if kind == "device_info" and info_event is None:
+            info_event = ev
+        elif kind == "session" and not session:
+            session = ev
+        elif kind == "config":
+            configs[(int(ev["config_id"]), int(ev.get("host_ns", host_ns)))] = ev.get("config")
+
+    def lookup(line: EchoLine, host_ns: int) -> dict[str, Any] | None:
+        return configs.get((line.config_id, host_ns))
+
+    attrs: dict[str, Any] = {"converted_from": str(capture)}
+    if "port" in session:
+        attrs["port"] = session["port"]
+    writer = DatasetWriter(out, overwrite=overwrite, block_when_full=True, attrs=attrs)
+    tracker = ConfigTracker(lookup)
+    result = ConvertResult()
+    stopped = False
+
+    def on_line(line: EchoLine, host_ns: int) -> None:
+        writer.add_line(line, host_ns, tracker.check(line, host_ns))
+
+    last_frame: list[tuple[object, bool]] = []
+
+    def on_frame(frame: Frame) -> None:
+        last_frame[:] = [(frame.present, frame.end_received)]
+        writer.add_frame(frame)
+
+    client = OfflineClient(on_line, on_frame)
+    if info_event is not None:
+        writer.set_device_info(info_from_dict(info_event["info"]))
+    try:
+        for rec in reader.records():
+            if rec.kind == KIND_RX:
+                result.rx_bytes += len(rec.data)
+                client.feed(rec.data, rec.host_ns)
+            elif rec.kind == KIND_GAP:
+                result.capture_gaps += int.from_bytes(rec.data[:8], "little")
+            elif rec.kind == KIND_EVENT:
+                ev = _event(rec.data)
+                if ev.get("type") == "link" and ev.get("state") == "disconnected":
+                    client.link_lost()
+                elif ev.get("type") == "end":
+                    stopped = bool(ev.get("stopped"))
+    finally:
+        stats = client.finish()
+        if info_event is None and client.info is not None:
+            writer.set_device_info(client.info)
+        result.damage = reader.damage
+        final: dict[str, Any] = {"stats": stats, "decoder_stats": client.decoder.stats.as_dict()}
+        if reader.damage is not None:
+            final["capture_damage"] = str(reader.damage)
+        # the recorder closed after the same last sweep: the same STOP rule applies
+        cut = stop_cut(*last_frame[0]) if stopped and last_frame else 0
+        accounting = adjust_for_stop(accounting_from(stats, lines_recorded=0,
+                                                     lines_not_recorded=0), cut)
+        ws = writer.close(accounting=accounting, **final)
+    result.lines = ws.lines_written
+    result.frames = ws.frames_written
+    result.stats = stats
+    result.error = ws.error
+    return result
+
+
+def _event(data: bytes) -> dict[str, Any]:
+    try:
+        ev = json.loads(data)
+    except ValueError:
+        return {}
+    return ev if isinstance(ev, dict) else {}

@@ -1,0 +1,144 @@
+"""Metadata shared by the recorders and readers: JSON forms of DEVICE_INFO, configurations and
+statistics, and the rule that splits a recording into segments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from host.device import AcquisitionConfig
+from host.protocol import DeviceInfo, EchoLine
+from host.protocol.messages import payload_fields
+
+FORMAT_NAME = "sonobridge-recording"
+FORMAT_VERSION = 1
+
+#: what a line says about how to read it; a change starts a new segment
+SEGMENT_KEY_FIELDS = ("config_id", "n_samples", "sample_format", "adc_bits", "sample_rate_hz",
+                      "start_delay_samples", "lines_per_frame", "ensemble_size", "sweep_kind")
+
+
+def segment_key(line: EchoLine) -> tuple:
+    """The fields that must stay constant within one segment of a recording."""
+    return (line.config_id, line.n_samples, line.sample_format, line.adc_bits,
+            line.sample_rate_hz, line.start_delay_samples, line.lines_per_frame,
+            line.ensemble_size, line.sweep_kind)
+
+
+def info_to_dict(info: DeviceInfo) -> dict[str, Any]:
+    """Every DEVICE_INFO field except the per-request ``request_seq``."""
+    return {n: getattr(info, n) for n in payload_fields(info) if n != "request_seq"}
+
+
+def info_from_dict(data: dict[str, Any]) -> DeviceInfo:
+    """The DeviceInfo a dict from :func:`info_to_dict` describes (unknown keys are ignored)."""
+    known = set(payload_fields(DeviceInfo))
+    return DeviceInfo(**{k: v for k, v in data.items() if k in known})
+
+
+def config_to_dict(config: AcquisitionConfig | None) -> dict[str, Any] | None:
+    """An acquisition configuration as plain JSON-able values."""
+    if config is None:
+        return None
+    data = dataclasses.asdict(config)
+    data["tgc_db"] = [float(g) for g in config.tgc_db]
+    return data
+
+
+def config_from_dict(data: dict[str, Any]) -> AcquisitionConfig:
+    """The configuration a dict from :func:`config_to_dict` describes."""
+    known = {f.name for f in dataclasses.fields(AcquisitionConfig)}
+    values = {k: v for k, v in data.items() if k in known}
+    if "tgc_db" in values:
+        values["tgc_db"] = tuple(float(g) for g in values["tgc_db"])
+    return AcquisitionConfig(**values)
+
+
+def stats_to_dict(stats: object) -> dict[str, Any]:
+    """A DeviceStats/DecoderStats (any dataclass) or dict as a plain dict."""
+    if stats is None:
+        return {}
+    if isinstance(stats, dict):
+        return dict(stats)
+    return dataclasses.asdict(stats)  # type: ignore[arg-type]
+
+
+def to_json(value: object) -> str:
+    """Compact JSON for HDF5 attributes and capture events."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+#: the loss and delivery counters a recording reports (names as in DeviceStats)
+ACCOUNTING_FIELDS = ("lines_received", "lines_missing", "lines_lost_link", "lines_lost_device",
+                     "frames_complete", "frames_incomplete", "frames_lost", "crc_errors",
+                     "header_errors", "seq_gaps", "seq_resets", "bytes_discarded", "bytes_in",
+                     "disconnects", "device_resets")
+
+
+def stop_cut(present: np.ndarray, end_received: bool) -> int:
+    """Firings a STOP cut off the end of a sweep: the sweep has no FRAME_END and what arrived
+    is exactly its first firings in acquisition order. 0 if the sweep does not look cut."""
+    if end_received:
+        return 0
+    flat = np.asarray(present, dtype=bool).ravel()
+    got = int(np.count_nonzero(flat))
+    if got == 0 or got == flat.size or not flat[:got].all():
+        return 0
+    return flat.size - got
+
+
+def adjust_for_stop(accounting: dict[str, Any], cut: int) -> dict[str, Any]:
+    """Accounting with a sweep cut short by STOP taken out of the losses.
+
+    The device client counts the firings a STOP prevented as missing (it cannot tell them from
+    lost ones); they were never acquired, so the recording reports them as
+    ``lines_cut_by_stop`` instead of ``lines_missing``.
+    """
+    acc = dict(accounting)
+    acc["lines_cut_by_stop"] = cut
+    if cut and acc.get("lines_missing") is not None:
+        acc["lines_missing"] -= cut
+        from_device = min(cut, acc.get("lines_lost_device") or 0)
+        acc["lines_lost_device"] = (acc.get("lines_lost_device") or 0) - from_device
+        acc["lines_lost_link"] = (acc.get("lines_lost_link") or 0) - (cut - from_device)
+        acc["frames_incomplete"] = max(0, (acc.get("frames_incomplete") or 0) - 1)
+    return acc
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """A new segment starts at this line: when, which configuration id, and the settings."""
+
+    host_time_ns: int
+    config_id: int
+    config: dict[str, Any] | None
+
+
+class ConfigTracker:
+    """Notices the first line of every configuration; ``lookup`` supplies its settings.
+
+    Live recording looks the settings up on the device client (``dev.config``); conversion
+    looks them up in the capture's configuration events. Both see the same lines, so both
+    start segments at the same places.
+    """
+
+    def __init__(self, lookup: Callable[[EchoLine, int], dict[str, Any] | None]) -> None:
+        self.lookup = lookup
+        self._key: tuple | None = None
+        self.changes: list[ConfigChange] = []
+
+    def check(self, line: EchoLine, host_ns: int) -> ConfigChange | None:
+        """A :class:`ConfigChange` if ``line`` starts a new segment, else None."""
+        key = segment_key(line)
+        if key == self._key:
+            return None
+        self._key = key
+        change = ConfigChange(host_ns, line.config_id, self.lookup(line, host_ns))
+        self.changes.append(change)
+        return change

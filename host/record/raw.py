@@ -1,0 +1,336 @@
+"""Raw capture: an append-only file of every chunk the host received, stamped with host time.
+
+The capture is the ground truth a recording can always be rebuilt from: replaying its
+device-to-host records through :class:`host.protocol.Decoder` gives exactly the messages the
+device client decoded live. The format (docs/recording.md) is::
+
+    file header (16 B): magic "SBCAP\\r\\n\\x1a" | u16 version=1 | u16 header size=16 | u32 CRC-32
+    record:  u64 host_ns | u32 length | u8 kind | 3 B zero | length bytes | u32 CRC-32
+
+All integers are little-endian. A record's CRC-32 covers its 16-byte header and its payload, so
+damage is found at the first bad record and everything before it is kept. ``host_ns`` is the
+host's monotonic clock (``time.monotonic_ns``) when the chunk was read.
+
+Record kinds: ``RX`` (bytes from the device, exactly as read), ``EVENT`` (a UTF-8 JSON object:
+session, device info, configuration, link state, final statistics) and ``GAP`` (u64: bytes the
+capture had to drop because the disk could not keep up, never silently).
+
+Writing happens on a background thread: :meth:`CaptureWriter.write_rx` only appends to a queue,
+so the device's reader thread is never held up by the disk. The file is flushed to the OS at
+least every ``flush_interval_s`` (and whenever the queue runs empty), so a ``kill -9`` keeps
+everything up to the last flush.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import struct
+import threading
+import time
+import zlib
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, NamedTuple
+
+MAGIC = b"SBCAP\r\n\x1a"
+VERSION = 1
+FILE_HEADER = struct.Struct("<8sHHI")
+_FILE_HEADER_BODY = struct.Struct("<8sHH")
+RECORD_HEADER = struct.Struct("<QIB3x")
+RECORD_TRAILER = struct.Struct("<I")
+#: a record longer than this cannot be genuine (the reader hands out at most 1 MiB per chunk)
+MAX_RECORD = 64 << 20
+
+KIND_RX = 1
+KIND_EVENT = 2
+KIND_GAP = 3
+KIND_NAMES = {KIND_RX: "rx", KIND_EVENT: "event", KIND_GAP: "gap"}
+
+#: default bound on what may wait for the disk before chunks are dropped (and counted)
+DEFAULT_QUEUE_BYTES = 256 << 20
+
+
+class CaptureError(ValueError):
+    """A capture file is not one, or is damaged at ``offset``; records before it are good."""
+
+    def __init__(self, path: str | os.PathLike, offset: int, reason: str, *, records_ok: int = 0,
+                 truncated: bool = False) -> None:
+        self.path = str(path)
+        self.offset = offset
+        self.reason = reason
+        self.records_ok = records_ok
+        #: True when the file simply ends early (a recorder stopped mid-write)
+        self.truncated = truncated
+        super().__init__(f"{self.path}: damaged at byte offset {offset}: {reason} "
+                         f"({records_ok} good records before it)")
+
+
+class Record(NamedTuple):
+    """One record of a capture file."""
+
+    offset: int
+    host_ns: int
+    kind: int
+    data: bytes
+
+
+def is_capture(path: str | os.PathLike) -> bool:
+    """True if ``path`` starts with the capture magic."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(MAGIC)) == MAGIC
+    except OSError:
+        return False
+
+
+def _file_header() -> bytes:
+    body = _FILE_HEADER_BODY.pack(MAGIC, VERSION, FILE_HEADER.size)
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def encode_record(kind: int, data: bytes, host_ns: int) -> bytes:
+    """The bytes of one record (header, payload, CRC-32)."""
+    head = RECORD_HEADER.pack(host_ns & 0xFFFFFFFFFFFFFFFF, len(data), kind)
+    crc = zlib.crc32(data, zlib.crc32(head))
+    return head + data + RECORD_TRAILER.pack(crc)
+
+
+class CaptureReader:
+    """Reads a capture. Iterating stops at the first damage, which ``damage`` then describes.
+
+    With ``strict=True`` (the default) the damage is raised as :class:`CaptureError` after every
+    good record before it was yielded.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, strict: bool = True) -> None:
+        self.path = Path(path)
+        self.strict = strict
+        self.damage: CaptureError | None = None
+        self.records_ok = 0
+        self.end_offset = 0
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path} does not exist or is not a file")
+        with self.path.open("rb") as f:
+            head = f.read(FILE_HEADER.size)
+        if len(head) < FILE_HEADER.size or head[: len(MAGIC)] != MAGIC:
+            raise CaptureError(self.path, 0, "not a sonobridge raw capture (no 'SBCAP' magic "
+                               "at offset 0)")
+        _magic, version, size, crc = FILE_HEADER.unpack(head)
+        if zlib.crc32(head[:_FILE_HEADER_BODY.size]) != crc:
+            raise CaptureError(self.path, 0, "the file header fails its CRC-32")
+        if version != VERSION:
+            raise CaptureError(self.path, 8, f"capture format version {version}; this "
+                               f"sonobridge reads version {VERSION}")
+        self.header_size = size
+
+    def __iter__(self) -> Iterator[Record]:
+        return self.records()
+
+    def records(self, kinds: frozenset[int] | None = None) -> Iterator[Record]:
+        """Yield records in file order; payloads of kinds not in ``kinds`` are skipped unread."""
+        self.damage = None
+        self.records_ok = 0
+        with self.path.open("rb", buffering=1 << 20) as f:
+            size = os.fstat(f.fileno()).st_size
+            f.seek(self.header_size)
+            offset = self.header_size
+            while True:
+                head = f.read(RECORD_HEADER.size)
+                if not head:
+                    self.end_offset = offset
+                    return
+                if len(head) < RECORD_HEADER.size:
+                    self._damaged(offset, f"truncated record header: the file ends {len(head)} "
+                                  f"bytes into it (the recorder was stopped mid-write)", True)
+                    return
+                host_ns, length, kind = RECORD_HEADER.unpack(head)
+                if length > MAX_RECORD:
+                    self._damaged(offset, f"record claims {length} bytes, more than the "
+                                  f"{MAX_RECORD >> 20} MiB maximum: the file is corrupted here")
+                    return
+                if kinds is not None and kind not in kinds:
+                    # skipped without reading (fast event scans); only the size is checked
+                    end = offset + RECORD_HEADER.size + length + RECORD_TRAILER.size
+                    if end > size:
+                        self._damaged(offset, "truncated record (the recorder was stopped "
+                                      "mid-write)", True)
+                        return
+                    f.seek(end)
+                    offset = end
+                    self.records_ok += 1
+                    continue
+                body = f.read(length + RECORD_TRAILER.size)
+                if len(body) < length + RECORD_TRAILER.size:
+                    self._damaged(offset, f"truncated record: {len(body)} of "
+                                  f"{length + RECORD_TRAILER.size} bytes present (the recorder "
+                                  "was stopped mid-write)", True)
+                    return
+                (stored,) = RECORD_TRAILER.unpack_from(body, length)
+                data = body[:length]
+                computed = zlib.crc32(data, zlib.crc32(head))
+                if stored != computed:
+                    self._damaged(offset, f"record fails its CRC-32 (stored 0x{stored:08X}, "
+                                  f"computed 0x{computed:08X}): the file is corrupted here")
+                    return
+                self.records_ok += 1
+                yield Record(offset, host_ns, kind, data)
+                offset += RECORD_HEADER.size + length + RECORD_TRAILER.size
+
+    def _damaged(self, offset: int, reason: str, truncated: bool = False) -> None:
+        self.end_offset = offset
+        self.damage = CaptureError(self.path, offset, reason, records_ok=self.records_ok,
+                                   truncated=truncated)
+        if self.strict:
+            raise self.damage
+
+    def events(self) -> list[tuple[int, dict]]:
+        """Every EVENT record as ``(host_ns, object)``, reading nothing else (never raises)."""
+        strict, self.strict = self.strict, False
+        try:
+            out = []
+            for rec in self.records(frozenset({KIND_EVENT})):
+                with contextlib.suppress(ValueError):
+                    out.append((rec.host_ns, json.loads(rec.data)))
+            return out
+        finally:
+            self.strict = strict
+
+
+def iter_rx(path: str | os.PathLike, *, strict: bool = True) -> Iterator[tuple[bytes, int]]:
+    """Yield ``(chunk, host_ns)`` of every device-to-host record, in order."""
+    for rec in CaptureReader(path, strict=strict).records():
+        if rec.kind == KIND_RX:
+            yield rec.data, rec.host_ns
+
+
+@dataclass
+class CaptureStats:
+    """What a :class:`CaptureWriter` did."""
+
+    records: int = 0
+    rx_bytes: int = 0
+    file_bytes: int = 0
+    #: bytes known to be on the OS side (survive a kill of this process)
+    flushed_bytes: int = 0
+    #: received bytes that could not be kept (queue over its bound, or the disk failed)
+    dropped_bytes: int = 0
+    error: str | None = None
+
+
+class CaptureWriter:
+    """Appends records to a new capture file from a background thread (see the module docs)."""
+
+    def __init__(self, path: str | os.PathLike, *, overwrite: bool = False,
+                 flush_interval_s: float = 0.25, max_queue_bytes: int = DEFAULT_QUEUE_BYTES
+                 ) -> None:
+        self.path = Path(path)
+        self.flush_interval_s = flush_interval_s
+        self.max_queue_bytes = max_queue_bytes
+        self.stats = CaptureStats()
+        self._file: BinaryIO = self.path.open("wb" if overwrite else "xb")
+        self._file.write(_file_header())
+        self._file.flush()
+        self.stats.file_bytes = self.stats.flushed_bytes = FILE_HEADER.size
+        self._cond = threading.Condition()
+        self._queue: deque[tuple[int, bytes, int]] = deque()
+        self._queued = 0
+        self._gap = 0
+        self._closing = False
+        self._failed = False
+        self._thread = threading.Thread(target=self._run, name="sonobridge-capture", daemon=True)
+        self._thread.start()
+
+    def write_rx(self, data: bytes, host_ns: int) -> None:
+        """Queue received bytes; never blocks (bytes that cannot be kept are counted)."""
+        n = len(data)
+        with self._cond:
+            if self._failed or self._closing or self._queued + n > self.max_queue_bytes:
+                self.stats.dropped_bytes += n
+                self._gap += n
+                return
+            if self._gap:
+                self._queue.append((KIND_GAP, struct.pack("<Q", self._gap), host_ns))
+                self._gap = 0
+            self._queue.append((KIND_RX, data, host_ns))
+            self._queued += n
+            if self._queued >= (1 << 20):
+                self._cond.notify()
+
+    def write_event(self, event: dict, host_ns: int | None = None) -> None:
+        """Queue a JSON event record."""
+        data = json.dumps(event, separators=(",", ":"), default=_json_default).encode()
+        with self._cond:
+            if self._failed or self._closing:
+                return
+            self._queue.append((KIND_EVENT, data, time.monotonic_ns() if host_ns is None
+                                else host_ns))
+            self._cond.notify()
+
+    def close(self) -> CaptureStats:
+        """Write what is queued, flush and close; returns the final counts."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        self._thread.join()
+        with contextlib.suppress(OSError):
+            self._file.close()
+        return self.stats
+
+    def _run(self) -> None:
+        last_flush = time.monotonic()
+        poll = min(0.05, self.flush_interval_s)
+        while True:
+            with self._cond:
+                if not self._queue and not self._closing:
+                    self._cond.wait(poll)
+                items, self._queue = self._queue, deque()
+                self._queued = 0
+                closing = self._closing
+            wrote = bool(items)
+            if items and not self._failed:
+                while items:
+                    kind, data, host_ns = items[0]
+                    rec = encode_record(kind, data, host_ns)
+                    try:
+                        self._file.write(rec)
+                    except OSError as exc:
+                        self._fail(exc, items)
+                        break
+                    items.popleft()
+                    self.stats.records += 1
+                    self.stats.file_bytes += len(rec)
+                    if kind == KIND_RX:
+                        self.stats.rx_bytes += len(data)
+            now = time.monotonic()
+            # flush as soon as the queue is drained, and at least every flush interval
+            if not self._failed and (wrote or now - last_flush >= self.flush_interval_s):
+                try:
+                    self._file.flush()
+                    self.stats.flushed_bytes = self.stats.file_bytes
+                except OSError as exc:
+                    self._fail(exc, [])
+                last_flush = now
+            if closing:
+                with self._cond:
+                    if not self._queue:
+                        return
+
+    def _fail(self, exc: OSError, items: deque) -> None:
+        with self._cond:
+            self._failed = True
+            self.stats.error = f"writing {self.path} failed: {exc}"
+            self.stats.dropped_bytes += sum(len(d) for k, d, _ in items if k == KIND_RX)
+        with contextlib.suppress(OSError):
+            self._file.flush()
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, bytes):
+        return value.hex()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot store {type(value).__name__} in a capture event")

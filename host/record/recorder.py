@@ -1,0 +1,291 @@
+"""Recording a live board: the glue between a :class:`~host.device.Device` and the writers.
+
+    from host.device import Device
+    from host.record import Recorder
+
+    dev = Device("sim://?phantom=wire")
+    rec = Recorder("session.h5", raw_path="session.sbcap").attach(dev)
+    dev.open()                       # attached first, so the capture holds the handshake too
+    dev.configure(depth_m=0.05)
+    dev.start()
+    ...
+    dev.stop(); dev.flush()
+    summary = rec.close()            # final statistics go into both files
+    dev.close()
+
+Every callback runs on the device's reader thread and only hands data to the writers' queues.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import host
+from host.device import Device, Frame
+from host.protocol import PROTOCOL_VERSION, DeviceInfo, EchoLine
+
+from .hdf5 import DEFAULT_FLUSH_S, DEFAULT_MIN_FREE, DEFAULT_QUEUE_BYTES, DatasetWriter
+from .meta import (
+    ACCOUNTING_FIELDS,
+    ConfigTracker,
+    adjust_for_stop,
+    config_to_dict,
+    info_to_dict,
+    stats_to_dict,
+    stop_cut,
+)
+from .raw import CaptureWriter
+
+
+@dataclass
+class RecordingProgress:
+    """A snapshot of a running recording (for progress lines)."""
+
+    elapsed_s: float = 0.0
+    lines: int = 0
+    frames: int = 0
+    #: firings missing from the sweeps handed on so far
+    lines_missing: int = 0
+    #: sample bytes written to the HDF5 file
+    sample_bytes: int = 0
+    #: bytes written to the raw capture
+    raw_bytes: int = 0
+    #: HDF5 rows known to be readable (as of its last flush)
+    lines_flushed: int = 0
+    #: raw capture bytes handed to the OS
+    raw_flushed_bytes: int = 0
+    #: lines and raw bytes the recorder could not keep (should stay 0)
+    lines_not_kept: int = 0
+    raw_bytes_dropped: int = 0
+    error: str | None = None
+
+
+@dataclass
+class RecordingSummary:
+    """What a finished recording holds."""
+
+    h5_path: str | None
+    raw_path: str | None
+    progress: RecordingProgress
+    accounting: dict[str, Any] = field(default_factory=dict)
+    file_bytes: dict[str, int] = field(default_factory=dict)
+
+    def text(self) -> str:
+        """A few lines for people."""
+        p, a = self.progress, self.accounting
+        files = ", ".join(f"{path} ({size / 1e6:.1f} MB)" for path, size in
+                          self.file_bytes.items())
+        lines = [f"recorded {p.elapsed_s:.1f} s: {p.frames} frames, {p.lines} lines -> {files}",
+                 f"lost lines: {a.get('lines_missing', p.lines_missing)} "
+                 f"({a.get('lines_lost_link', 0)} on the link, "
+                 f"{a.get('lines_lost_device', 0)} dropped by the device); frames lost whole: "
+                 f"{a.get('frames_lost', 0)}; lines the recorder could not keep: "
+                 f"{p.lines_not_kept}"]
+        if a.get("lines_cut_by_stop"):
+            lines.append(f"the last sweep was cut short by STOP: {a['lines_cut_by_stop']} "
+                         "firings never acquired (not counted as lost)")
+        if p.raw_bytes_dropped:
+            lines.append(f"raw capture: {p.raw_bytes_dropped} received bytes could not be kept")
+        if p.error:
+            lines.append(f"error: {p.error}")
+        return "\n".join(lines)
+
+
+def accounting_from(stats: dict[str, Any], *, lines_recorded: int, lines_not_recorded: int
+                    ) -> dict[str, Any]:
+    """The delivery and loss counters a recording stores (``accounting`` attribute)."""
+    acc = {k: stats.get(k) for k in ACCOUNTING_FIELDS if k in stats}
+    acc["lines_recorded"] = lines_recorded
+    acc["lines_not_recorded"] = lines_not_recorded
+    return acc
+
+
+class Recorder:
+    """Records a device's stream into an HDF5 dataset and/or a raw capture."""
+
+    def __init__(
+        self,
+        h5_path: str | os.PathLike | None = None,
+        raw_path: str | os.PathLike | None = None,
+        *,
+        overwrite: bool = False,
+        flush_interval_s: float = DEFAULT_FLUSH_S,
+        max_queue_bytes: int = DEFAULT_QUEUE_BYTES,
+        min_free_bytes: int = DEFAULT_MIN_FREE,
+    ) -> None:
+        if h5_path is None and raw_path is None:
+            raise ValueError("give an HDF5 path, a raw capture path, or both")
+        for p in (h5_path, raw_path):
+            if p is not None and Path(p).exists() and not overwrite:
+                raise FileExistsError(f"{p} exists; use --force to overwrite it")
+        self.h5_path = None if h5_path is None else str(h5_path)
+        self.raw_path = None if raw_path is None else str(raw_path)
+        self.raw = None if raw_path is None else CaptureWriter(
+            raw_path, overwrite=overwrite, flush_interval_s=min(flush_interval_s, 0.25),
+            max_queue_bytes=max_queue_bytes)
+        try:
+            self.dataset = None if h5_path is None else DatasetWriter(
+                h5_path, overwrite=overwrite, flush_interval_s=flush_interval_s,
+                max_queue_bytes=max_queue_bytes, min_free_bytes=min_free_bytes)
+        except BaseException:
+            if self.raw is not None:
+                self.raw.close()
+            raise
+        self.device: Device | None = None
+        self._tracker = ConfigTracker(self._lookup_config)
+        self._closed = False
+        self._info_noted = False
+        self._prev_on_state: Any = None
+        self._t0 = time.monotonic()
+        self.lines = 0
+        self.frames = 0
+        self.lines_missing = 0
+        self._last_frame: tuple[object, bool] | None = None
+
+    # -- wiring ----------------------------------------------------------------------------------
+
+    def attach(self, dev: Device) -> Recorder:
+        """Listen to ``dev`` (attach before ``dev.open()`` to capture the handshake too)."""
+        self.device = dev
+        if self.raw is not None:
+            dev.add_raw_listener(self._on_raw)
+            self.raw.write_event({
+                "type": "session", "port": dev.port, "software_version": host.__version__,
+                "protocol_version": PROTOCOL_VERSION,
+                "started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat()})
+        if self.dataset is not None:
+            self.dataset.set_attrs(port=dev.port)
+        dev.add_line_listener(self._on_line)
+        dev.add_frame_listener(self._on_frame)
+        self._prev_on_state = dev.on_state
+        dev.on_state = self._on_state
+        if dev.info is not None:
+            self._note_info(dev.info)
+        return self
+
+    def _lookup_config(self, line: EchoLine, host_ns: int) -> dict[str, Any] | None:
+        dev = self.device
+        return None if dev is None else config_to_dict(dev.config)
+
+    def _note_info(self, info: DeviceInfo) -> None:
+        self._info_noted = True
+        if self.raw is not None:
+            self.raw.write_event({"type": "device_info", "info": info_to_dict(info),
+                                  "frame_flags": info.flags})
+        if self.dataset is not None:
+            self.dataset.set_device_info(info)
+
+    # -- reader-thread callbacks -----------------------------------------------------------------
+
+    def _on_raw(self, chunk: bytes, host_ns: int) -> None:
+        if not self._closed and self.raw is not None:
+            self.raw.write_rx(chunk, host_ns)
+
+    def _on_line(self, line: EchoLine, host_ns: int) -> None:
+        if self._closed:
+            return
+        self.lines += 1
+        if not self._info_noted and self.device is not None and self.device.info is not None:
+            self._note_info(self.device.info)
+        change = self._tracker.check(line, host_ns)
+        if change is not None and self.raw is not None:
+            self.raw.write_event({"type": "config", "host_ns": host_ns,
+                                  "config_id": change.config_id, "config": change.config},
+                                 host_ns)
+        if self.dataset is not None:
+            self.dataset.add_line(line, host_ns, change)
+
+    def _on_frame(self, frame: Frame) -> None:
+        if self._closed:
+            return
+        self.frames += 1
+        self.lines_missing += frame.n_missing
+        self._last_frame = (frame.present, frame.end_received)
+        if self.dataset is not None:
+            self.dataset.add_frame(frame)
+
+    def _on_state(self, state: str) -> None:
+        if not self._closed and self.raw is not None:
+            self.raw.write_event({"type": "link", "state": state})
+        if self._prev_on_state is not None:
+            self._prev_on_state(state)
+
+    # -- reporting and closing -------------------------------------------------------------------
+
+    @property
+    def error(self) -> str | None:
+        """Why a writer stopped, if one did (disk full, write error)."""
+        for w in (self.dataset, self.raw):
+            err = None if w is None else w.stats.error
+            if err:
+                return err
+        return None
+
+    def progress(self) -> RecordingProgress:
+        """Counts so far."""
+        p = RecordingProgress(elapsed_s=time.monotonic() - self._t0, lines=self.lines,
+                              frames=self.frames, lines_missing=self.lines_missing,
+                              error=self.error)
+        if self.dataset is not None:
+            s = self.dataset.stats
+            p.sample_bytes, p.lines_flushed, p.lines_not_kept = (
+                s.sample_bytes, s.lines_flushed, s.lines_not_kept)
+        if self.raw is not None:
+            r = self.raw.stats
+            p.raw_bytes, p.raw_flushed_bytes, p.raw_bytes_dropped = (
+                r.file_bytes, r.flushed_bytes, r.dropped_bytes)
+        return p
+
+    def close(self, stats: object = None, decoder_stats: object = None, *,
+              stopped: bool = False) -> RecordingSummary:
+        """Detach, store the final statistics (the device's, unless given) and close the files.
+
+        Stop the device and call ``dev.flush()`` first, so the last sweep is accounted for, and
+        say ``stopped=True``: a last sweep that STOP cut short is then reported as
+        ``lines_cut_by_stop`` rather than as lost lines.
+        """
+        dev = self.device
+        if dev is not None and stats is None:
+            with contextlib.suppress(Exception):
+                stats, decoder_stats = dev.stats, dev.decoder_stats
+        if dev is not None and not self._info_noted and dev.info is not None:
+            self._note_info(dev.info)
+        self._closed = True
+        if dev is not None:
+            if self.raw is not None:
+                with contextlib.suppress(ValueError):
+                    dev.link.remove_tap(self._on_raw)
+            if dev.on_state == self._on_state:
+                dev.on_state = self._prev_on_state
+        stats_d = stats_to_dict(stats)
+        decoder_d = stats_to_dict(decoder_stats)
+        progress = self.progress()
+        not_kept = progress.lines_not_kept
+        written = self.dataset.stats.lines_written if self.dataset is not None else self.lines
+        accounting = accounting_from(stats_d, lines_recorded=written,
+                                     lines_not_recorded=not_kept)
+        cut = 0
+        if stopped and self._last_frame is not None:
+            cut = stop_cut(*self._last_frame)
+        accounting = adjust_for_stop(accounting, cut)
+        if self.raw is not None:
+            self.raw.write_event({"type": "stats", "device_stats": stats_d,
+                                  "decoder_stats": decoder_d})
+            self.raw.write_event({"type": "end", "stopped": stopped})
+            self.raw.close()
+        if self.dataset is not None:
+            ds = self.dataset.close(accounting=accounting, stats=stats_d,
+                                    decoder_stats=decoder_d)
+            accounting["lines_recorded"] = ds.lines_written
+            accounting["lines_not_recorded"] = ds.lines_not_kept
+        progress = self.progress()
+        sizes = {p: os.path.getsize(p) for p in (self.h5_path, self.raw_path)
+                 if p is not None and os.path.exists(p)}
+        return RecordingSummary(self.h5_path, self.raw_path, progress, accounting, sizes)
+

@@ -1,0 +1,547 @@
+"""A recording becomes a board again: :class:`ReplayBoard` answers the host like the board did.
+
+The replay board has the interface the simulator's engine drives (``feed``, ``pull``,
+``state``, ``acquiring``, ``pending_bytes``, ``power_on``, ``boots``), so it is served by
+``host.sim.engine`` (``SimEngine`` with a ``PtyTransport``, ``QueueTransport`` or
+``SocketTransport``): only those transport and engine classes are used from ``host.sim``.
+
+Semantics (docs/recording.md):
+
+* **Handshake.** ``GET_INFO`` is answered with the recorded DEVICE_INFO (with the new
+  ``request_seq``); ``STOP`` and valid ``CONFIGURE`` are ACKed; ``GET_STATUS``, ``PING`` and
+  ``RESET`` (if the recorded board could) are answered. A CONFIGURE outside the recorded
+  board's limits is NAKed as the board would.
+* **CONFIGURE does not change the data.** The recording plays as recorded. A CONFIGURE that
+  differs from the recorded configuration is ACKed and a LOG warning says it was ignored.
+* **START plays from the beginning, STOP stops.** Every START plays the recording from its
+  start, as a board's acquisition starts at frame 0; ``START n_frames`` stops after that many
+  FRAME_ENDs. At the end of the recording the board goes idle with a LOG (or starts over with
+  ``loop``).
+* **Timing.** Each piece is sent when it is due: recorded arrival time / ``speed`` after the
+  first piece of the run (``speed=inf``: as fast as the host reads). A slow host delays the
+  replay; nothing is dropped.
+* **Bytes.** A raw capture is re-emitted byte for byte: intact frames as received, and the
+  damaged bytes between them too, so the host sees the same CRC errors and losses. Replies the
+  recording host got (ACK, STATUS…) are not re-sent. Sequence numbers continue from the replay
+  board's own replies, keeping the recorded gaps; where the numbering matches the recording
+  (the same handshake as the recording host), the bytes are identical. An HDF5 recording is
+  re-encoded from its rows (ECHO_LINE per row, FRAME_END where the client got one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from host.device import AcquisitionConfig
+from host.protocol import (
+    UNSOLICITED,
+    Ack,
+    Capability,
+    Configure,
+    Decoder,
+    DeviceInfo,
+    DeviceState,
+    EchoLine,
+    ErrorCode,
+    Flags,
+    FrameEnd,
+    GetInfo,
+    GetStatus,
+    Log,
+    LogLevel,
+    Message,
+    MsgType,
+    Nak,
+    Ping,
+    Pong,
+    Rejected,
+    Reset,
+    Start,
+    Status,
+    Stop,
+    decode_payload,
+    encode,
+)
+from host.protocol.constants import HEADER_SIZE
+from host.protocol.rules import check_configure
+
+from .meta import config_to_dict, info_from_dict
+from .raw import KIND_RX, CaptureError, CaptureReader, is_capture
+from .wire import FrameSplitter, WireItem, restamp
+
+_M = 0xFFFFFFFF
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+#: at most this much per pull, so one engine tick never blocks on a huge backlog
+MAX_PULL_BYTES = 1 << 20
+
+
+class ReplaySource(Protocol):
+    """A recording as a stream of wire pieces."""
+
+    path: Path
+    info: DeviceInfo
+    #: header flags of the recorded device's frames (e.g. SIMULATED)
+    frame_flags: int
+    #: the recorded configuration (``AcquisitionConfig`` as a dict), None if unknown
+    config: dict[str, Any] | None
+
+    def items(self) -> Iterator[WireItem]:
+        """The recording from the beginning, in order."""
+
+
+class CaptureSource:
+    """A raw capture as wire pieces (bytes exactly as received)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        reader = CaptureReader(self.path, strict=False)
+        self.damage: CaptureError | None = None
+        self.config: dict[str, Any] | None = None
+        info: DeviceInfo | None = None
+        self.frame_flags = 0
+        for _t, ev in reader.events():
+            if ev.get("type") == "device_info" and info is None:
+                info = info_from_dict(ev["info"])
+                self.frame_flags = int(ev.get("frame_flags", 0))
+            elif ev.get("type") == "config" and self.config is None and ev.get("config"):
+                self.config = ev["config"]
+        if info is None:
+            info, self.frame_flags = self._find_info()
+        self.info = info
+
+    def _find_info(self) -> tuple[DeviceInfo, int]:
+        for item in self.items():
+            if item.msg_type == MsgType.DEVICE_INFO:
+                plen = len(item.data) - HEADER_SIZE - 4
+                msg = decode_payload(MsgType.DEVICE_INFO, item.data, HEADER_SIZE, plen)
+                assert isinstance(msg, DeviceInfo)
+                return msg, item.data[12]
+        raise CaptureError(self.path, 0, "the capture holds no DEVICE_INFO, so a replay cannot "
+                           "answer GET_INFO (start the recorder before opening the device)")
+
+    def items(self) -> Iterator[WireItem]:
+        """Wire pieces from every device-to-host record; damage ends the stream."""
+        reader = CaptureReader(self.path, strict=False)
+        splitter = FrameSplitter()
+        for rec in reader.records():
+            if rec.kind == KIND_RX:
+                yield from splitter.feed(rec.data, rec.host_ns)
+        yield from splitter.flush()
+        self.damage = reader.damage
+
+
+class RecordingSource:
+    """An HDF5 recording as wire pieces (ECHO_LINE per row, FRAME_END where one arrived)."""
+
+    def __init__(self, path: str | Path) -> None:
+        from .hdf5 import open_recording
+
+        self.path = Path(path)
+        with open_recording(self.path) as rec:
+            info = rec.device_info
+            if info is None:
+                raise CaptureError(self.path, 0, "the recording has no DEVICE_INFO, so a replay "
+                                   "cannot answer GET_INFO")
+            self.info = info
+            self.config = rec.config
+            self.frame_flags = int(rec.segments[0].attrs.get("frame_flags", 0)) \
+                if rec.segments else 0
+        self.damage = None
+
+    def items(self) -> Iterator[WireItem]:
+        """The rows re-encoded, in recorded order, at their recorded host times."""
+        from .hdf5 import open_recording
+
+        with open_recording(self.path) as rec:
+            frames = rec.frames
+            fp = 0
+            seq = 0
+            for seg in rec.segments:
+                a = seg.attrs
+                lines = seg.lines
+                seqs = lines["seq"].astype(np.int64)
+                firings = int(a["lines_per_frame"]) * int(a["ensemble_size"])
+                for fi, start, end in seg.frame_runs():
+                    block = seg.samples[start:end]
+                    for r in range(start, end):
+                        m = lines[r]
+                        seq = int(seqs[r]) if seqs[r] >= 0 else (seq + 1) & _M
+                        yield WireItem(int(m["host_time_ns"]),
+                                       encode(self._line(a, m, block[r - start]), seq,
+                                              flags=self.frame_flags), seq, MsgType.ECHO_LINE)
+                    f = None
+                    if fp < len(frames) and int(frames[fp]["frame_index"]) == fi:
+                        f = frames[fp]
+                        fp += 1
+                    # a FRAME_END goes where the recorded numbering left a slot for one
+                    gap = 1 if end >= len(seqs) or seqs[end] < 0 else \
+                        (int(seqs[end]) - seq - 1) & _M
+                    if not (0 < gap < 0x80000000 or (f is not None and f["end_received"])):
+                        continue
+                    if f is not None and f["device_sent"] >= 0:
+                        sent = int(f["device_sent"])
+                    else:
+                        sent = firings - (int(f["lost_device"]) if f is not None else 0)
+                    seq = (seq + 1) & _M
+                    host_ns = int(f["host_time_ns"]) if f is not None else \
+                        int(lines[end - 1]["host_time_ns"])
+                    end_msg = FrameEnd(fi, sent, int(a["lines_per_frame"]),
+                                       int(lines[end - 1]["timestamp_us"]))
+                    yield WireItem(host_ns, encode(end_msg, seq, flags=self.frame_flags), seq,
+                                   MsgType.FRAME_END)
+
+    @staticmethod
+    def _line(a: dict[str, Any], m: np.void, samples: np.ndarray) -> EchoLine:
+        return EchoLine(
+            np.ascontiguousarray(samples), int(a["sample_rate_hz"]),
+            frame_index=int(m["frame_index"]), line_index=int(m["line_index"]),
+            lines_per_frame=int(a["lines_per_frame"]), beam_position=int(m["beam_position"]),
+            sweep_kind=int(a["sweep_kind"]), ensemble_index=int(m["ensemble_index"]),
+            ensemble_size=int(a["ensemble_size"]),
+            start_delay_samples=int(a["start_delay_samples"]),
+            timestamp_us=int(m["timestamp_us"]), config_id=int(m["config_id"]),
+            adc_bits=int(a["adc_bits"]), sample_format=int(a["sample_format"]))
+
+
+def open_source(path: str | Path) -> ReplaySource:
+    """A replay source for a raw capture or an HDF5 recording (by content, not name)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist or is not a file")
+    if is_capture(path):
+        return CaptureSource(path)
+    with path.open("rb") as f:
+        if f.read(8) == _HDF5_SIGNATURE:
+            return RecordingSource(path)
+    raise ValueError(f"{path} is neither a sonobridge raw capture nor an HDF5 recording")
+
+
+class _ResetMark:
+    """Queued after the ACK of RESET: the board reboots once the ACK is on its way."""
+
+
+_RESET = _ResetMark()
+
+
+class ReplayBoard:
+    """A recording served as a board (see the module docstring for the semantics)."""
+
+    def __init__(self, source: ReplaySource, *, speed: float = 1.0, loop: bool = False,
+                 now_s: float = 0.0) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed must be > 0 (math.inf = as fast as possible), got {speed}")
+        self.source = source
+        self.speed = speed
+        self.loop = loop
+        self.boots = 0
+        self.lines_sent = 0
+        self.loops = 0
+        self._flags = source.frame_flags & Flags.SIMULATED
+        self._iter: Iterator[WireItem] | None = None
+        self.power_on(now_s)
+
+    # -- board interface used by the engine ------------------------------------------------------
+
+    @property
+    def info(self) -> DeviceInfo:
+        """The recorded DEVICE_INFO."""
+        return self.source.info
+
+    @property
+    def acquiring(self) -> bool:
+        """True while playing."""
+        return self.state == DeviceState.STREAMING
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes waiting to go out (replies only: the recording is read as it is sent)."""
+        return sum(64 for r in self._replies if isinstance(r, Message))
+
+    def power_on(self, now_s: float, *, announce: bool = False) -> None:
+        """Boot: sequence 0, idle, playback rewound to the beginning."""
+        self.boots += 1
+        self._boot_s = now_s
+        self._seq = 0
+        self.state = DeviceState.IDLE
+        self.config_id = 0
+        self.finished = False
+        self._replies: deque[Message | _ResetMark] = deque()
+        self._decoder = Decoder(on_reject=self._on_reject)
+        self._last_command: tuple[int, list[Message]] | None = None
+        self._status: Status | None = None
+        self._n_frames = 0
+        self._frames_played = 0
+        self._rewind()
+        if announce:
+            self._replies.append(replace(self.info, request_seq=UNSOLICITED))
+
+    def feed(self, data: bytes, now_s: float) -> None:
+        """Commands from the host; replies are queued for :meth:`pull`."""
+        for msg in self._decoder.feed(data):
+            self._command(msg, now_s)
+
+    def pull(self, now_s: float, budget_bytes: float = math.inf) -> list[tuple[int, bytes]]:
+        """Replies first, then the recorded pieces that are due, up to ``budget_bytes``."""
+        limit = min(budget_bytes, MAX_PULL_BYTES)
+        out: list[tuple[int, bytes]] = []
+        used = 0
+        while used < limit:
+            if self._replies:
+                msg = self._replies.popleft()
+                if isinstance(msg, _ResetMark):
+                    self.power_on(now_s, announce=True)
+                    continue
+                seq = self._seq
+                frame = encode(msg, seq, flags=self._flags)
+                self._seq = (seq + 1) & _M
+                out.append((seq, frame))
+                used += len(frame)
+                continue
+            if self.state != DeviceState.STREAMING:
+                break
+            item = self._peek(now_s)
+            if item is None:
+                continue  # the end was reached: a LOG is queued, or the replay rewound
+            if self._anchor is None:
+                self._anchor = (now_s, item.host_ns)
+            t0, h0 = self._anchor
+            if t0 + (item.host_ns - h0) / 1e9 / self.speed > now_s:
+                break
+            self._next = None
+            seq, data = self._emit(item)
+            out.append((seq, data))
+            used += len(data)
+            if item.msg_type == MsgType.FRAME_END and self._n_frames:
+                self._frames_played += 1
+                if self._frames_played >= self._n_frames:
+                    self.state = DeviceState.IDLE
+        return out
+
+    # -- playback --------------------------------------------------------------------------------
+
+    def _rewind(self) -> None:
+        if self._iter is not None:
+            with contextlib.suppress(Exception):
+                self._iter.close()  # type: ignore[attr-defined]
+        self._iter = None
+        self._next: WireItem | None = None
+        self._prev_orig: int | None = None
+        self._pending_gap = 0
+        self._anchor: tuple[float, int] | None = None
+        self._emitted_since_rewind = 0
+
+    def _peek(self, now_s: float) -> WireItem | None:
+        while self._next is None:
+            if self._iter is None:
+                self._iter = self.source.items()
+            try:
+                item = next(self._iter)
+            except StopIteration:
+                self._end(now_s)
+                return None
+            if item.reply:
+                self._skip_reply(item)
+                continue
+            self._next = item
+        return self._next
+
+    def _end(self, now_s: float) -> None:
+        damage = getattr(self.source, "damage", None)
+        if self.loop and self._emitted_since_rewind and damage is None:
+            self.loops += 1
+            self._rewind()
+            return
+        self.state = DeviceState.IDLE
+        self.finished = True
+        text = "replay: end of the recording"
+        if damage is not None:
+            text += f" (the file is damaged at byte offset {damage.offset}: {damage.reason})"
+        self._replies.append(Log(level=LogLevel.WARNING if damage else LogLevel.INFO,
+                                 text=text[:1000]))
+
+    def _skip_reply(self, item: WireItem) -> None:
+        """A reply the recording host got: not re-sent, but its sequence slot is not a gap."""
+        if item.seq is None:
+            return
+        if self._prev_orig is not None:
+            delta = (item.seq - self._prev_orig - 1) & _M
+            if delta < 0x80000000:
+                self._pending_gap += delta
+        self._prev_orig = item.seq
+        if item.msg_type == MsgType.STATUS:
+            with contextlib.suppress(ValueError):
+                plen = len(item.data) - HEADER_SIZE - 4
+                status = decode_payload(MsgType.STATUS, item.data, HEADER_SIZE, plen)
+                if isinstance(status, Status):
+                    self._status = status
+
+    def _emit(self, item: WireItem) -> tuple[int, bytes]:
+        self._emitted_since_rewind += 1
+        if item.seq is None:
+            return -1, item.data  # junk: re-sent exactly, no sequence number of its own
+        if self._prev_orig is None:
+            new = self._seq
+        else:
+            delta = (item.seq - self._prev_orig - 1) & _M
+            # a recorded device that restarted its count: restart the same way
+            new = item.seq if delta >= 0x80000000 else (self._seq + self._pending_gap + delta) & _M
+        self._pending_gap = 0
+        self._prev_orig = item.seq
+        self._seq = (new + 1) & _M
+        if item.msg_type == MsgType.ECHO_LINE:
+            self.lines_sent += 1
+        return new, item.data if new == item.seq else restamp(item.data, new)
+
+    # -- commands --------------------------------------------------------------------------------
+
+    def _command(self, msg: Message, now_s: float) -> None:
+        seq = msg.seq if msg.seq is not None else 0
+        if msg.flags & Flags.RETRY and self._last_command and self._last_command[0] == seq:
+            self._replies.extend(self._last_command[1])
+            return
+        replies = self._handle(msg, seq, now_s)
+        self._last_command = (seq, [r for r in replies if isinstance(r, Message)])
+        self._replies.extend(replies)
+
+    def _handle(self, msg: Message, seq: int, now_s: float) -> list:
+        t = msg.MSG_TYPE
+        if isinstance(msg, GetInfo):
+            return [replace(self.info, request_seq=seq)]
+        if isinstance(msg, GetStatus):
+            return [self._status_reply(seq, now_s)]
+        if isinstance(msg, Ping):
+            return [Pong(request_seq=seq, token=msg.token, device_time_us=self._time_us(now_s),
+                         data=msg.data)]
+        if isinstance(msg, Stop):
+            self.state = DeviceState.IDLE
+            self._anchor = None
+            return [Ack(seq, t)]
+        if isinstance(msg, Configure):
+            if self.state == DeviceState.STREAMING:
+                return [Nak(seq, t, ErrorCode.BUSY, text="STOP before CONFIGURE")]
+            if v := check_configure(msg, self.info):
+                return [Nak(seq, t, v.code, v.field_id, v.message)]
+            self.config_id = (self.config_id + 1) & 0xFFFF
+            replies: list = [Ack(seq, t)]
+            note = self._config_note(msg)
+            if note:
+                replies.append(Log(level=LogLevel.WARNING, text=note))
+            return replies
+        if isinstance(msg, Start):
+            if self.state == DeviceState.STREAMING:
+                return [Nak(seq, t, ErrorCode.BUSY, text="already streaming")]
+            # like a board's fresh acquisition (frame 0 first), every START plays from the top
+            self.finished = False
+            self._rewind()
+            self.state = DeviceState.STREAMING
+            self._anchor = None
+            self._n_frames = msg.n_frames
+            self._frames_played = 0
+            return [Ack(seq, t)]
+        if isinstance(msg, Reset):
+            if not self.info.capabilities & Capability.RESET:
+                return [Nak(seq, t, ErrorCode.UNSUPPORTED, text="no RESET capability")]
+            return [Ack(seq, t), _RESET]
+        return [Nak(seq, t, ErrorCode.UNKNOWN_TYPE, text=f"{t.name} is not a command")]
+
+    def _config_note(self, msg: Configure) -> str:
+        recorded = self.source.config
+        asked = config_to_dict(AcquisitionConfig.from_message(msg))
+        if recorded is not None and asked is not None:
+            diff = [k for k in asked if k in recorded and _norm(asked[k]) != _norm(recorded[k])]
+            if not diff:
+                return ""
+            what = ", ".join(f"{k} {asked[k]} (recorded {recorded[k]})" for k in diff[:4])
+        else:
+            what = "the recorded configuration is unknown"
+        return (f"replay: CONFIGURE acknowledged but ignored; the recording plays as recorded "
+                f"({what})")[:1000]
+
+    def _on_reject(self, r: Rejected) -> None:
+        code = {"version": ErrorCode.UNSUPPORTED_VERSION, "flags": ErrorCode.UNSUPPORTED_FLAG,
+                "type": ErrorCode.UNKNOWN_TYPE, "length": ErrorCode.BAD_LENGTH}[r.reason]
+        self._replies.append(Nak(request_seq=r.seq, request_type=r.msg_type, error_code=code,
+                                 text=r.detail[:200]))
+
+    def _time_us(self, now_s: float) -> int:
+        return max(0, round((now_s - self._boot_s) * 1e6))
+
+    def _status_reply(self, request_seq: int, now_s: float) -> Status:
+        base = self._status or Status()
+        return replace(base, request_seq=request_seq, state=int(self.state),
+                       hv_mv=base.hv_mv if self.state == DeviceState.STREAMING else 0,
+                       device_time_us=self._time_us(now_s),
+                       lines_sent=self.lines_sent & _M, buffer_fill_permille=0,
+                       config_id=self.config_id)
+
+
+def _norm(value: object) -> object:
+    if isinstance(value, (list, tuple)):
+        return [float(v) for v in value]
+    return value
+
+
+# -- serving -------------------------------------------------------------------------------------
+
+
+def create_replay_engine(path: str | Path, transport: Any, *, speed: float = 1.0,
+                         loop: bool = False, link: str = "unlimited") -> Any:
+    """A :class:`ReplayBoard` for ``path`` on ``transport``, driven by the simulator's engine
+    (not started)."""
+    from host.sim.engine import SimEngine
+
+    board = ReplayBoard(open_source(path), speed=speed, loop=loop)
+    return SimEngine(board, transport, link=link)  # type: ignore[arg-type]
+
+
+def serve_replay(path: str | Path, *, mode: str = "pty", link_path: str | None = None,
+                 tcp: tuple[str, int] = ("127.0.0.1", 0), speed: float = 1.0,
+                 loop: bool = False, link: str = "unlimited",
+                 ready: Callable[[str], None] | None = None,
+                 stop: threading.Event | None = None) -> int:
+    """Serve a recording on a pty (``mode='pty'``) or TCP until interrupted; print the port
+    first."""
+    from host.sim.engine import PtyTransport, SocketTransport
+
+    source_check = open_source(path)  # fail before printing a port that would not work
+    del source_check
+    if mode == "pty":
+        transport: Any = PtyTransport(link_path)
+        where = link_path or transport.path
+    else:
+        transport = SocketTransport(*tcp)
+        h, p = transport.address[:2]
+        where = f"socket://{h}:{p}"
+    engine = create_replay_engine(path, transport, speed=speed, loop=loop, link=link)
+    (ready or (lambda text: print(text, flush=True)))(where)
+    stop = stop or threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    engine.start()
+    try:
+        while not stop.wait(0.2):
+            if engine.error is not None:
+                print(f"replay failed: {engine.error!r}", file=sys.stderr)
+                return 1
+    finally:
+        engine.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    board = engine.board
+    print(f"replayed {board.lines_sent} lines, {engine.stats.bytes_sent / 1e6:.1f} MB"
+          f"{f', {board.loops} loops' if board.loops else ''}", file=sys.stderr)
+    return 0
+

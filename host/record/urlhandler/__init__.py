@@ -1,0 +1,11 @@
+"""pyserial URL handlers of host.record: ``replay://PATH`` (see ``protocol_replay``)."""
+
+import serial
+
+PACKAGE = "host.record.urlhandler"
+
+
+def register() -> None:
+    """Make pyserial (and so ``open_device``) understand ``replay://`` in this process."""
+    if PACKAGE not in serial.protocol_handler_packages:
+        serial.protocol_handler_packages.append(PACKAGE)
