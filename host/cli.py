@@ -269,6 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the wire-protocol demo (a damaged link) instead")
     p.add_argument("--seed", type=int, default=1, help="random seed for --protocol")
     p.set_defaults(func=_cmd_demo)
+
+    from host.record.commands import add_parsers as add_record_parsers
+
+    add_record_parsers(sub)  # record, replay, convert, export
     return parser
 
 

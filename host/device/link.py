@@ -26,9 +26,12 @@ from .errors import Disconnected, PortError
 log = logging.getLogger("sonobridge.link")
 
 # The sim:// scheme is served by host.sim; registering its package is the only thing the device
-# layer knows about the simulator.
+# layer knows about the simulator (and likewise for replay:// and host.record).
 if "host.sim.urlhandler" not in serial.protocol_handler_packages:
     serial.protocol_handler_packages.append("host.sim.urlhandler")
+# replay://FILE serves a recording as a board (host.record)
+if "host.record.urlhandler" not in serial.protocol_handler_packages:
+    serial.protocol_handler_packages.append("host.record.urlhandler")
 
 ByteListener = Callable[[bytes, int], None]
 #: at most this much is read before it is handed on, bounding latency and chunk memory

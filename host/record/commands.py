@@ -20,6 +20,9 @@ from typing import Any
 
 from host.record.urlhandler import register as _register_replay_urls
 
+#: Python's thread switch interval while recording (the default is 5 ms)
+RECORD_SWITCH_INTERVAL_S = 0.001
+
 
 def _err(text: str) -> None:
     print(f"error: {text}", file=sys.stderr)
@@ -79,6 +82,10 @@ def cmd_record(args: argparse.Namespace) -> int:
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    switch = sys.getswitchinterval()
+    # the port's reader thread must get the interpreter lock promptly while the writer
+    # threads work, or the board's buffer fills up (see docs/recording.md)
+    sys.setswitchinterval(RECORD_SWITCH_INTERVAL_S)
     reason = "done"
     code = 0
     tty = sys.stderr.isatty()
@@ -110,6 +117,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         dev.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        sys.setswitchinterval(switch)
     if tty:
         print(file=sys.stderr)
     print(f"{reason}; {summary.text()}")
