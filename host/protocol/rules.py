@@ -7,12 +7,13 @@ section 7 of ``docs/protocol.md``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from .constants import MAX_PAYLOAD, Capability, ErrorCode, SampleFormat, sample_nbytes
-from .messages import Configure, DeviceInfo
+from .constants import MAX_PAYLOAD, Capability, ErrorCode, Flags, SampleFormat, sample_nbytes
+from .messages import Configure, DeviceInfo, Message
 from .structs import CONFIGURE_FIELD_IDS
 
 ECHO_LINE_HEADER_SIZE = 40
@@ -123,3 +124,25 @@ def nominal_positions(cfg: Configure) -> np.ndarray:
     if n == 1:
         return np.array([float(cfg.sweep_start)])
     return cfg.sweep_start + np.arange(n) * (cfg.sweep_end - cfg.sweep_start) / (n - 1)
+
+
+class RetryCache:
+    """The device side of the retry rule: a RETRY of the last command gets its reply again.
+
+    ``handle(msg, seq)`` returns the replies for a new command; a repeat (RETRY flag, same seq
+    as the previous command) returns the remembered replies instead, so acting twice (a second
+    START becoming NAK BUSY) cannot happen. Non-message items in the replies (markers a board
+    uses internally) are not remembered.
+    """
+
+    def __init__(self) -> None:
+        self._last: tuple[int, list[Message]] | None = None
+
+    def replies(self, msg: Message, handle: Callable[[Message, int], list]) -> list:
+        """The replies to ``msg``: remembered ones for a retry, else ``handle``'s."""
+        seq = msg.seq if msg.seq is not None else 0
+        if msg.flags & Flags.RETRY and self._last is not None and self._last[0] == seq:
+            return list(self._last[1])
+        replies = handle(msg, seq)
+        self._last = (seq, [r for r in replies if isinstance(r, Message)])
+        return replies

@@ -74,7 +74,7 @@ from host.protocol import (
     encode,
 )
 from host.protocol.constants import HEADER_SIZE
-from host.protocol.rules import check_configure
+from host.protocol.rules import RetryCache, check_configure
 
 from .meta import config_to_dict, info_from_dict
 from .raw import KIND_RX, CaptureError, CaptureReader, is_capture
@@ -278,7 +278,7 @@ class ReplayBoard:
         self.finished = False
         self._replies: deque[Message | _ResetMark] = deque()
         self._decoder = Decoder(on_reject=self._on_reject)
-        self._last_command: tuple[int, list[Message]] | None = None
+        self._retry = RetryCache()
         self._status: Status | None = None
         self._n_frames = 0
         self._frames_played = 0
@@ -406,13 +406,8 @@ class ReplayBoard:
     # -- commands --------------------------------------------------------------------------------
 
     def _command(self, msg: Message, now_s: float) -> None:
-        seq = msg.seq if msg.seq is not None else 0
-        if msg.flags & Flags.RETRY and self._last_command and self._last_command[0] == seq:
-            self._replies.extend(self._last_command[1])
-            return
-        replies = self._handle(msg, seq, now_s)
-        self._last_command = (seq, [r for r in replies if isinstance(r, Message)])
-        self._replies.extend(replies)
+        self._replies.extend(
+            self._retry.replies(msg, lambda m, seq: self._handle(m, seq, now_s)))
 
     def _handle(self, msg: Message, seq: int, now_s: float) -> list:
         t = msg.MSG_TYPE

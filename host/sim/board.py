@@ -47,7 +47,7 @@ from host.protocol import (
     encode,
 )
 from host.protocol.constants import UNSOLICITED, frame_len, sample_nbytes
-from host.protocol.rules import check_configure, nominal_positions
+from host.protocol.rules import RetryCache, check_configure, nominal_positions
 from host.protocol.samples import MAX_ADC_BITS
 
 from .profile import BoardProfile
@@ -147,7 +147,7 @@ class SimBoard:
         self._stream: deque[tuple[Message, int]] = deque()
         self._stream_bytes = 0
         self._decoder = Decoder(on_reject=self._on_reject)
-        self._last_command: tuple[int, list[Message]] | None = None
+        self._retry = RetryCache()
         self._overflow_logged = False
         self._prepare(self.config)
         if announce:
@@ -210,13 +210,8 @@ class SimBoard:
             self._command(msg, now_s)
 
     def _command(self, msg: Message, now_s: float) -> None:
-        seq = msg.seq if msg.seq is not None else 0
-        if msg.flags & Flags.RETRY and self._last_command and self._last_command[0] == seq:
-            self._replies.extend(self._last_command[1])
-            return
-        replies = self._handle(msg, seq, now_s)
-        self._last_command = (seq, [r for r in replies if isinstance(r, Message)])
-        self._replies.extend(replies)
+        self._replies.extend(
+            self._retry.replies(msg, lambda m, seq: self._handle(m, seq, now_s)))
 
     def _handle(self, msg: Message, seq: int, now_s: float) -> list:
         t = msg.MSG_TYPE

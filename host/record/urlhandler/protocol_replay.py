@@ -22,10 +22,11 @@ import threading
 import urllib.parse
 from dataclasses import dataclass
 
-from serial.serialutil import PortNotOpenError, SerialBase, SerialException
+from serial.serialutil import SerialException
 
 from host.record.replay import create_replay_engine
 from host.record.urlhandler import register
+from host.sim.serial_port import QueueSerial
 
 __all__ = ["ReplayOptions", "Serial", "engine_for", "parse_url", "register", "replay_url"]
 
@@ -96,7 +97,7 @@ def engine_for(url: str) -> object | None:
     return None if entry is None else entry[0]
 
 
-class Serial(SerialBase):
+class Serial(QueueSerial):
     """A pyserial port backed by an in-process replay board."""
 
     def open(self) -> None:
@@ -139,79 +140,3 @@ class Serial(SerialBase):
                     _registry[self._key] = (engine, users - 1)
                     return
         self._engine.stop()  # type: ignore[attr-defined]
-
-    def _reconfigure_port(self) -> None:
-        """Nothing to configure: baud rate and framing do not apply to a replay."""
-
-    @property
-    def in_waiting(self) -> int:
-        """Bytes ready to read."""
-        self._check()
-        try:
-            return self._transport.host_in_waiting()
-        except ConnectionError as exc:
-            raise SerialException(f"device disconnected: {exc}") from exc
-
-    def read(self, size: int = 1) -> bytes:
-        """Read up to ``size`` bytes, waiting at most ``timeout`` for the first."""
-        self._check()
-        try:
-            return self._transport.host_read(size, self._timeout)
-        except ConnectionError as exc:
-            raise SerialException(f"device disconnected: {exc}") from exc
-
-    def write(self, data: bytes) -> int:
-        """Send bytes to the replay board."""
-        self._check()
-        try:
-            self._transport.host_write(bytes(data))
-        except ConnectionError as exc:
-            raise SerialException(f"device disconnected: {exc}") from exc
-        return len(data)
-
-    def reset_input_buffer(self) -> None:
-        """Discard unread bytes."""
-        self._check()
-        self._transport.host_reset_input()
-
-    def reset_output_buffer(self) -> None:
-        """Writes are delivered at once; nothing to discard."""
-        self._check()
-
-    @property
-    def out_waiting(self) -> int:
-        """Always 0: writes are delivered at once."""
-        return 0
-
-    def _update_break_state(self) -> None:
-        """No break condition on a replay."""
-
-    def _update_rts_state(self) -> None:
-        """No modem lines on a replay."""
-
-    def _update_dtr_state(self) -> None:
-        """No modem lines on a replay."""
-
-    @property
-    def cts(self) -> bool:
-        """Always asserted."""
-        return True
-
-    @property
-    def dsr(self) -> bool:
-        """Always asserted."""
-        return True
-
-    @property
-    def ri(self) -> bool:
-        """Never ringing."""
-        return False
-
-    @property
-    def cd(self) -> bool:
-        """Always asserted."""
-        return True
-
-    def _check(self) -> None:
-        if not self.is_open:
-            raise PortNotOpenError()

@@ -13,12 +13,12 @@ without a pending disconnect stops it.
 from __future__ import annotations
 
 import threading
-import time
 import urllib.parse
 
-from serial.serialutil import PortNotOpenError, SerialBase, SerialException
+from serial.serialutil import SerialException
 
 from host.sim.engine import QueueTransport, SimEngine
+from host.sim.serial_port import QueueSerial
 from host.sim.server import SimOptions, create_engine
 
 _registry: dict[str, SimEngine] = {}
@@ -68,7 +68,7 @@ def engine_for(url: str) -> SimEngine | None:
         return _registry.get(key)
 
 
-class Serial(SerialBase):
+class Serial(QueueSerial):
     """A pyserial port backed by an in-process simulated board."""
 
     def open(self) -> None:
@@ -104,90 +104,3 @@ class Serial(SerialBase):
                 if _registry.get(self._key) is engine:
                     del _registry[self._key]
             engine.stop()
-
-    def _reconfigure_port(self) -> None:
-        """Nothing to configure: baud rate and framing do not apply to the simulator."""
-
-    @property
-    def in_waiting(self) -> int:
-        """Bytes ready to read."""
-        self._check()
-        try:
-            return self._transport.host_in_waiting()
-        except ConnectionError as exc:
-            raise SerialException(f"device disconnected: {exc}") from exc
-
-    def read(self, size: int = 1) -> bytes:
-        """Read up to ``size`` bytes, waiting at most ``timeout`` for the first."""
-        self._check()
-        try:
-            return self._transport.host_read(size, self._timeout)
-        except ConnectionError as exc:
-            raise SerialException(f"device disconnected: {exc}") from exc
-
-    def write(self, data: bytes) -> int:
-        """Send bytes to the simulated board."""
-        self._check()
-        try:
-            self._transport.host_write(bytes(data))
-        except ConnectionError as exc:
-            raise SerialException(f"device disconnected: {exc}") from exc
-        return len(data)
-
-    def reset_input_buffer(self) -> None:
-        """Discard unread bytes."""
-        self._check()
-        self._transport.host_reset_input()
-
-    def reset_output_buffer(self) -> None:
-        """Writes are delivered at once; nothing to discard."""
-        self._check()
-
-    @property
-    def out_waiting(self) -> int:
-        """Always 0: writes are delivered at once."""
-        return 0
-
-    def _update_break_state(self) -> None:
-        """No break condition on the simulator."""
-
-    def _update_rts_state(self) -> None:
-        """No modem lines on the simulator."""
-
-    def _update_dtr_state(self) -> None:
-        """No modem lines on the simulator."""
-
-    @property
-    def cts(self) -> bool:
-        """Always asserted."""
-        return True
-
-    @property
-    def dsr(self) -> bool:
-        """Always asserted."""
-        return True
-
-    @property
-    def ri(self) -> bool:
-        """Never ringing."""
-        return False
-
-    @property
-    def cd(self) -> bool:
-        """Always asserted."""
-        return True
-
-    def _check(self) -> None:
-        if not self.is_open:
-            raise PortNotOpenError()
-
-
-def wait_until_plugged(url: str, timeout_s: float = 5.0) -> bool:
-    """Block until a simulated unplug is over (for tests)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        engine = engine_for(url)
-        if engine is None or engine.transport.connected:  # type: ignore[attr-defined]
-            return True
-        time.sleep(0.01)
-    return False

@@ -1,0 +1,94 @@
+"""A pyserial port over an in-process :class:`~host.sim.engine.QueueTransport`.
+
+The ``sim://`` and ``replay://`` URL handlers differ only in how they find or start the board
+behind the URL (their ``open`` and ``close``). The byte plumbing, and the modem-line stubs
+pyserial expects, live here once.
+"""
+
+from __future__ import annotations
+
+from serial.serialutil import PortNotOpenError, SerialBase, SerialException
+
+from .engine import QueueTransport
+
+
+class QueueSerial(SerialBase):
+    """pyserial's port interface over a QueueTransport; subclasses set ``_transport`` in open."""
+
+    _transport: QueueTransport
+
+    def _reconfigure_port(self) -> None:
+        """Nothing to configure: baud rate and framing do not apply in-process."""
+
+    @property
+    def in_waiting(self) -> int:
+        """Bytes ready to read."""
+        self._check()
+        try:
+            return self._transport.host_in_waiting()
+        except ConnectionError as exc:
+            raise SerialException(f"device disconnected: {exc}") from exc
+
+    def read(self, size: int = 1) -> bytes:
+        """Read up to ``size`` bytes, waiting at most ``timeout`` for the first."""
+        self._check()
+        try:
+            return self._transport.host_read(size, self._timeout)
+        except ConnectionError as exc:
+            raise SerialException(f"device disconnected: {exc}") from exc
+
+    def write(self, data: bytes) -> int:
+        """Send bytes to the board."""
+        self._check()
+        try:
+            self._transport.host_write(bytes(data))
+        except ConnectionError as exc:
+            raise SerialException(f"device disconnected: {exc}") from exc
+        return len(data)
+
+    def reset_input_buffer(self) -> None:
+        """Discard unread bytes."""
+        self._check()
+        self._transport.host_reset_input()
+
+    def reset_output_buffer(self) -> None:
+        """Writes are delivered at once; nothing to discard."""
+        self._check()
+
+    @property
+    def out_waiting(self) -> int:
+        """Always 0: writes are delivered at once."""
+        return 0
+
+    def _update_break_state(self) -> None:
+        """No break condition in-process."""
+
+    def _update_rts_state(self) -> None:
+        """No modem lines in-process."""
+
+    def _update_dtr_state(self) -> None:
+        """No modem lines in-process."""
+
+    @property
+    def cts(self) -> bool:
+        """Always asserted."""
+        return True
+
+    @property
+    def dsr(self) -> bool:
+        """Always asserted."""
+        return True
+
+    @property
+    def ri(self) -> bool:
+        """Never ringing."""
+        return False
+
+    @property
+    def cd(self) -> bool:
+        """Always asserted."""
+        return True
+
+    def _check(self) -> None:
+        if not self.is_open:
+            raise PortNotOpenError()
