@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import signal
 import sys
 import threading
 from collections import deque
@@ -520,21 +519,10 @@ def serve_replay(path: str | Path, *, mode: str = "pty", link_path: str | None =
         where = f"socket://{h}:{p}"
     engine = create_replay_engine(path, transport, speed=speed, loop=loop, link=link)
     (ready or (lambda text: print(text, flush=True)))(where)
-    stop = stop or threading.Event()
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
-    engine.start()
-    try:
-        while not stop.wait(0.2):
-            if engine.error is not None:
-                print(f"replay failed: {engine.error!r}", file=sys.stderr)
-                return 1
-    finally:
-        engine.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    from host.sim.server import run_until_stopped
+
+    if run_until_stopped(engine, stop, what="replay"):
+        return 1
     board = engine.board
     print(f"replayed {board.lines_sent} lines, {engine.stats.bytes_sent / 1e6:.1f} MB"
           f"{f', {board.loops} loops' if board.loops else ''}", file=sys.stderr)

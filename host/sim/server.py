@@ -92,6 +92,16 @@ def _print_first_line(text: str) -> None:
 
 
 def _serve(engine: SimEngine, stop: threading.Event | None) -> int:
+    code = run_until_stopped(engine, stop, what="simulator")
+    if code == 0:
+        s = engine.stats
+        print(f"served {s.frames_sent} frames, {s.bytes_sent / 1e6:.1f} MB", file=sys.stderr)
+    return code
+
+
+def run_until_stopped(engine: SimEngine, stop: threading.Event | None = None,
+                      what: str = "simulator") -> int:
+    """Run an engine until SIGINT/SIGTERM (or ``stop``); 1 if it failed, else 0."""
     stop = stop or threading.Event()
     previous = {}
     if threading.current_thread() is threading.main_thread():
@@ -101,14 +111,12 @@ def _serve(engine: SimEngine, stop: threading.Event | None) -> int:
     try:
         while not stop.wait(0.2):
             if engine.error is not None:
-                print(f"simulator failed: {engine.error!r}", file=sys.stderr)
+                print(f"{what} failed: {engine.error!r}", file=sys.stderr)
                 return 1
     finally:
         engine.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    s = engine.stats
-    print(f"served {s.frames_sent} frames, {s.bytes_sent / 1e6:.1f} MB", file=sys.stderr)
     return 0
 
 
