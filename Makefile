@@ -26,10 +26,16 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# Each benchmark also runs on its own: .venv/bin/python bench/bench_<name>.py (see docs/benchmarks.md)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/bench_decoder.py
 	$(PY) bench/bench_dsp.py
+	$(PY) bench/bench_sim.py
+	$(PY) bench/bench_doppler.py
+	$(PY) bench/bench_stream.py
+	$(PY) bench/bench_record.py
+	$(PY) bench/bench_viewer.py
 
 firmware-cross:
 	$(MAKE) -C hardware/firmware cross
