@@ -65,7 +65,7 @@ static int adc_wait(void *ctx)
 
 static const sb_hal_t hal = {
     NULL, now_us, link_write, link_space, NULL, tgc_write, NULL, adc_arm, pulse_fire, adc_wait,
-    NULL, NULL, NULL, NULL, NULL};
+    NULL, NULL, NULL, NULL, NULL, 0 /* real timing */};
 
 static const sb_board_t board = {
     {1, 1, 0, 0, 0, "stub", 10, 0x0F, 0, 0x01, 60000000u, 8, 32, 16, 8, 64, STUB_MAX_SAMPLES,
