@@ -25,20 +25,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from host.protocol import (
     PROTOCOL_VERSION,
-    UNSOLICITED,
     Ack,
     DecoderStats,
     DeviceInfo,
-    EchoLine,
     Flags,
-    FrameEnd,
     GetInfo,
     GetStatus,
-    Log,
     Message,
     Nak,
     Ping,
@@ -61,14 +57,13 @@ from .errors import (
     NakError,
     ProtocolMismatch,
 )
-from .frames import Frame, FrameAssembler
+from .frames import Frame
 from .link import SerialLink
+from .receiver import FrameListener, LineListener, Receiver
 
 log = logging.getLogger("sonobridge.device")
 
 _FIELD_NAMES = {v: k for k, v in CONFIGURE_FIELD_IDS.items()}
-LineListener = Callable[[EchoLine, int], None]
-FrameListener = Callable[[Frame], None]
 
 
 @dataclass
@@ -164,26 +159,22 @@ class Device:
         self.info: DeviceInfo | None = None
         self.config: AcquisitionConfig | None = None
         self.streaming = False
-        self.last_status: Status | None = None
         self.on_state: Callable[[str], None] | None = None
         self.state = "closed"
         self._decoder = self.dialect.new_decoder(self._on_reject)
-        self._assembler = FrameAssembler(self._on_frame, on_lost=self._on_lost_frame)
+        self._rx = Receiver(self._decoder, on_frame=self._queue_frame, on_reply=self._on_reply,
+                            on_reset=lambda _info: self._resync.set())
         self._rejected_versions: set[int] = set()
         self._frames: deque[Frame] = deque(maxlen=max(1, queue_frames))
         self._frames_cond = threading.Condition()
-        self._line_listeners: list[LineListener] = []
-        self._frame_listeners: list[FrameListener] = []
         self._waiters: dict[int, _Waiter] = {}
         self._waiters_lock = threading.Lock()
         self._command_lock = threading.Lock()
         self._seq = 0
-        self._last_seq: int | None = None
         self._opened_s = time.monotonic()
         self._rate_mark: tuple[float, int, int, int] = (self._opened_s, 0, 0, 0)
         self._rates = (0.0, 0.0, 0.0)
         self._counts = DeviceStats(port=port)
-        self._logs: deque[str] = deque(maxlen=50)
         self._resync = threading.Event()
         self._closing = threading.Event()
         self._supervisor: threading.Thread | None = None
@@ -217,7 +208,7 @@ class Device:
         self._closing.set()
         self._resync.set()
         self.link.close()
-        self._assembler.flush()
+        self._rx.assembler.flush()
         self._set_state("closed")
 
     def __enter__(self) -> Device:
@@ -362,7 +353,7 @@ class Device:
 
     def flush(self) -> None:
         """Hand on the sweep in progress now, as an incomplete frame if lines are missing."""
-        self._assembler.flush()
+        self._rx.assembler.flush()
 
     def status(self) -> Status:
         """Ask the board for STATUS."""
@@ -407,15 +398,20 @@ class Device:
 
     def add_line_listener(self, listener: LineListener) -> None:
         """Call ``listener(line, host_time_ns)`` for every line, on the reader thread."""
-        self._line_listeners.append(listener)
+        self._rx.line_listeners.append(listener)
 
     def add_frame_listener(self, listener: FrameListener) -> None:
         """Call ``listener(frame)`` for every finished frame, on the reader thread."""
-        self._frame_listeners.append(listener)
+        self._rx.frame_listeners.append(listener)
 
     def add_raw_listener(self, listener: Callable[[bytes, int], None]) -> None:
         """Call ``listener(chunk, host_time_ns)`` with every received chunk (raw capture)."""
         self.link.add_tap(listener)
+
+    @property
+    def last_status(self) -> Status | None:
+        """The most recent STATUS the board sent (None until one arrived)."""
+        return self._rx.last_status
 
     @property
     def decoder_stats(self) -> DecoderStats:
@@ -426,21 +422,19 @@ class Device:
     def stats(self) -> DeviceStats:
         """A snapshot of everything counted so far."""
         c = self._counts
+        rc = self._rx.counts
         d = self._decoder.stats
         link = self.link.counters
         now = time.monotonic()
         t0, b0, l0, f0 = self._rate_mark
         if now - t0 >= 1.0:
-            frames = c.frames_complete + c.frames_incomplete
+            frames = rc.frames_complete + rc.frames_incomplete
             dt = now - t0
-            self._rates = ((link.bytes_in - b0) / dt / 1e6, (c.lines_received - l0) / dt,
+            self._rates = ((link.bytes_in - b0) / dt / 1e6, (rc.lines_received - l0) / dt,
                            (frames - f0) / dt)
-            self._rate_mark = (now, link.bytes_in, c.lines_received, frames)
-        s = DeviceStats(**{k: getattr(c, k) for k in (
-            "lines_received", "frames_complete", "frames_incomplete", "frames_lost",
-            "lines_missing",
-            "lines_lost_link", "lines_lost_device", "frames_dropped_queue", "device_resets",
-            "commands", "command_retries", "naks")})
+            self._rate_mark = (now, link.bytes_in, rc.lines_received, frames)
+        s = DeviceStats(**asdict(rc), frames_dropped_queue=c.frames_dropped_queue,
+                        commands=c.commands, command_retries=c.command_retries, naks=c.naks)
         s.port = self.port
         s.connected = link.connected
         s.elapsed_s = now - self._opened_s
@@ -456,73 +450,29 @@ class Device:
             s.temperature_c = st.temperature_c
             s.hv_v = st.hv_mv / 1000
             s.buffer_fill = st.buffer_fill_permille / 1000
-        s.logs = list(self._logs)
+        s.logs = list(self._rx.logs)
         return s
 
     # -- reader thread ---------------------------------------------------------------------------
 
     def _on_bytes(self, data: bytes, now_ns: int) -> None:
-        for msg in self._decoder.feed(data):
-            gap = 0
-            seq = msg.seq
-            if seq is not None:
-                if self._last_seq is not None:
-                    delta = (seq - self._last_seq - 1) & 0xFFFFFFFF
-                    gap = delta if delta < 0x80000000 else 0
-                self._last_seq = seq
-            if isinstance(msg, EchoLine):
-                self._counts.lines_received += 1
-                for listener in self._line_listeners:
-                    listener(msg, now_ns)
-                self._assembler.add_line(msg, now_ns, gap)
-            elif isinstance(msg, FrameEnd):
-                self._assembler.add_frame_end(msg, now_ns, gap)
-            elif isinstance(msg, Log):
-                self._logs.append(msg.text)
-                log.log(msg.level if msg.level in (10, 20, 30, 40) else 20, "device: %s",
-                        msg.text)
-            elif isinstance(msg, DeviceInfo) and msg.request_seq == UNSOLICITED:
-                # the board rebooted on its own (brown-out, watchdog, RESET)
-                self._counts.device_resets += 1
-                self._assembler.flush()
-                self._last_seq = seq
-                self._resync.set()
-            else:
-                if isinstance(msg, Status):
-                    self.last_status = msg
-                request = getattr(msg, "request_seq", None)
-                if request is not None:
-                    with self._waiters_lock:
-                        waiter = self._waiters.get(request)
-                    if waiter is not None:
-                        waiter.reply = msg
-                        waiter.event.set()
+        self._rx.feed(data, now_ns)
 
-    def _on_frame(self, frame: Frame) -> None:
-        c = self._counts
-        if frame.complete:
-            c.frames_complete += 1
-        else:
-            c.frames_incomplete += 1
-        c.lines_missing += frame.n_missing
-        c.lines_lost_link += frame.lost_link
-        c.lines_lost_device += frame.lost_device
-        for listener in self._frame_listeners:
-            listener(frame)
+    def _on_reply(self, msg: Message) -> None:
+        """A reply (ACK, NAK, DEVICE_INFO, STATUS, PONG): wake whoever waits for it."""
+        with self._waiters_lock:
+            waiter = self._waiters.get(msg.request_seq)  # type: ignore[attr-defined]
+        if waiter is not None:
+            waiter.reply = msg
+            waiter.event.set()
+
+    def _queue_frame(self, frame: Frame) -> None:
+        """Queue a finished frame for :meth:`frames`, dropping the oldest when full."""
         with self._frames_cond:
             if len(self._frames) == self._frames.maxlen:
-                c.frames_dropped_queue += 1
+                self._counts.frames_dropped_queue += 1
             self._frames.append(frame)
             self._frames_cond.notify_all()
-
-    def _on_lost_frame(self, frame_index: int, expected: int, device_sent: int) -> None:
-        """A sweep of which nothing arrived but its FRAME_END."""
-        c = self._counts
-        c.frames_lost += 1
-        c.lines_missing += expected
-        dropped = max(0, expected - device_sent)
-        c.lines_lost_device += dropped
-        c.lines_lost_link += expected - dropped
 
     def _on_reject(self, rejected: Rejected) -> None:
         if rejected.reason == "version":
@@ -530,11 +480,10 @@ class Device:
 
     def _on_link_state(self, state: str) -> None:
         if state == "disconnected":
-            self._assembler.flush()  # keep what arrived: hand the partial sweep on
+            self._rx.assembler.flush()  # keep what arrived: hand the partial sweep on
             self._set_state("disconnected")
         elif state == "reconnected":
-            self._decoder.reset()
-            self._last_seq = None
+            self._rx.restart()
             self._resync.set()
 
     def _set_state(self, state: str) -> None:

@@ -240,12 +240,21 @@ class Decoder:
     def _track_seq(self, seq: int) -> None:
         """Count sequence gaps, wrap-aware; a jump backwards is a device reset, not a gap."""
         stats = self.stats
-        last = stats.last_seq
-        if last is not None:
-            delta = (seq - last - 1) & 0xFFFFFFFF
-            if delta:
-                if delta >= 0x80000000:
-                    stats.seq_resets += 1
-                else:
-                    stats.seq_gaps += delta
+        gap = seq_gap(stats.last_seq, seq)
+        if gap is None:
+            stats.seq_resets += 1
+        else:
+            stats.seq_gaps += gap
         stats.last_seq = seq
+
+
+def seq_gap(last: int | None, seq: int) -> int | None:
+    """Frames lost between ``last`` and ``seq`` (wrap-aware); None if the sender restarted.
+
+    A jump backwards (more than half the 32-bit space ahead) is a reset, not four billion lost
+    frames. With no ``last`` nothing can be known lost: 0.
+    """
+    if last is None:
+        return 0
+    delta = (seq - last - 1) & 0xFFFFFFFF
+    return None if delta >= 0x80000000 else delta

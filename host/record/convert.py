@@ -1,11 +1,11 @@
 """Raw capture → HDF5 dataset, giving the same file a direct recording of the session gives.
 
 The capture holds every byte the device client read, each chunk with the host time it was
-read. :class:`OfflineClient` is the client's receive path without a port: the same decoder,
-the same sequence-gap counting and the same :class:`~host.device.FrameAssembler`, fed the
-same chunks with the same timestamps. It therefore produces the same lines, sweeps and loss
-figures, and :func:`convert_capture` writes them with the same :class:`DatasetWriter`. Link
-events in the capture (disconnects) are applied where the client applied them.
+read. :class:`OfflineClient` is the client's own receive path
+(:class:`~host.device.receiver.Receiver`), fed the same chunks with the same timestamps. It
+therefore produces the same lines, sweeps and loss figures, and :func:`convert_capture` writes
+them with the same :class:`DatasetWriter`. Link events in the capture (disconnects) are
+applied where the client applied them.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from host.device import Frame, FrameAssembler
-from host.protocol import UNSOLICITED, Decoder, DeviceInfo, EchoLine, FrameEnd, Log, Status
+from host.device import Frame
+from host.device.receiver import Receiver
+from host.protocol import Decoder, DeviceInfo, EchoLine
 
 from .hdf5 import DatasetWriter
 from .meta import ConfigTracker, adjust_for_stop, info_from_dict, stop_cut
@@ -29,91 +30,40 @@ LineSink = Callable[[EchoLine, int], None]
 FrameSink = Callable[[Frame], None]
 
 
-class OfflineClient:
-    """The device client's receive path, fed from a capture instead of a port."""
+class OfflineClient(Receiver):
+    """The device client's receive path (:class:`~host.device.receiver.Receiver`), fed from a
+    capture instead of a port, plus the disconnects the capture recorded."""
 
     def __init__(self, on_line: LineSink | None = None, on_frame: FrameSink | None = None
                  ) -> None:
-        self.decoder = Decoder()
-        self.assembler = FrameAssembler(self._on_frame, on_lost=self._on_lost)
-        self.on_line = on_line
-        self.on_frame = on_frame
-        self.info: DeviceInfo | None = None
-        self.last_status: Status | None = None
-        self.logs: list[str] = []
-        self.counts: dict[str, int] = dict.fromkeys((
-            "lines_received", "frames_complete", "frames_incomplete", "frames_lost",
-            "lines_missing", "lines_lost_link", "lines_lost_device", "device_resets",
-            "disconnects"), 0)
-        self._last_seq: int | None = None
+        super().__init__(Decoder(), on_frame=on_frame)
+        if on_line is not None:
+            self.line_listeners.append(on_line)
+        self.disconnects = 0
 
-    def feed(self, data: bytes, host_ns: int) -> None:
-        """One chunk as the reader thread delivered it."""
-        c = self.counts
-        for msg in self.decoder.feed(data):
-            gap = 0
-            seq = msg.seq
-            if seq is not None:
-                if self._last_seq is not None:
-                    delta = (seq - self._last_seq - 1) & 0xFFFFFFFF
-                    gap = delta if delta < 0x80000000 else 0
-                self._last_seq = seq
-            if isinstance(msg, EchoLine):
-                c["lines_received"] += 1
-                if self.on_line is not None:
-                    self.on_line(msg, host_ns)
-                self.assembler.add_line(msg, host_ns, gap)
-            elif isinstance(msg, FrameEnd):
-                self.assembler.add_frame_end(msg, host_ns, gap)
-            elif isinstance(msg, Log):
-                self.logs.append(msg.text)
-            elif isinstance(msg, DeviceInfo):
-                if msg.request_seq == UNSOLICITED:
-                    c["device_resets"] += 1
-                    self.assembler.flush()
-                    self._last_seq = seq
-                if self.info is None:
-                    self.info = msg
-            elif isinstance(msg, Status):
-                self.last_status = msg
+    @property
+    def info(self) -> DeviceInfo | None:
+        """The first DEVICE_INFO in the capture."""
+        return self.first_info
 
     def link_lost(self) -> None:
         """The port went away: the sweep in progress is handed on, partial input forgotten."""
-        self.counts["disconnects"] += 1
-        self.assembler.flush()
-        self.decoder.reset()
-        self._last_seq = None
+        self.disconnects += 1
+        self.restart()
 
     def finish(self) -> dict[str, Any]:
         """Hand on the last sweep; the counters under DeviceStats' names."""
         self.assembler.flush()
         d = self.decoder.stats
-        out: dict[str, Any] = dict(self.counts)
+        out: dict[str, Any] = {**asdict(self.counts), "disconnects": self.disconnects}
         out.update(bytes_in=d.bytes_in, crc_errors=d.crc_errors, header_errors=d.header_errors,
                    seq_gaps=d.seq_gaps, seq_resets=d.seq_resets,
                    bytes_discarded=d.bytes_discarded, unsupported=d.unsupported,
                    malformed=d.malformed)
         if self.last_status is not None:
             out["device_dropped_lines"] = self.last_status.dropped_lines
-        out["logs"] = self.logs[-50:]
+        out["logs"] = list(self.logs)
         return out
-
-    def _on_frame(self, frame: Frame) -> None:
-        c = self.counts
-        c["frames_complete" if frame.complete else "frames_incomplete"] += 1
-        c["lines_missing"] += frame.n_missing
-        c["lines_lost_link"] += frame.lost_link
-        c["lines_lost_device"] += frame.lost_device
-        if self.on_frame is not None:
-            self.on_frame(frame)
-
-    def _on_lost(self, frame_index: int, expected: int, device_sent: int) -> None:
-        c = self.counts
-        c["frames_lost"] += 1
-        c["lines_missing"] += expected
-        dropped = max(0, expected - device_sent)
-        c["lines_lost_device"] += dropped
-        c["lines_lost_link"] += expected - dropped
 
 
 @dataclass
