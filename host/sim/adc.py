@@ -13,24 +13,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from host.protocol import SampleFormat
+from host.protocol.rules import tgc_gain_db
 from host.protocol.samples import MAX_ADC_BITS
 
 
 def tgc_curve_db(points_db: Sequence[float] | np.ndarray, n_samples: int) -> np.ndarray:
     """Per-sample TGC gain in dB ``(n_samples,)`` float64 from evenly spread gain points.
 
-    Protocol semantics: point ``k`` of ``count`` applies at sample ``k·(n_samples−1)/(count−1)``
-    with linear interpolation in between; a single point is a constant gain.
+    The protocol's semantics, from :func:`host.protocol.rules.tgc_gain_db`: point ``k`` of
+    ``count`` applies at sample ``k·(n_samples−1)/(count−1)``, linear in between.
     """
-    pts = np.asarray(points_db, dtype=np.float64).reshape(-1)
-    if pts.size == 0:
-        raise ValueError("a TGC curve needs at least one gain point")
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
-    if pts.size == 1 or n_samples == 1:
-        return np.full(n_samples, pts[0])
-    at = np.arange(pts.size) * ((n_samples - 1) / (pts.size - 1))
-    return np.interp(np.arange(n_samples, dtype=np.float64), at, pts)
+    return tgc_gain_db(np.asarray(points_db, dtype=np.float64).reshape(-1), n_samples)
 
 
 @dataclass(frozen=True)
