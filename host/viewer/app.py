@@ -46,6 +46,11 @@ def run_viewer(port: str | None, *, snapshot: str | Path | None = None, frames: 
     if headless and port is None:
         print("error: --snapshot needs a PORT (e.g. sim://?phantom=cyst)", file=sys.stderr)
         return 2
+    if not headless and not has_display() and os.environ.get("QT_QPA_PLATFORM") is None:
+        print("error: no display found (DISPLAY and WAYLAND_DISPLAY are unset), so no window "
+              "can open. Run it on a desktop session, or render a picture instead: "
+              "sonobridge view PORT --snapshot out.png", file=sys.stderr)
+        return 2
     app = _qt_app(headless)
     from PySide6 import QtCore, QtWidgets
 

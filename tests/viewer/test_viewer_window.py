@@ -198,3 +198,13 @@ def test_view_reports_a_protocol_mismatch(tmp_path, capsys):
     code = run_viewer(f"sim://?profile={profile}", snapshot=tmp_path / "x.png", frames=1)
     assert code == 2
     assert "update sonobridge" in capsys.readouterr().err
+
+
+def test_view_without_a_display_says_what_to_do(monkeypatch, capsys):
+    from host.viewer import run_viewer
+
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(var, raising=False)
+    assert run_viewer("sim://?phantom=wire") == 2
+    err = capsys.readouterr().err
+    assert "no display" in err and "--snapshot" in err
