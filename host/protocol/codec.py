@@ -15,7 +15,6 @@ from dataclasses import fields
 import construct as cs
 
 from .constants import (
-    HEADER_SIZE,
     MAX_NAK_TEXT,
     MAX_PAYLOAD,
     MAX_PING_DATA,
@@ -210,7 +209,6 @@ def decode_echo_line(buf: bytes, offset: int, length: int) -> EchoLine:
 
 
 __all__ = [
-    "HEADER_SIZE",
     "PayloadError",
     "decode_echo_line",
     "decode_payload",

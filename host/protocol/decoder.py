@@ -29,9 +29,9 @@ from .constants import (
     MsgType,
 )
 from .messages import Message
+from .structs import HEADER_CRC_SPAN
 
 _SYNC0 = SYNC[0]
-_HEADER_CRC_SPAN = HEADER_SIZE - 2
 _UNSUPPORTED_FLAGS = MUST_UNDERSTAND_MASK & ~KNOWN_MUST_UNDERSTAND
 _ECHO_LINE = int(MsgType.ECHO_LINE)
 _KNOWN_TYPES = frozenset(int(t) for t in MsgType)
@@ -182,7 +182,7 @@ class Decoder:
                 if n - pos < HEADER_SIZE:
                     return pos
                 _sync, version, msg_type, plen, seq, flags, _rsv, hcrc = unpack_header(b, pos)
-                if plen > max_payload or crc_hqx(mv[pos : pos + _HEADER_CRC_SPAN], 0xFFFF) != hcrc:
+                if plen > max_payload or crc_hqx(mv[pos : pos + HEADER_CRC_SPAN], 0xFFFF) != hcrc:
                     stats.header_errors += 1
                     stats.bytes_discarded += 1
                     pos += 1
