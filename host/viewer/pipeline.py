@@ -14,7 +14,6 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,12 +94,9 @@ class FramePipeline:
     """Runs frames through the DSP chain on its own thread (see the module docstring)."""
 
     def __init__(self, device: Device, settings: DisplaySettings | None = None,
-                 notify: Callable[[], None] | None = None,
                  center_freq_hz: float | None = None) -> None:
         self.device = device
         self.settings = settings or DisplaySettings()
-        #: called on the pipeline thread after each frame (plain Python, never a Qt signal)
-        self.notify = notify or (lambda: None)
         self.center_freq_hz = center_freq_hz
         self.skipped = 0
         self.processed = 0
@@ -163,7 +159,6 @@ class FramePipeline:
                     self.skipped += 1
                 self._latest = result
             self.processed += 1
-            self.notify()
 
     # -- processing ------------------------------------------------------------------------------
 
