@@ -46,7 +46,7 @@ def host_packages(names: set[str]) -> set[str]:
 def test_resolver_sees_relative_and_absolute_imports(tmp_path):
     # guards the checker itself: a forbidden import written either way is caught
     probe = HOST / "protocol" / "codec.py"
-    assert "host.protocol.constants.HEADER_SIZE" in imports_of(probe)
+    assert "host.protocol.constants.MAX_PAYLOAD" in imports_of(probe)
     fake = tmp_path / "host" / "protocol" / "x.py"
     fake.parent.mkdir(parents=True)
     fake.write_text("from ..dsp import Chain\nimport host.viewer\nfrom . import codec\n")
