@@ -9,9 +9,14 @@
             print(frame.index, frame.samples.shape, frame.complete)
         print(dev.stats.summary())
 
-Threads: the link's reader thread decodes bytes and assembles frames into a bounded queue
-(oldest dropped and counted when the consumer is slow); listeners registered with
-:meth:`Device.add_line_listener` see every line on the reader thread and are never skipped.
+Threads: an acquisition reader (its own process where the OS allows, see
+``acquisition.py``) only copies the port's bytes into a buffer holding over a second of data;
+the link's receive thread decodes them and assembles frames into a bounded queue (oldest
+dropped and counted when the consumer is slow); listeners registered with
+:meth:`Device.add_line_listener` see every line on the receive thread and are never skipped.
+A listener that raises is counted, logged by name, and removed after repeated failures. If the
+receive thread stops, or the board changes protocol mid-session, the state becomes
+``"failed"`` and every call raises :class:`DeviceFailed` saying why.
 A supervisor thread re-handshakes after a disconnect or a device reset, and resumes streaming
 if it was on. Commands carry sequence numbers, wait for ACK/NAK, and are retried (same seq,
 RETRY flag) a bounded number of times.
@@ -45,13 +50,16 @@ from host.protocol import (
     Status,
     Stop,
 )
+from host.protocol.limits import device_info_problems, status_problems
 from host.protocol.structs import CONFIGURE_FIELD_IDS
 
+from .acquisition import DEFAULT_CAPACITY
 from .config import AcquisitionConfig, validate
 from .dialect import get_dialect
 from .errors import (
     CommandTimeout,
     DeviceError,
+    DeviceFailed,
     FrameTimeout,
     HandshakeError,
     NakError,
@@ -87,7 +95,15 @@ class DeviceStats:
     lines_missing: int = 0
     lines_lost_link: int = 0
     lines_lost_device: int = 0
-    #: frames the consumer of ``frames()`` never saw because it was too slow (recorders and
+    #: lost because this host fell behind and its acquisition buffer overflowed
+    lines_lost_host: int = 0
+    lines_malformed: int = 0
+    #: bytes the acquisition buffer had no room for, and how often it overflowed
+    bytes_dropped_host: int = 0
+    host_overflows: int = 0
+    #: exceptions raised by line, frame and byte listeners (caught; see ``listeners.py``)
+    listener_errors: int = 0
+    #: the frames the consumer of ``frames()`` never saw because it was too slow (recorders and
     #: line listeners still got them)
     frames_dropped_queue: int = 0
     crc_errors: int = 0
@@ -108,6 +124,11 @@ class DeviceStats:
     temperature_c: float | None = None
     hv_v: float | None = None
     buffer_fill: float | None = None
+    #: STATUS values that cannot be true (shown flagged, never as facts)
+    status_problems: list[str] = field(default_factory=list)
+    #: "connected", "disconnected", "failed", ...; ``failure`` says why it failed
+    state: str = ""
+    failure: str = ""
     logs: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -118,15 +139,27 @@ class DeviceStats:
             f"{self.frames_incomplete} incomplete, {self.frames_lost} lost, "
             f"{self.lines_received} lines",
             f"lost lines: {self.lines_missing} ({self.lines_lost_link} on the link, "
-            f"{self.lines_lost_device} dropped by the device); CRC errors {self.crc_errors}, "
-            f"header errors {self.header_errors}, sequence gaps {self.seq_gaps}",
+            f"{self.lines_lost_device} dropped by the device, {self.lines_lost_host} by this "
+            f"host falling behind); CRC errors {self.crc_errors}, "
+            f"header errors {self.header_errors}, sequence gaps {self.seq_gaps}, "
+            f"malformed {self.malformed}",
             f"disconnects {self.disconnects}, reconnects {self.reconnects}, device resets "
             f"{self.device_resets}, frames skipped for display {self.frames_dropped_queue}",
         ]
+        if self.host_overflows:
+            parts.append(f"this host fell behind {self.host_overflows} times: "
+                         f"{self.bytes_dropped_host} bytes dropped from its acquisition buffer "
+                         "(close other programs, or record without the viewer)")
+        if self.listener_errors:
+            parts.append(f"listener errors: {self.listener_errors} (see the log)")
         if self.temperature_c is not None:
             parts.append(f"device: {self.temperature_c:.1f} °C, HV {self.hv_v:.1f} V, "
                          f"dropped {self.device_dropped_lines} lines, buffer "
                          f"{100 * (self.buffer_fill or 0):.0f}% full")
+        if self.status_problems:
+            parts.append("device STATUS is implausible: " + "; ".join(self.status_problems))
+        if self.failure:
+            parts.append(f"failed: {self.failure}")
         return "\n".join(parts)
 
 
@@ -151,6 +184,8 @@ class Device:
         retries: int = 3,
         queue_frames: int = 8,
         dialect: str = "sonobridge-v1",
+        acquisition: str = "auto",
+        buffer_bytes: int = DEFAULT_CAPACITY,
     ) -> None:
         self.port = port
         self.dialect = get_dialect(dialect)
@@ -161,6 +196,8 @@ class Device:
         self.streaming = False
         self.on_state: Callable[[str], None] | None = None
         self.state = "closed"
+        #: why the client failed (state "failed"), and the error every call then raises
+        self.failure: DeviceError | None = None
         self._decoder = self.dialect.new_decoder(self._on_reject)
         self._rx = Receiver(self._decoder, on_frame=self._queue_frame, on_reply=self._on_reply,
                             on_reset=lambda _info: self._resync.set())
@@ -176,10 +213,13 @@ class Device:
         self._rates = (0.0, 0.0, 0.0)
         self._counts = DeviceStats(port=port)
         self._resync = threading.Event()
+        self._version_probe = False
         self._closing = threading.Event()
         self._supervisor: threading.Thread | None = None
         self.link = SerialLink(port, self._on_bytes, on_state=self._on_link_state,
-                               baudrate=baudrate, reconnect=reconnect)
+                               on_gap=self._on_gap, on_failure=self._on_link_failure,
+                               baudrate=baudrate, reconnect=reconnect,
+                               acquisition=acquisition, buffer_bytes=buffer_bytes)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -187,7 +227,6 @@ class Device:
         """Open the port and handshake; raises a :class:`DeviceError` that says what to do."""
         self.link.open()
         try:
-            self.link.reset_input()
             self._handshake()
         except BaseException:
             self.link.close()
@@ -234,6 +273,12 @@ class Device:
         assert isinstance(info, DeviceInfo)
         if info.protocol_version != PROTOCOL_VERSION:
             raise self._mismatch(info.protocol_version)
+        problems = device_info_problems(info)
+        if problems:
+            raise HandshakeError(
+                f"the board on {self.port} ({info.board_name or 'unnamed'}, firmware "
+                f"{info.firmware_version}) announced an impossible DEVICE_INFO: "
+                f"{'; '.join(problems)}. Its firmware is faulty: update or fix it.")
         self.info = info
         # a board left streaming by a previous session: stop it so we start from a known state
         self.command(Stop(), expect=Ack)
@@ -253,6 +298,7 @@ class Device:
     def command(self, msg: Message, *, expect: type | tuple[type, ...] = Ack, check: bool = True,
                 timeout_s: float | None = None, retries: int | None = None) -> Message:
         """Send a command and return its reply (``NAK`` raises :class:`NakError` if ``check``)."""
+        self._check_usable()
         timeout_s = self.command_timeout_s if timeout_s is None else timeout_s
         retries = self.retries if retries is None else retries
         with self._command_lock:
@@ -268,6 +314,7 @@ class Device:
                     self._counts.commands += 1
                     if waiter.event.wait(timeout_s):
                         break
+                    self._check_usable()
                     self._counts.command_retries += 1
                 else:
                     raise CommandTimeout(
@@ -277,6 +324,8 @@ class Device:
                 with self._waiters_lock:
                     self._waiters.pop(seq, None)
         reply = waiter.reply
+        if reply is None:  # woken without a reply: the client failed meanwhile
+            self._check_usable()
         if isinstance(reply, Nak):
             self._counts.naks += 1
             if check:
@@ -371,7 +420,13 @@ class Device:
         """Reboot the board (RESET capability); the client re-handshakes by itself."""
         self.command(Reset(), expect=Ack)
 
+    def _check_usable(self) -> None:
+        """Raise the failure that ended this client, if one did."""
+        if self.failure is not None:
+            raise self.failure
+
     def _require_info(self) -> DeviceInfo:
+        self._check_usable()
         if self.info is None:
             raise DeviceError("not connected: call open() first (or use open_device())")
         return self.info
@@ -385,6 +440,7 @@ class Device:
             deadline = time.monotonic() + timeout
             with self._frames_cond:
                 while not self._frames:
+                    self._check_usable()
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or self._closing.is_set():
                         raise FrameTimeout(
@@ -397,16 +453,28 @@ class Device:
             yield frame
 
     def add_line_listener(self, listener: LineListener) -> None:
-        """Call ``listener(line, host_time_ns)`` for every line, on the reader thread."""
-        self._rx.line_listeners.append(listener)
+        """Call ``listener(line, host_time_ns)`` for every line, on the receive thread."""
+        self._rx.line_listeners.add(listener)
+
+    def remove_line_listener(self, listener: LineListener) -> None:
+        """Stop calling a line listener."""
+        self._rx.line_listeners.remove(listener)
 
     def add_frame_listener(self, listener: FrameListener) -> None:
-        """Call ``listener(frame)`` for every finished frame, on the reader thread."""
-        self._rx.frame_listeners.append(listener)
+        """Call ``listener(frame)`` for every finished frame, on the receive thread."""
+        self._rx.frame_listeners.add(listener)
+
+    def remove_frame_listener(self, listener: FrameListener) -> None:
+        """Stop calling a frame listener."""
+        self._rx.frame_listeners.remove(listener)
 
     def add_raw_listener(self, listener: Callable[[bytes, int], None]) -> None:
         """Call ``listener(chunk, host_time_ns)`` with every received chunk (raw capture)."""
         self.link.add_tap(listener)
+
+    def remove_raw_listener(self, listener: Callable[[bytes, int], None]) -> None:
+        """Stop calling a raw listener."""
+        self.link.remove_tap(listener)
 
     @property
     def last_status(self) -> Status | None:
@@ -442,14 +510,19 @@ class Device:
         s.mb_per_s, s.lines_per_s, s.frames_per_s = self._rates
         s.crc_errors, s.header_errors = d.crc_errors, d.header_errors
         s.seq_gaps, s.seq_resets, s.bytes_discarded = d.seq_gaps, d.seq_resets, d.bytes_discarded
-        s.unsupported, s.malformed = d.unsupported, d.malformed
+        s.unsupported, s.malformed = d.unsupported, d.malformed + rc.lines_malformed
         s.disconnects, s.reconnects = link.disconnects, link.reconnects
+        s.bytes_dropped_host, s.host_overflows = link.bytes_dropped_host, link.overflows
+        s.listener_errors = self._rx.listener_errors + self.link.taps.errors
         st = self.last_status
         if st is not None:
             s.device_dropped_lines = st.dropped_lines
             s.temperature_c = st.temperature_c
             s.hv_v = st.hv_mv / 1000
             s.buffer_fill = st.buffer_fill_permille / 1000
+            s.status_problems = status_problems(st, self.info)
+        s.state = self.state
+        s.failure = str(self.failure) if self.failure is not None else ""
         s.logs = list(self._rx.logs)
         return s
 
@@ -457,6 +530,26 @@ class Device:
 
     def _on_bytes(self, data: bytes, now_ns: int) -> None:
         self._rx.feed(data, now_ns)
+
+    def _on_gap(self, n_bytes: int, now_ns: int) -> None:
+        self._rx.host_gap(n_bytes)
+
+    def _on_link_failure(self, reason: str) -> None:
+        self._fail(DeviceFailed(f"{self.port}: {reason}. Close the device and open it again "
+                                "(run with --debug and report this as a bug)."))
+
+    def _fail(self, error: DeviceError) -> None:
+        """Enter the failed state: every waiting and future call raises ``error``."""
+        if self.failure is None:
+            self.failure = error
+        log.error("%s", error)
+        with self._waiters_lock:
+            waiters = list(self._waiters.values())
+        for waiter in waiters:
+            waiter.event.set()
+        with self._frames_cond:
+            self._frames_cond.notify_all()
+        self._set_state("failed")
 
     def _on_reply(self, msg: Message) -> None:
         """A reply (ACK, NAK, DEVICE_INFO, STATUS, PONG): wake whoever waits for it."""
@@ -477,6 +570,10 @@ class Device:
     def _on_reject(self, rejected: Rejected) -> None:
         if rejected.reason == "version":
             self._rejected_versions.add(rejected.version)
+            if self.state == "connected" and not self._version_probe:
+                # the board may have changed firmware under us: one handshake tells
+                self._version_probe = True
+                self._resync.set()
 
     def _on_link_state(self, state: str) -> None:
         if state == "disconnected":
@@ -487,6 +584,8 @@ class Device:
             self._resync.set()
 
     def _set_state(self, state: str) -> None:
+        if self.failure is not None and state != "closed":
+            state = "failed"  # only closing ends a failure
         self.state = state
         if self.on_state is not None:
             try:
@@ -505,12 +604,19 @@ class Device:
             self._resync.clear()
             try:
                 self._restore(resume=self.streaming)
+            except ProtocolMismatch as exc:
+                # a board that changed protocol mid-session: one attempt, then stop for good
+                self._fail(exc)
+                return
             except DeviceError as exc:
+                if self.failure is not None:
+                    return
                 log.warning("could not restore the session on %s: %s", self.port, exc)
                 if self.link.connected:
                     time.sleep(0.2)
                     self._resync.set()
                 continue
+            self._version_probe = False
             self._set_state("connected")
 
     def _restore(self, resume: bool) -> None:
@@ -524,10 +630,16 @@ class Device:
 
 def open_device(port: str, *, baudrate: int = 115200, reconnect: bool = True,
                 command_timeout_s: float = 0.5, retries: int = 3, queue_frames: int = 8,
-                dialect: str = "sonobridge-v1") -> Device:
-    """Open ``port`` (path, COM name, pyserial URL or ``sim://…``) and handshake."""
+                dialect: str = "sonobridge-v1", acquisition: str = "auto",
+                buffer_bytes: int = DEFAULT_CAPACITY) -> Device:
+    """Open ``port`` (path, COM name, pyserial URL or ``sim://…``) and handshake.
+
+    ``acquisition`` picks the reader (``"auto"``: a reader process where the port has a file
+    descriptor, else a thread); ``buffer_bytes`` is its buffer (see ``acquisition.py``).
+    """
     return Device(port, baudrate=baudrate, reconnect=reconnect,
                   command_timeout_s=command_timeout_s, retries=retries,
-                  queue_frames=queue_frames, dialect=dialect).open()
+                  queue_frames=queue_frames, dialect=dialect, acquisition=acquisition,
+                  buffer_bytes=buffer_bytes).open()
 
 

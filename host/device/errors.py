@@ -19,6 +19,11 @@ class ProtocolMismatch(DeviceError):
     """The board speaks another protocol version; the message says which side to update."""
 
 
+class DeviceFailed(DeviceError):
+    """The client can no longer work (its receive thread stopped, the board changed protocol);
+    the message says what happened. Close the device and open it again."""
+
+
 class CommandTimeout(DeviceError):
     """A command got no reply after every retry."""
 

@@ -70,9 +70,11 @@ class Frame:
     end_received: bool = False
     #: ECHO_LINEs the device says it sent for this sweep (from FRAME_END), None without one
     device_sent: int | None = None
-    #: missing firings attributed to the link (sequence gaps) and to the device (buffer drops)
+    #: missing firings attributed to the link (sequence gaps), to the device (its buffer
+    #: overflowed) and to the host (its acquisition buffer overflowed: the host fell behind)
     lost_link: int = 0
     lost_device: int = 0
+    lost_host: int = 0
     host_time_ns: int = 0
 
     @property
@@ -112,6 +114,7 @@ class _Building:
     frame: Frame
     last_firing: int = -1
     link_gaps: int = 0
+    host_gaps: int = 0
     got: int = 0
     firings: int = 0
     lines: list[int] = field(default_factory=list)
@@ -121,21 +124,27 @@ class FrameAssembler:
     """Collects ``EchoLine``s into ``Frame``s; ``emit`` is called with each finished frame.
 
     A sweep of which not one line arrived cannot become a Frame; its FRAME_END is reported to
-    ``on_lost(frame_index, expected_firings, device_sent)`` instead, so it is still counted.
+    ``on_lost(frame_index, expected_firings, device_sent)`` instead, so it is still counted
+    (``device_sent`` is None for a sweep whose FRAME_END was lost with it).
+
+    ``link_gap`` and ``host_gap`` are the messages missing just before a line or FRAME_END (its
+    sequence gap), lost on the link or in the host's overflowing acquisition buffer.
     """
 
     def __init__(self, emit: Callable[[Frame], None],
-                 on_lost: Callable[[int, int, int], None] | None = None) -> None:
+                 on_lost: Callable[[int, int, int | None], None] | None = None) -> None:
         self.emit = emit
         self.on_lost = on_lost
         self._cur: _Building | None = None
         self._last_index: int | None = None
+        self._last_key: tuple | None = None
         self._ensemble = 1
         self.duplicates = 0
         self.frames_emitted = 0
 
-    def add_line(self, line: EchoLine, host_time_ns: int, link_gap: int = 0) -> None:
-        """Place a line; ``link_gap`` = frames lost on the link just before it (seq gap)."""
+    def add_line(self, line: EchoLine, host_time_ns: int, link_gap: int = 0,
+                 host_gap: int = 0) -> None:
+        """Place a line, after ``link_gap``/``host_gap`` messages lost just before it."""
         key = (line.frame_index, line.config_id, line.n_samples, line.lines_per_frame,
                line.ensemble_size, line.sample_format, line.sample_rate_hz,
                line.start_delay_samples, line.sweep_kind)
@@ -147,12 +156,17 @@ class FrameAssembler:
             to_old = min(link_gap, tail)
             cur.link_gaps += to_old
             link_gap -= to_old
+            to_old = min(host_gap, tail - to_old)
+            cur.host_gaps += to_old
+            host_gap -= to_old
             self._finish()
             cur = None
-        if cur is None:
-            cur = self._cur = self._start(key, line)
         firing = line.line_index * line.ensemble_size + line.ensemble_index
+        if cur is None:
+            link_gap, host_gap = self._whole_sweeps_lost(key, firing, link_gap, host_gap)
+            cur = self._cur = self._start(key, line)
         cur.link_gaps += link_gap
+        cur.host_gaps += host_gap
         li, ei = line.line_index, line.ensemble_index
         f = cur.frame
         if f.present[li, ei]:
@@ -170,11 +184,36 @@ class FrameAssembler:
         if cur.got == cur.firings:
             self._finish()
 
-    def add_frame_end(self, end: FrameEnd, host_time_ns: int, link_gap: int = 0) -> None:
+    def _whole_sweeps_lost(self, key: tuple, firing: int, link_gap: int, host_gap: int
+                           ) -> tuple[int, int]:
+        """Report sweeps that vanished whole (lines and FRAME_END) in a sequence gap.
+
+        They show as a jump in ``frame_index`` between two sweeps of one configuration; the
+        count is bounded by the gap itself, so nothing is inferred without a gap. Returns the
+        gap left for the new sweep's own missing head.
+        """
+        last, prev = self._last_index, self._last_key
+        gap = link_gap + host_gap
+        if last is None or prev is None or prev[1:] != key[1:] or gap <= firing:
+            return link_gap, host_gap
+        firings = key[3] * key[4]  # lines_per_frame × ensemble_size
+        n_whole = min((key[0] - last - 1) & 0xFFFFFFFF, (gap - firing) // max(1, firings))
+        if n_whole <= 0 or n_whole > 0x7FFFFFFF:
+            return link_gap, host_gap
+        if self.on_lost is not None:
+            for k in range(n_whole):
+                self.on_lost((last + 1 + k) & 0xFFFFFFFF, firings, None)
+        used = n_whole * (firings + 1)  # their lines and their FRAME_ENDs
+        from_host = min(host_gap, used)
+        return max(0, link_gap - (used - from_host)), host_gap - from_host
+
+    def add_frame_end(self, end: FrameEnd, host_time_ns: int, link_gap: int = 0,
+                      host_gap: int = 0) -> None:
         """A FRAME_END: the sweep it names is finished, whatever arrived."""
         cur = self._cur
         if cur is not None and cur.key[0] == end.frame_index:
             cur.link_gaps += link_gap
+            cur.host_gaps += host_gap
             cur.frame.end_received = True
             cur.frame.device_sent = end.lines_sent
             cur.frame.host_time_ns = host_time_ns
@@ -221,11 +260,14 @@ class FrameAssembler:
         if f.device_sent is not None:
             # FRAME_END says how many lines left the device: the rest it dropped itself
             f.lost_device = min(missing, max(0, cur.firings - f.device_sent))
-            f.lost_link = missing - f.lost_device
+            f.lost_host = min(missing - f.lost_device, cur.host_gaps)
+            f.lost_link = missing - f.lost_device - f.lost_host
         else:
-            f.lost_link = min(missing, cur.link_gaps)
-            f.lost_device = missing - f.lost_link
+            f.lost_host = min(missing, cur.host_gaps)
+            f.lost_link = min(missing - f.lost_host, cur.link_gaps)
+            f.lost_device = missing - f.lost_host - f.lost_link
         self._last_index = f.index
+        self._last_key = cur.key
         self._ensemble = f.ensemble_size
         self.frames_emitted += 1
         self.emit(f)

@@ -1,10 +1,11 @@
-"""The serial link: opens any port pyserial can, reads on a background thread, reconnects.
+"""The serial link: opens any port pyserial can, acquires its bytes, reconnects.
 
 ``PORT`` may be a device path (``/dev/ttyACM0``), a COM name (``COM3``), any pyserial URL
-(``socket://host:port``, ``loop://``), or ``sim://…`` for the simulated board. Reading never
-blocks the caller: a daemon thread delivers chunks to the listeners with a host timestamp.
-When the port vanishes the thread reports it, closes the port, and retries opening it every
-``retry_s`` until it comes back.
+(``socket://host:port``, ``loop://``), or ``sim://…`` for the simulated board. The port is read
+by an acquisition reader (:mod:`.acquisition`: its own process where the OS allows) into a
+bounded buffer; a daemon thread here delivers the chunks to the listeners with their host
+timestamps. When the port vanishes the thread reports it, closes the port, and retries opening
+it every ``retry_s`` until it comes back.
 """
 
 from __future__ import annotations
@@ -12,16 +13,15 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
-import os
-import select
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import serial
 
+from .acquisition import DEFAULT_CAPACITY, Reader, start_reader
 from .errors import Disconnected, PortError
+from .listeners import ListenerSet
 
 log = logging.getLogger("sonobridge.link")
 
@@ -34,8 +34,6 @@ if "host.record.urlhandler" not in serial.protocol_handler_packages:
     serial.protocol_handler_packages.append("host.record.urlhandler")
 
 ByteListener = Callable[[bytes, int], None]
-#: at most this much is read before it is handed on, bounding latency and chunk memory
-_MAX_CHUNK = 1 << 20
 
 
 @dataclass
@@ -47,6 +45,9 @@ class LinkCounters:
     disconnects: int = 0
     reconnects: int = 0
     connected: bool = False
+    #: bytes the acquisition buffer had no room for (the host fell behind), and how often
+    bytes_dropped_host: int = 0
+    overflows: int = 0
 
 
 def open_port(port: str, baudrate: int = 115200, timeout_s: float = 0.05) -> serial.SerialBase:
@@ -72,7 +73,14 @@ def open_port(port: str, baudrate: int = 115200, timeout_s: float = 0.05) -> ser
 
 
 class SerialLink:
-    """A port plus its reader thread (see the module docstring)."""
+    """A port, its acquisition reader, and the thread that hands the bytes on.
+
+    The reader (:mod:`.acquisition`) only copies bytes into a bounded buffer; this link's
+    thread takes them from there and calls the listeners, so a slow listener delays the
+    listeners, never a read of the port. ``on_gap(n_bytes, host_ns)`` is told where the buffer
+    overflowed and bytes were dropped; ``on_state`` gets ``"disconnected"``,
+    ``"reconnected"`` and ``"failed"`` (with the reason as ``on_failure``'s argument).
+    """
 
     def __init__(
         self,
@@ -80,18 +88,28 @@ class SerialLink:
         on_bytes: ByteListener,
         *,
         on_state: Callable[[str], None] | None = None,
+        on_gap: Callable[[int, int], None] | None = None,
+        on_failure: Callable[[str], None] | None = None,
         baudrate: int = 115200,
         reconnect: bool = True,
         retry_s: float = 0.2,
+        acquisition: str = "auto",
+        buffer_bytes: int = DEFAULT_CAPACITY,
     ) -> None:
         self.port = port
         self.baudrate = baudrate
         self.reconnect = reconnect
         self.retry_s = retry_s
+        self.acquisition = acquisition
+        self.buffer_bytes = buffer_bytes
         self.counters = LinkCounters()
+        #: what the OS granted the reader (priority), once it said
+        self.reader_note = ""
         self._on_bytes = on_bytes
         self._on_state = on_state or (lambda state: None)
-        self._taps: list[ByteListener] = []
+        self._on_gap = on_gap or (lambda n, host_ns: None)
+        self._on_failure = on_failure or (lambda reason: None)
+        self.taps = ListenerSet("byte tap")
         self._ser: serial.SerialBase | None = None
         self._write_lock = threading.Lock()
         self._closed = threading.Event()
@@ -99,19 +117,28 @@ class SerialLink:
 
     def open(self) -> None:
         """Open the port (raising :class:`PortError`) and start reading."""
-        self._ser = open_port(self.port, self.baudrate)
+        ser = open_port(self.port, self.baudrate)
+        try:
+            with contextlib.suppress(serial.SerialException, OSError):
+                ser.reset_input_buffer()  # stale bytes from a previous session
+            reader = start_reader(ser, self.acquisition, self.buffer_bytes)
+        except BaseException:
+            with contextlib.suppress(serial.SerialException, OSError):
+                ser.close()
+            raise
+        self._ser = ser
         self.counters.connected = True
-        self._thread = threading.Thread(target=self._read_loop, name="sonobridge-reader",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(ser, reader),
+                                        name="sonobridge-link", daemon=True)
         self._thread.start()
 
     def add_tap(self, tap: ByteListener) -> None:
         """Also deliver every received chunk to ``tap(data, host_time_ns)`` (e.g. a recorder)."""
-        self._taps.append(tap)
+        self.taps.add(tap)
 
     def remove_tap(self, tap: ByteListener) -> None:
         """Stop delivering to ``tap``."""
-        self._taps.remove(tap)
+        self.taps.remove(tap)
 
     @property
     def connected(self) -> bool:
@@ -135,7 +162,7 @@ class SerialLink:
         self.counters.bytes_out += len(data)
 
     def reset_input(self) -> None:
-        """Drop bytes received but not yet read (stale data from a previous session)."""
+        """Drop bytes the OS holds but the reader has not taken yet."""
         ser = self._ser
         if ser is not None:
             with contextlib.suppress(serial.SerialException, OSError):
@@ -144,15 +171,15 @@ class SerialLink:
     def close(self) -> None:
         """Stop reading and close the port."""
         self._closed.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=3)
         ser, self._ser = self._ser, None
         if ser is not None:
             with contextlib.suppress(serial.SerialException, OSError):
                 ser.close()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=2)
         self.counters.connected = False
 
-    def _lost(self, ser: serial.SerialBase, exc: BaseException) -> None:
+    def _lost(self, ser: serial.SerialBase, exc: BaseException | str) -> None:
         with self._write_lock:
             if self._ser is not ser:
                 return  # the other thread already handled it
@@ -164,82 +191,68 @@ class SerialLink:
         log.warning("%s disconnected: %s", self.port, exc)
         self._on_state("disconnected")
 
-    def _read_loop(self) -> None:
-        while not self._closed.is_set():
-            ser = self._ser
-            if ser is None:
-                if not self.reconnect:
-                    return
-                self._try_reopen()
-                continue
-            try:
-                fd = getattr(ser, "fd", None)
-                data = self._read_fd(fd) if isinstance(fd, int) else self._read_pyserial(ser)
-            except Exception as exc:  # any failure of a port read means the link is broken
-                # (pyserial raises SerialException, OSError, or TypeError/AttributeError when
-                # the port is closed under it)
-                if self._closed.is_set():
-                    return
-                self._lost(ser, exc)
-                continue
-            if data:
-                now = time.monotonic_ns()
-                for tap in list(self._taps):
-                    try:
-                        tap(data, now)
-                    except Exception:  # a broken listener must not stop the reader
-                        log.exception("byte tap failed")
-                self._on_bytes(data, now)
-                # counted once handed on, so bytes_in also says what the decoder has seen
-                self.counters.bytes_in += len(data)
+    def _run(self, ser: serial.SerialBase, reader: Reader) -> None:
+        """The link thread: hand on what the reader took; reconnect; never die silently."""
+        try:
+            while not self._closed.is_set():
+                if reader is None:
+                    if not self.reconnect:
+                        return
+                    got = self._try_reopen()
+                    if got is not None:
+                        ser, reader = got
+                    continue
+                if self._ser is not ser:  # a failed write closed it
+                    reader.stop()
+                    reader = None
+                    continue
+                for event in reader.events(0.05):
+                    if event.kind == "data":
+                        self.taps.call(event.data, event.host_ns)
+                        self._on_bytes(event.data, event.host_ns)
+                        # counted once handed on, so bytes_in also says what the decoder saw
+                        self.counters.bytes_in += event.n_bytes
+                    elif event.kind == "dropped":
+                        self.counters.bytes_dropped_host += event.n_bytes
+                        self.counters.overflows += 1
+                        log.warning("%s: the host fell behind; %d bytes dropped from the "
+                                    "acquisition buffer", self.port, event.n_bytes)
+                        self._on_gap(event.n_bytes, event.host_ns)
+                    elif event.kind == "note":
+                        self.reader_note = event.data.decode("utf-8", "replace")
+                        log.info("%s: %s", self.port, self.reader_note)
+                    else:  # closed
+                        reader.stop()
+                        reader = None
+                        if not self._closed.is_set():
+                            self._lost(ser, event.data.decode("utf-8", "replace"))
+                        break
+        except BaseException as exc:  # a bug here must not leave a silent, "connected" link
+            log.exception("%s: the link thread stopped", self.port)
+            self.counters.connected = False
+            self._on_failure(f"the receive thread stopped: {type(exc).__name__}: {exc}")
+        finally:
+            if reader is not None:
+                reader.stop()
 
-    @staticmethod
-    def _read_pyserial(ser: serial.SerialBase) -> bytes:
-        """Portable read: whatever is waiting, or block up to the timeout for one byte."""
-        waiting = ser.in_waiting
-        data = ser.read(waiting if waiting > 0 else 1)
-        if data and not waiting:
-            more = ser.in_waiting
-            if more:
-                data += ser.read(more)
-        return data
-
-    @staticmethod
-    def _read_fd(fd: int) -> bytes:
-        """POSIX fast path: wait once, then drain the tty in 4 KiB reads without pyserial.
-
-        The tty layer hands out at most 4 KiB per read; at 35 MB/s that is ~9000 reads a second,
-        and pyserial's per-call overhead (ioctl + select + checks) would cost most of a core.
-        """
-        ready, _, _ = select.select([fd], [], [], 0.05)
-        if not ready:
-            return b""
-        parts = []
-        total = 0
-        while total < _MAX_CHUNK:
-            try:
-                part = os.read(fd, 1 << 16)
-            except BlockingIOError:
-                break
-            if not part:
-                if not parts:  # readable but empty: the device is gone
-                    raise serial.SerialException("device reports readiness to read but "
-                                                 "returned no data (device disconnected?)")
-                break
-            parts.append(part)
-            total += len(part)
-        return b"".join(parts)
-
-    def _try_reopen(self) -> None:
+    def _try_reopen(self) -> tuple[serial.SerialBase, Reader] | None:
         if self._closed.wait(self.retry_s):
-            return
+            return None
         try:
             ser = open_port(self.port, self.baudrate)
         except PortError:
-            return
+            return None
+        try:
+            reader = start_reader(ser, self.acquisition, self.buffer_bytes)
+        except (OSError, ValueError) as exc:
+            log.warning("%s: cannot start the reader: %s", self.port, exc)
+            with contextlib.suppress(serial.SerialException, OSError):
+                ser.close()
+            return None
         with self._write_lock:
             self._ser = ser
         self.counters.connected = True
         self.counters.reconnects += 1
         log.info("%s is back", self.port)
         self._on_state("reconnected")
+        return ser, reader

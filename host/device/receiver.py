@@ -14,9 +14,11 @@ from dataclasses import dataclass
 
 from host.protocol import UNSOLICITED, DeviceInfo, EchoLine, FrameEnd, Log, Message, Status
 from host.protocol.decoder import seq_gap
+from host.protocol.limits import line_limit_problem
 
 from .dialect import StreamDecoder
 from .frames import Frame, FrameAssembler
+from .listeners import ListenerSet
 
 log = logging.getLogger("sonobridge.device")
 
@@ -36,6 +38,10 @@ class ReceiveCounts:
     lines_missing: int = 0
     lines_lost_link: int = 0
     lines_lost_device: int = 0
+    #: lost because the host fell behind and its acquisition buffer overflowed
+    lines_lost_host: int = 0
+    #: intact ECHO_LINEs dropped because their sizes exceed what the board announced
+    lines_malformed: int = 0
     device_resets: int = 0
 
 
@@ -45,7 +51,14 @@ class Receiver:
     ``on_frame`` runs after the frame listeners; ``on_reply`` gets every message that answers
     a command (it has a ``request_seq``); ``on_reset`` gets the unsolicited DEVICE_INFO of a
     board that rebooted by itself. All of it happens on the caller's thread.
+
+    Every size in an ECHO_LINE is checked against the board's latest DEVICE_INFO before
+    anything is allocated for it (:func:`host.protocol.rules.line_limit_problem`); a line
+    that exceeds it, or arrives before any DEVICE_INFO, is dropped and counted as malformed.
     """
+
+    #: no sweep buffer is allocated beyond this, whatever the board announced
+    max_frame_bytes = 1 << 30
 
     def __init__(self, decoder: StreamDecoder, *,
                  on_frame: FrameListener | None = None,
@@ -54,38 +67,65 @@ class Receiver:
         self.decoder = decoder
         self.assembler = FrameAssembler(self._frame_done, on_lost=self._frame_lost)
         self.counts = ReceiveCounts()
-        self.line_listeners: list[LineListener] = []
-        self.frame_listeners: list[FrameListener] = []
+        self.line_listeners = ListenerSet("line listener")
+        self.frame_listeners = ListenerSet("frame listener")
         self.on_frame = on_frame
         self.on_reply = on_reply
         self.on_reset = on_reset
         self.first_info: DeviceInfo | None = None
         self.last_status: Status | None = None
         self.logs: deque[str] = deque(maxlen=50)
+        #: the board's announced limits: the latest DEVICE_INFO seen (or given by the owner)
+        self.limits: DeviceInfo | None = None
         self._last_seq: int | None = None
+        self._host_gap = False
+        #: messages missing (by sequence number) not yet placed at a line or FRAME_END
+        self._gap_link = self._gap_host = 0
+        self._lost_to_host = False
+        self._malformed_logged = 0
 
     def feed(self, data: bytes, host_ns: int) -> None:
         """One chunk as the port delivered it, at host time ``host_ns``."""
         for msg in self.decoder.feed(data):
             seq = msg.seq
-            gap = 0
             if seq is not None:
                 gap = seq_gap(self._last_seq, seq) or 0  # a reset loses nothing countable
                 self._last_seq = seq
+                if self._host_gap:  # what is missing here was dropped by the host
+                    self._gap_host += gap
+                    self._host_gap = False
+                else:
+                    self._gap_link += gap
+            if isinstance(msg, (EchoLine, FrameEnd)):
+                # the gap before a reply is counted at the next line or FRAME_END, whose
+                # sweep (or the sweeps before it) it emptied
+                gap, host_gap = self._gap_link, self._gap_host
+                self._gap_link = self._gap_host = 0
             if isinstance(msg, EchoLine):
+                problem = line_limit_problem(msg, self.limits)
+                frame_bytes = msg.lines_per_frame * msg.ensemble_size * msg.samples.nbytes
+                if problem is None and frame_bytes > self.max_frame_bytes:
+                    problem = (f"makes a sweep of {frame_bytes / 2**20:.0f} MiB, above this "
+                               f"host's limit of {self.max_frame_bytes / 2**20:.0f} MiB")
+                if problem is not None:
+                    self._malformed(msg, problem)
+                    continue
                 self.counts.lines_received += 1
-                for listener in self.line_listeners:
-                    listener(msg, host_ns)
-                self.assembler.add_line(msg, host_ns, gap)
+                self.line_listeners.call(msg, host_ns)
+                self._lost_to_host = host_gap > 0
+                self.assembler.add_line(msg, host_ns, gap, host_gap)
             elif isinstance(msg, FrameEnd):
-                self.assembler.add_frame_end(msg, host_ns, gap)
+                self._lost_to_host = host_gap > 0
+                self.assembler.add_frame_end(msg, host_ns, gap, host_gap)
             elif isinstance(msg, Log):
                 self.logs.append(msg.text)
                 log.log(msg.level if msg.level in (10, 20, 30, 40) else 20, "device: %s",
                         msg.text)
             else:
-                if isinstance(msg, DeviceInfo) and self.first_info is None:
-                    self.first_info = msg
+                if isinstance(msg, DeviceInfo):
+                    self.limits = msg
+                    if self.first_info is None:
+                        self.first_info = msg
                 if isinstance(msg, DeviceInfo) and msg.request_seq == UNSOLICITED:
                     # the board rebooted on its own (brown-out, watchdog, RESET)
                     self.counts.device_resets += 1
@@ -103,6 +143,30 @@ class Receiver:
         self.assembler.flush()
         self.decoder.reset()
         self._last_seq = None
+        self._gap_link = self._gap_host = 0
+
+    def host_gap(self, n_bytes: int) -> None:
+        """The host dropped ``n_bytes`` here (its acquisition buffer overflowed).
+
+        The frame in progress cannot be completed across the gap, so the decoder forgets it;
+        the sequence gap that shows at the next message is the host's loss, not the link's.
+        """
+        self.decoder.reset()  # its own seq tracking restarts too: no false link gap there
+        self._host_gap = True
+
+    @property
+    def listener_errors(self) -> int:
+        """Exceptions raised by line and frame listeners so far."""
+        return self.line_listeners.errors + self.frame_listeners.errors
+
+    def _malformed(self, line: EchoLine, problem: str) -> None:
+        self.counts.lines_malformed += 1
+        name = self.limits.board_name if self.limits is not None else "the board"
+        # the first few are worth reading; a flood of them must not flood the log
+        if self._malformed_logged < 5 or self.counts.lines_malformed % 1000 == 0:
+            self._malformed_logged += 1
+            log.warning("%s sent an ECHO_LINE (seq %s) that %s; dropped as malformed "
+                        "(%d so far)", name, line.seq, problem, self.counts.lines_malformed)
 
     def _frame_done(self, frame: Frame) -> None:
         c = self.counts
@@ -113,16 +177,19 @@ class Receiver:
         c.lines_missing += frame.n_missing
         c.lines_lost_link += frame.lost_link
         c.lines_lost_device += frame.lost_device
-        for listener in self.frame_listeners:
-            listener(frame)
+        c.lines_lost_host += frame.lost_host
+        self.frame_listeners.call(frame)
         if self.on_frame is not None:
             self.on_frame(frame)
 
-    def _frame_lost(self, frame_index: int, expected: int, device_sent: int) -> None:
-        """A sweep of which nothing arrived but its FRAME_END."""
+    def _frame_lost(self, frame_index: int, expected: int, device_sent: int | None) -> None:
+        """A sweep of which no line arrived (``device_sent`` None: nor its FRAME_END)."""
         c = self.counts
         c.frames_lost += 1
         c.lines_missing += expected
-        dropped = max(0, expected - device_sent)
+        dropped = 0 if device_sent is None else max(0, expected - device_sent)
         c.lines_lost_device += dropped
-        c.lines_lost_link += expected - dropped
+        if self._lost_to_host:
+            c.lines_lost_host += expected - dropped
+        else:
+            c.lines_lost_link += expected - dropped

@@ -1,0 +1,247 @@
+"""Acquisition: the port's bytes go into a host-side buffer first, so decoding never delays a read.
+
+A board's send buffer holds milliseconds of data (the firmware host build: 256 KiB, 13 ms at
+20 MB/s; an RP2040 has 264 KB of RAM in all), and a USB CDC link stops taking data as soon as
+the tty's buffer is full. So whatever reads the port must be ready again within milliseconds,
+whatever else the host is doing. Two readers give the same events:
+
+* :class:`ProcessReader` (POSIX ports with a file descriptor: ttys, ptys, sockets) runs
+  ``reader_process.py`` as its own process. It only copies bytes; the decoder, frame assembly,
+  listeners, recording and display run in this process and may fall behind and catch up. A
+  separate process, not a thread: a reader thread waits for the GIL while the decoder holds
+  it (tried: it still lost lines), and the OS schedules a process that sleeps in ``select``
+  promptly, more so at the raised priority it asks for.
+* :class:`ThreadReader` for everything else (``sim://``, ``replay://`` and other in-process
+  URL handlers, Windows COM ports): a thread with the same bounded buffer.
+
+Both buffer up to ``capacity`` bytes (default :data:`DEFAULT_CAPACITY`, over a second at the
+USB 2.0 high-speed limit). Beyond it new bytes are dropped and reported as a ``dropped`` event
+at the place of the gap: the host's loss, never blamed on the board.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import serial
+
+from . import reader_process as rp
+
+#: 64 MiB: 1.2 s at USB 2.0 high speed's 53 MB/s bulk limit, the fastest a CDC board can send
+DEFAULT_CAPACITY = 64 << 20
+#: the worker's pipe is enlarged to this where the OS allows (fewer wake-ups per MB)
+_PIPE_SIZE = 1 << 20
+_WORKER = Path(rp.__file__)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """What the reader saw: ``kind`` is ``"data"``, ``"dropped"``, ``"closed"`` or ``"note"``.
+
+    ``data`` holds the bytes (data), the reason or note as text (closed, note); ``n_bytes`` is
+    the size of the data or of the gap (dropped).
+    """
+
+    kind: str
+    host_ns: int
+    data: bytes = b""
+    n_bytes: int = 0
+
+
+class Reader(Protocol):
+    """A running acquisition reader."""
+
+    def events(self, timeout_s: float) -> list[Event]:
+        """What arrived since the last call, waiting up to ``timeout_s`` for something."""
+
+    def stop(self) -> None:
+        """Stop reading (the port itself stays open: its owner closes it)."""
+
+
+def port_fd(ser: serial.SerialBase) -> int | None:
+    """The OS file descriptor a reader process can read ``ser`` through, if there is one."""
+    if os.name != "posix":
+        return None
+    fd = getattr(ser, "fd", None)
+    if isinstance(fd, int):
+        return fd
+    sock = getattr(ser, "_socket", None)  # pyserial's socket:// keeps its socket here
+    if sock is not None:
+        with contextlib.suppress(OSError, ValueError):
+            return sock.fileno()
+    return None
+
+
+def start_reader(ser: serial.SerialBase, mode: str = "auto",
+                 capacity: int = DEFAULT_CAPACITY) -> Reader:
+    """A reader for ``ser``: ``"process"`` where the port has a descriptor, else ``"thread"``."""
+    if mode not in ("auto", "process", "thread"):
+        raise ValueError(f"acquisition mode {mode!r}: use 'auto', 'process' or 'thread'")
+    if capacity <= 0:
+        raise ValueError(f"acquisition buffer capacity must be positive, not {capacity}")
+    fd = port_fd(ser) if mode != "thread" else None
+    if fd is not None:
+        return ProcessReader(fd, capacity)
+    if mode == "process":
+        raise ValueError(f"{ser.port}: no file descriptor for a reader process; use 'thread'")
+    return ThreadReader(ser, capacity)
+
+
+class ProcessReader:
+    """``reader_process.py`` in its own process, reading ``fd`` (see the module docstring)."""
+
+    def __init__(self, fd: int, capacity: int) -> None:
+        out_r, out_w = os.pipe()
+        ctl_r, ctl_w = os.pipe()
+        with contextlib.suppress(AttributeError, OSError):
+            import fcntl
+            fcntl.fcntl(out_w, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+        try:
+            # -I -S: no site, no user paths: a bare interpreter starts in tens of milliseconds
+            self._proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(_WORKER), str(fd), str(out_w), str(ctl_r),
+                 str(capacity)],
+                pass_fds=(fd, out_w, ctl_r), stdin=subprocess.DEVNULL, close_fds=True)
+        except BaseException:
+            for p in (out_r, out_w, ctl_r, ctl_w):
+                os.close(p)
+            raise
+        os.close(out_w)
+        os.close(ctl_r)
+        self._out = out_r
+        self._ctl: int | None = ctl_w
+        self._buf = bytearray()
+        self._eof = False
+
+    def events(self, timeout_s: float) -> list[Event]:
+        """Parse the records that arrived on the pipe."""
+        if self._eof:
+            return [Event("closed", time.monotonic_ns(), b"the reader process ended")]
+        ready, _, _ = select.select([self._out], [], [], timeout_s)
+        if not ready:
+            return []
+        chunk = os.read(self._out, 4 << 20)
+        if not chunk:
+            self._eof = True
+            code = self._proc.poll()
+            return [Event("closed", time.monotonic_ns(),
+                          f"the reader process ended (exit code {code})".encode())]
+        buf = self._buf
+        buf += chunk
+        out: list[Event] = []
+        pos = 0
+        header = rp.RECORD.size
+        with memoryview(buf) as mv:
+            while len(buf) - pos >= header:
+                kind, n, host_ns = rp.RECORD.unpack_from(buf, pos)
+                if kind == rp.DROPPED:
+                    out.append(Event("dropped", host_ns, n_bytes=n))
+                    pos += header
+                    continue
+                if len(buf) - pos - header < n:
+                    break
+                data = bytes(mv[pos + header: pos + header + n])
+                pos += header + n
+                if kind == rp.DATA:
+                    out.append(Event("data", host_ns, data, n))
+                else:
+                    out.append(Event("closed" if kind == rp.CLOSED else "note", host_ns, data))
+        del buf[:pos]
+        return out
+
+    def stop(self) -> None:
+        """Close the control pipe (the worker exits), reap it, close our pipe end."""
+        ctl, self._ctl = self._ctl, None
+        if ctl is None:
+            return
+        os.close(ctl)
+        try:
+            self._proc.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        os.close(self._out)
+        self._eof = True
+
+
+class ThreadReader:
+    """The same bounded buffer, filled by a thread through pyserial's ``read``."""
+
+    def __init__(self, ser: serial.SerialBase, capacity: int) -> None:
+        self._ser = ser
+        self._capacity = capacity
+        self._queue: deque[Event] = deque()
+        self._queued = 0
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._dropped = 0
+        self._dropped_ns = 0
+        self._thread = threading.Thread(target=self._run, name="sonobridge-acquisition",
+                                        daemon=True)
+        self._thread.start()
+
+    def events(self, timeout_s: float) -> list[Event]:
+        """Everything queued (waiting up to ``timeout_s`` for the first)."""
+        with self._cond:
+            if not self._queue:
+                self._cond.wait(timeout_s)
+            out = list(self._queue)
+            self._queue.clear()
+            self._queued = 0
+            return out
+
+    def stop(self) -> None:
+        """Let the thread end at its next read timeout."""
+        self._stopping = True
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
+
+    def _put(self, event: Event) -> None:
+        with self._cond:
+            if event.kind == "data":
+                room = self._capacity - self._queued
+                if room > 0 and self._dropped:  # mark the gap before what follows it
+                    self._queue.append(Event("dropped", self._dropped_ns,
+                                             n_bytes=self._dropped))
+                    self._dropped = 0
+                if event.n_bytes > room:
+                    if not self._dropped:
+                        self._dropped_ns = event.host_ns
+                    self._dropped += event.n_bytes - max(room, 0)
+                    if room <= 0:
+                        return
+                    event = Event("data", event.host_ns, event.data[:room], room)
+                self._queued += event.n_bytes
+            elif self._dropped:  # the gap goes before whatever follows it
+                self._queue.append(Event("dropped", self._dropped_ns, n_bytes=self._dropped))
+                self._dropped = 0
+            self._queue.append(event)
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        ser = self._ser
+        while not self._stopping:
+            try:
+                waiting = ser.in_waiting
+                data = ser.read(waiting if waiting > 0 else 1)
+                if data and not waiting:
+                    more = ser.in_waiting
+                    if more:
+                        data += ser.read(more)
+            except Exception as exc:  # any failed read means the port is broken (pyserial
+                # raises SerialException, OSError, or TypeError when closed under it)
+                if not self._stopping:
+                    self._put(Event("closed", time.monotonic_ns(), str(exc).encode()))
+                return
+            if data:
+                self._put(Event("data", time.monotonic_ns(), data, len(data)))
