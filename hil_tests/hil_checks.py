@@ -540,6 +540,9 @@ class StreamCounts:
     received_lines: int
     lines_lost_link: int = 0
     lines_lost_device: int = 0
+    #: lost because the testing host fell behind (its acquisition buffer overflowed)
+    lines_lost_host: int = 0
+    host_overflows: int = 0
     device_dropped: int | None = None
     crc_errors: int = 0
     header_errors: int = 0
@@ -568,9 +571,14 @@ def stream_problems(c: StreamCounts) -> list[str]:
         if dropped:
             causes.append(f"{dropped} dropped by the board itself (STATUS.dropped_lines: its send"
                           " buffer overflowed)")
-        if c.device_dropped is not None and lost > dropped:
-            causes.append(f"{lost - dropped} lost on the link (sent by the board, never received "
-                          "intact)")
+        by_host = min(lost - dropped, c.lines_lost_host)
+        if by_host:
+            causes.append(f"{by_host} lost by the testing host, not the board (its acquisition "
+                          f"buffer overflowed {c.host_overflows} times: the host was too busy; "
+                          "rerun on a quieter machine)")
+        if c.device_dropped is not None and lost > dropped + by_host:
+            causes.append(f"{lost - dropped - by_host} lost on the link (sent by the board, "
+                          "never received intact)")
         why = f": {'; '.join(causes)}" if causes else ""
         p.append(f"{lost} of {c.expected_lines} lines lost{why}")
     elif lost < 0:
@@ -588,7 +596,7 @@ def stream_problems(c: StreamCounts) -> list[str]:
     if c.seq_resets:
         p.append(f"the board's sequence counter restarted {c.seq_resets} times while streaming "
                  "(unexpected reboot?)")
-    if c.bytes_discarded:
+    if c.bytes_discarded and not c.host_overflows:
         p.append(f"{c.bytes_discarded} bytes discarded while resynchronising (damaged frames or "
                  "junk between frames)")
     if c.malformed:

@@ -155,6 +155,8 @@ def rated_run(hil: HilSession, hil_options: HilOptions, hil_report: HilReport) -
         expected_lines=expected, received_lines=received,
         lines_lost_link=s1.lines_lost_link - s0.lines_lost_link,
         lines_lost_device=s1.lines_lost_device - s0.lines_lost_device,
+        lines_lost_host=s1.lines_lost_host - s0.lines_lost_host,
+        host_overflows=s1.host_overflows - s0.host_overflows,
         device_dropped=(st1.dropped_lines - st0.dropped_lines) & 0xFFFFFFFF,
         crc_errors=s1.crc_errors - s0.crc_errors,
         header_errors=s1.header_errors - s0.header_errors,

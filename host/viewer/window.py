@@ -629,8 +629,9 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.status_rates.setText(f"{s.frames_per_s:5.1f} frames/s  {s.lines_per_s:6.0f} lines/s"
                                   f"  {s.mb_per_s:5.2f} MB/s")
         skipped = self.pipeline.skipped + s.frames_dropped_queue
+        host = f" ({s.lines_lost_host} by this host)" if s.lines_lost_host else ""
         self.status_errors.setText(f"CRC errors {s.crc_errors}  lost lines {s.lines_missing}"
-                                   f"  skipped for display {skipped}")
+                                   f"{host}  skipped for display {skipped}")
         if s.temperature_c is not None:
             self.status_device.setText(f"{s.temperature_c:.1f} °C  HV {s.hv_v:.1f} V")
 
@@ -641,6 +642,10 @@ class ViewerWindow(QtWidgets.QMainWindow):
             self.banner.setVisible(True)
         elif state == "connected":
             self.banner.setVisible(False)
+        elif state == "failed":
+            self.banner.setText(f"The connection to {self.device.port} failed: "
+                                f"{self.device.failure}. Frames received so far are kept.")
+            self.banner.setVisible(True)
 
     # -- snapshot and shutdown -------------------------------------------------------------------
 
