@@ -30,6 +30,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/bench_decoder.py
+	$(PY) bench/bench_fuzz_decoder.py
 	$(PY) bench/bench_dsp.py
 	$(PY) bench/bench_sim.py
 	$(PY) bench/bench_doppler.py

@@ -126,6 +126,7 @@ def _open(args: argparse.Namespace):
 def _cmd_info(args: argparse.Namespace) -> int:
     """Print what a board announces in DEVICE_INFO."""
     from host.protocol import Capability, SampleFormat, SweepKind
+    from host.protocol.limits import status_problems
     from host.protocol.messages import payload_fields
 
     dev = _open(args)
@@ -147,6 +148,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
         status = dev.status()
         print(f"status       {status.temperature_c:.1f} °C, HV {status.hv_mv / 1000:.1f} V, "
               f"{status.dropped_lines} lines dropped since boot")
+        for problem in status_problems(status, info):
+            print(f"  implausible: {problem} (a sensor or firmware fault)")
     return 0
 
 

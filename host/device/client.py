@@ -41,6 +41,7 @@ from host.protocol import (
     GetInfo,
     GetStatus,
     Message,
+    MsgType,
     Nak,
     Ping,
     Pong,
@@ -51,6 +52,7 @@ from host.protocol import (
     Stop,
 )
 from host.protocol.limits import device_info_problems, status_problems
+from host.protocol.rules import reply_matches
 from host.protocol.structs import CONFIGURE_FIELD_IDS
 
 from .acquisition import DEFAULT_CAPACITY
@@ -119,6 +121,8 @@ class DeviceStats:
     commands: int = 0
     command_retries: int = 0
     naks: int = 0
+    #: replies whose seq matched a waiting command but whose type did not (ignored)
+    stray_replies: int = 0
     #: from the most recent STATUS (None until one arrived)
     device_dropped_lines: int | None = None
     temperature_c: float | None = None
@@ -164,9 +168,11 @@ class DeviceStats:
 
 
 class _Waiter:
-    __slots__ = ("event", "reply")
+    __slots__ = ("command_type", "event", "reply")
 
-    def __init__(self) -> None:
+    def __init__(self, command_type: int | None = None) -> None:
+        #: the command's type, to match the reply by (None: any reply with the seq)
+        self.command_type = command_type
         self.event = threading.Event()
         self.reply: Message | None = None
 
@@ -304,7 +310,7 @@ class Device:
         with self._command_lock:
             seq = self._seq
             self._seq = (self._seq + 1) & 0xFFFFFFFF
-            waiter = _Waiter()
+            waiter = _Waiter(int(msg.MSG_TYPE))
             with self._waiters_lock:
                 self._waiters[seq] = waiter
             try:
@@ -502,7 +508,8 @@ class Device:
                            (frames - f0) / dt)
             self._rate_mark = (now, link.bytes_in, rc.lines_received, frames)
         s = DeviceStats(**asdict(rc), frames_dropped_queue=c.frames_dropped_queue,
-                        commands=c.commands, command_retries=c.command_retries, naks=c.naks)
+                        commands=c.commands, command_retries=c.command_retries, naks=c.naks,
+                        stray_replies=c.stray_replies)
         s.port = self.port
         s.connected = link.connected
         s.elapsed_s = now - self._opened_s
@@ -555,9 +562,17 @@ class Device:
         """A reply (ACK, NAK, DEVICE_INFO, STATUS, PONG): wake whoever waits for it."""
         with self._waiters_lock:
             waiter = self._waiters.get(msg.request_seq)  # type: ignore[attr-defined]
-        if waiter is not None:
-            waiter.reply = msg
-            waiter.event.set()
+        if waiter is None:
+            return
+        if waiter.command_type is not None and not reply_matches(msg, waiter.command_type):
+            # the seq matches but the type does not: an answer to some earlier command
+            self._counts.stray_replies += 1
+            log.warning("%s: ignored a %s for seq %d, which is waiting for a reply to %s",
+                        self.port, msg.MSG_TYPE.name, msg.request_seq,  # type: ignore
+                        MsgType(waiter.command_type).name)
+            return
+        waiter.reply = msg
+        waiter.event.set()
 
     def _queue_frame(self, frame: Frame) -> None:
         """Queue a finished frame for :meth:`frames`, dropping the oldest when full."""

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .constants import MAX_PAYLOAD, Capability, ErrorCode, Flags, SampleFormat, sample_nbytes
+from .constants import (
+    MAX_PAYLOAD,
+    Capability,
+    ErrorCode,
+    Flags,
+    MsgType,
+    SampleFormat,
+    sample_nbytes,
+)
 from .messages import Configure, DeviceInfo, Message
 from .structs import CONFIGURE_FIELD_IDS
 
@@ -146,3 +154,22 @@ class RetryCache:
         replies = handle(msg, seq)
         self._last = (seq, [r for r in replies if isinstance(r, Message)])
         return replies
+
+
+#: the data reply each query expects; every other command is answered by ACK or NAK
+_DATA_REPLIES = {MsgType.GET_INFO: MsgType.DEVICE_INFO, MsgType.GET_STATUS: MsgType.STATUS,
+                 MsgType.PING: MsgType.PONG}
+
+
+def reply_matches(reply: Message, command_type: int) -> bool:
+    """True if ``reply`` answers a command of ``command_type`` (sequence number aside).
+
+    A host matches by ``request_seq`` *and* by type: ACK/NAK name the command's type in
+    ``request_type``; DEVICE_INFO, STATUS and PONG answer GET_INFO, GET_STATUS and PING. A reply
+    that matches only the sequence number answers some earlier command (a RETRY cache hit of a
+    board that restarted its numbering) and is not this command's answer.
+    """
+    request_type = getattr(reply, "request_type", None)
+    if request_type is not None:  # ACK, NAK (a NAK may also answer a query)
+        return request_type == command_type
+    return _DATA_REPLIES.get(command_type) == reply.MSG_TYPE  # type: ignore[call-overload]
