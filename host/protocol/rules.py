@@ -103,8 +103,10 @@ def check_configure(cfg: Configure, info: DeviceInfo) -> Violation | None:
     if ECHO_LINE_HEADER_SIZE + nbytes > MAX_PAYLOAD:
         return Violation(bad, "samples_per_line", cfg.samples_per_line,
                          f"at most {MAX_PAYLOAD - ECHO_LINE_HEADER_SIZE} bytes of samples")
-    window_s = (cfg.start_delay_samples + cfg.samples_per_line) * cfg.decimation / info.adc_rate_hz
-    if window_s * cfg.prf_hz >= 1:
+    # exact integers, as a firmware computes it: (delay + n) · decimation · prf < adc_rate
+    window_ticks = (cfg.start_delay_samples + cfg.samples_per_line) * cfg.decimation
+    if window_ticks * cfg.prf_hz >= info.adc_rate_hz:
+        window_s = window_ticks / info.adc_rate_hz
         return Violation(bad, "prf_hz", cfg.prf_hz,
                          f"below {1 / window_s:.0f} Hz for a {window_s * 1e6:.1f} µs window")
     return None
