@@ -260,7 +260,16 @@ class SimTarget(ProcessTarget):
 
 
 def firmware_host_argv(path: str | None) -> list[str]:
-    """The firmware host build's command line; TargetUnavailable when it was not built."""
+    """The firmware host build's command line; TargetUnavailable when it was not built.
+
+    The send buffer is the one its board profile (``hardware/boards/firmware-host.toml``)
+    declares, so the profile is the single home of that number, not the binary's default.
+    """
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
     binary = Path(path) if path and path != "auto" else FIRMWARE_HOST_BINARY
     if not binary.is_file():
         shown = binary.relative_to(REPO) if binary.is_relative_to(REPO) else binary
@@ -268,7 +277,13 @@ def firmware_host_argv(path: str | None) -> list[str]:
                                 f"{FIRMWARE_HOST_HINT}")
     if not os.access(binary, os.X_OK):
         raise TargetUnavailable(f"{binary} is not executable: {FIRMWARE_HOST_HINT}")
-    return [str(binary)]
+    profile = REPO / "hardware" / "boards" / "firmware-host.toml"
+    board = tomllib.loads(profile.read_text(encoding="utf-8")).get("board", {})
+    buffer_bytes = board.get("send_buffer_bytes")
+    if not isinstance(buffer_bytes, int) or buffer_bytes <= 0:
+        raise RuntimeError(f"{profile.relative_to(REPO)}: [board] send_buffer_bytes must be a "
+                           f"positive integer, got {buffer_bytes!r}")
+    return [str(binary), "--buffer", str(buffer_bytes)]
 
 
 # -- what the reader thread sees ----------------------------------------------------------------

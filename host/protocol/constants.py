@@ -18,6 +18,11 @@ MAX_PAYLOAD = 128 * 1024
 MAX_FRAME = HEADER_SIZE + MAX_PAYLOAD + TRAILER_SIZE
 #: ``request_seq`` value in a message the device sends without being asked (e.g. after a reset).
 UNSOLICITED = 0xFFFFFFFF
+#: A device abandons a partial frame when no byte arrived for this long (docs/protocol.md,
+#: "Partial frames time out on the device"): a host writes a command in one write, whose bytes
+#: never pause this long (a 250 kbaud UART sends a byte every 40 µs, USB delivers every 1 ms),
+#: and 50 ms leaves the 100 ms reply promise room. The host side never times out a frame.
+PARTIAL_FRAME_TIMEOUT_S = 0.050
 MAX_TEXT = 1024
 MAX_PING_DATA = 1020
 MAX_NAK_TEXT = 256

@@ -9,6 +9,11 @@ How it survives a hostile wire:
 * A frame whose CRC-32 fails is not skipped by its length: the decoder steps one byte past its
   sync and rescans. A truncated frame therefore never swallows the good frame after it.
 * Everything inside ``feed`` is guarded; no exception escapes, whatever the input.
+* A device-side decoder (``partial_timeout_s``, with the arrival time passed to ``feed`` and
+  ``expire``) abandons a partial frame once no byte arrived for that idle gap: the candidate
+  is dropped one byte past its sync, as if its CRC-32 had failed, and the held bytes are
+  rescanned, so a command that arrived right behind a truncated one is found without waiting
+  for more input. The host's decoder has no timeout: a slow link may pause mid-frame.
 """
 
 from __future__ import annotations
@@ -96,16 +101,29 @@ class Decoder:
 
     ``on_reject``, if given, is called with a :class:`Rejected` for every intact frame that is
     dropped as unsupported or malformed (exceptions it raises are swallowed and counted).
+
+    ``partial_timeout_s`` (a device's receiver: ``PARTIAL_FRAME_TIMEOUT_S``) makes a partial
+    frame expire after that idle gap. Such a decoder needs the arrival time of every chunk,
+    ``feed(data, now_s)``, on any monotonic clock in seconds, and ``expire(now_s)`` from a
+    timer so that held bytes are released without new input. Without it (the default) time is
+    ignored and nothing ever expires.
     """
 
     def __init__(self, max_payload: int = MAX_PAYLOAD,
-                 on_reject: Callable[[Rejected], None] | None = None) -> None:
+                 on_reject: Callable[[Rejected], None] | None = None,
+                 partial_timeout_s: float | None = None) -> None:
         if not 0 <= max_payload <= MAX_PAYLOAD:
             raise ValueError(f"max_payload must be in 0..{MAX_PAYLOAD}")
+        if partial_timeout_s is not None and not partial_timeout_s > 0:
+            raise ValueError(f"partial_timeout_s must be > 0, got {partial_timeout_s}")
         self.max_payload = max_payload
         self.on_reject = on_reject
+        self.partial_timeout_s = partial_timeout_s
+        #: idle gaps that abandoned held bytes (only with ``partial_timeout_s``)
+        self.partials_expired = 0
         self.stats = DecoderStats()
         self._pending = bytearray()
+        self._last_rx_s: float | None = None
 
     @property
     def buffered(self) -> int:
@@ -118,9 +136,18 @@ class Decoder:
         self._pending.clear()
         self.stats.last_seq = None
 
-    def feed(self, data: bytes) -> list[Message]:
-        """Consume a chunk of any size; return the messages completed by it, in order."""
-        out: list[Message] = []
+    def feed(self, data: bytes, now_s: float | None = None) -> list[Message]:
+        """Consume a chunk of any size; return the messages completed by it, in order.
+
+        ``now_s`` is when the chunk arrived; it matters only with ``partial_timeout_s``, where
+        it is required, and a partial frame held since before the idle gap expires first.
+        """
+        timed = self.partial_timeout_s is not None
+        if timed and now_s is None:
+            raise ValueError("a decoder with partial_timeout_s needs the arrival time now_s")
+        out = self.expire(now_s) if timed and self._pending else []
+        if timed and data:
+            self._last_rx_s = now_s
         try:
             if not isinstance(data, bytes):
                 data = bytes(data)
@@ -134,6 +161,34 @@ class Decoder:
             self.stats.decoder_errors += 1
             self.stats.bytes_discarded += len(self._pending)
             self._pending.clear()
+        return out
+
+    def expire(self, now_s: float) -> list[Message]:
+        """Abandon what is held if no byte came for the idle gap; return the messages in it.
+
+        Every held byte is as old as the stale candidate, so whatever is still incomplete
+        after a rescan will not complete either: candidates are stepped past, one byte past
+        their sync (counted in ``bytes_discarded``), until nothing is held. A no-op without
+        ``partial_timeout_s``, with nothing held, or before the gap has passed.
+        """
+        out: list[Message] = []
+        timeout = self.partial_timeout_s
+        last = self._last_rx_s
+        if timeout is None or not self._pending or last is None or now_s < last + timeout:
+            return out
+        self.partials_expired += 1
+        buf = bytes(self._pending)
+        self._pending.clear()
+        pos = 0
+        try:
+            while pos < len(buf):
+                pos = self._scan(buf, pos, out)
+                if pos < len(buf):
+                    self.stats.bytes_discarded += 1
+                    pos += 1
+        except Exception:
+            self.stats.decoder_errors += 1
+            self.stats.bytes_discarded += len(buf) - pos
         return out
 
     # -- internals -------------------------------------------------------------------------------

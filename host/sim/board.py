@@ -46,7 +46,12 @@ from host.protocol import (
     Stop,
     encode,
 )
-from host.protocol.constants import UNSOLICITED, frame_len, sample_nbytes
+from host.protocol.constants import (
+    PARTIAL_FRAME_TIMEOUT_S,
+    UNSOLICITED,
+    frame_len,
+    sample_nbytes,
+)
 from host.protocol.rules import RetryCache, check_configure, nominal_positions
 from host.protocol.samples import MAX_ADC_BITS
 
@@ -146,7 +151,9 @@ class SimBoard:
         self._replies: deque[Message | _ResetMark] = deque()
         self._stream: deque[tuple[Message, int]] = deque()
         self._stream_bytes = 0
-        self._decoder = Decoder(on_reject=self._on_reject)
+        # a device's receiver: a truncated command must not hold the next one hostage
+        self._decoder = Decoder(on_reject=self._on_reject,
+                                partial_timeout_s=PARTIAL_FRAME_TIMEOUT_S)
         self._retry = RetryCache()
         self._overflow_logged = False
         self._prepare(self.config)
@@ -204,9 +211,14 @@ class SimBoard:
     # -- host → device ---------------------------------------------------------------------------
 
     def feed(self, data: bytes, now_s: float) -> None:
-        """Take bytes the host sent; replies are queued for :meth:`pull`."""
+        """Take bytes the host sent at ``now_s`` (none: a timer tick); replies go to pull.
+
+        The engine calls this every tick, with or without bytes, so a partial command held
+        across the idle gap (``PARTIAL_FRAME_TIMEOUT_S``) is abandoned on time and what
+        arrived behind it is answered.
+        """
         self._now = now_s
-        for msg in self._decoder.feed(data):
+        for msg in self._decoder.feed(data, now_s):
             self._command(msg, now_s)
 
     def _command(self, msg: Message, now_s: float) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Protocol
 
 from host.protocol import DeviceState
+from host.protocol.constants import PARTIAL_FRAME_TIMEOUT_S
 
 from .board import SimBoard
 from .link import FaultEvent, FaultInjector, FaultPlan, TokenBucket, link_profile
@@ -330,6 +331,7 @@ class SimEngine:
         self.stats = EngineStats()
         self.lock = threading.Lock()
         self._carry = b""
+        self._last_rx: float | None = None
         self._stall_until = 0.0
         self._down_until: float | None = None
         self._first_start: float | None = None
@@ -390,7 +392,9 @@ class SimEngine:
             self.stats.replugged_s = now
         data = self.transport.read_host()
         if data:
-            board.feed(data, now)
+            self._last_rx = now
+        # every tick, bytes or not: the board's receiver times out a partial command by it
+        board.feed(data, now)
         if self._first_start is None and board.acquiring:
             self._first_start = now  # fault times count from the first firing
         if self._first_start is not None:
@@ -414,7 +418,14 @@ class SimEngine:
                 n = self.transport.write_device(wire)
                 self.stats.bytes_sent += n
                 self._carry = wire[n:]
-        return 0.001 if board.state == DeviceState.STREAMING or self._carry else 0.02
+        tick = 0.001 if board.state == DeviceState.STREAMING or self._carry else 0.02
+        if self._last_rx is not None:
+            # wake just after the idle gap that would expire a partial command, not up to an
+            # idle tick later: the reply to what came behind it is then due at once
+            expiry = self._last_rx + PARTIAL_FRAME_TIMEOUT_S - now
+            if expiry > -0.001:
+                tick = min(tick, max(expiry, 0.0) + 0.0005)
+        return tick
 
     def _fire(self, kind: str, duration: float, now: float) -> None:
         board = self.board

@@ -75,3 +75,6 @@ def test_firmware_board_matches_profile(built: Path, board: str) -> None:
         analog["tgc_dac_bits"], analog["tgc_table_len"], analog["tgc_dac_gain_min_cdb"],
         analog["tgc_dac_gain_max_cdb"])
     assert out[3].split()[:2] == ["0", "0"]  # the core accepts its own power-up configuration
+    # the port's send buffer: the profile declares it (the HIL harness passes the profile's
+    # number to the host build), the port's default must not disagree
+    assert int(out[4]) == raw["board"]["send_buffer_bytes"]

@@ -137,7 +137,9 @@ void sb_device_init(sb_device_t *dev, const sb_board_t *board, const sb_hal_t *h
 
 uint64_t sb_device_next_due_us(const sb_device_t *dev)
 {
-    return dev->state == SB_STATE_STREAMING ? dev->next_due_us : UINT64_MAX;
+    uint64_t fire = dev->state == SB_STATE_STREAMING ? dev->next_due_us : UINT64_MAX;
+    uint64_t expire = sb_parser_deadline_us(&dev->parser);
+    return fire < expire ? fire : expire;
 }
 
 /* -- commands ------------------------------------------------------------------------------- */
@@ -260,6 +262,10 @@ static void handle(sb_device_t *dev, const sb_frame_t *f)
 static void on_frame(void *ctx, const sb_frame_t *f)
 {
     sb_device_t *dev = (sb_device_t *)ctx;
+    /* a frame found behind a RESET in bytes held across an idle gap: the reboot that is
+       about to happen forgets it, as it forgets every byte not yet handled */
+    if (dev->reset_pending)
+        return;
     /* the spec's order: version, must-understand flags, type, length */
     if (f->version != SB_PROTOCOL_VERSION) {
         reject(dev, f, SB_NAK_UNSUPPORTED_VERSION, "protocol version not supported");
@@ -284,16 +290,25 @@ static void on_frame(void *ctx, const sb_frame_t *f)
     handle(dev, f);
 }
 
+static void reboot_if_asked(sb_device_t *dev)
+{
+    if (dev->reset_pending) {
+        power_on(dev);
+        sb_device_announce(dev);
+    }
+}
+
 void sb_device_rx(sb_device_t *dev, const uint8_t *data, size_t len)
 {
     size_t i;
+    uint64_t now = dev->hal->now_us(dev->hal->ctx);
+    /* a partial command held since before an idle gap is abandoned before these bytes count */
+    sb_parser_expire(&dev->parser, now);
+    reboot_if_asked(dev);
     /* byte by byte so that a RESET takes effect before the next byte is parsed */
     for (i = 0; i < len; i++) {
-        sb_parser_feed(&dev->parser, data + i, 1);
-        if (dev->reset_pending) {
-            power_on(dev);
-            sb_device_announce(dev);
-        }
+        sb_parser_feed_at(&dev->parser, data + i, 1, now);
+        reboot_if_asked(dev);
     }
 }
 
@@ -338,21 +353,41 @@ static void send_line(sb_device_t *dev, uint64_t t_fire, uint32_t nbytes)
     dev->tx_seq++;
 }
 
+static uint32_t prf_of(const sb_device_t *dev)
+{
+    return dev->cfg.prf_hz ? dev->cfg.prf_hz : 1;
+}
+
+/* Grid point k of the schedule, anchor + ceil(k / prf): no drift by rounding. */
+static uint64_t grid_us(const sb_device_t *dev, uint64_t k)
+{
+    uint32_t prf = prf_of(dev);
+    return dev->anchor_us + (k * 1000000u + prf - 1u) / prf;
+}
+
+/* The last grid point not after now: floor((now - anchor) * prf / 10^6), without overflow. */
+static uint64_t last_grid_point(const sb_device_t *dev, uint64_t now)
+{
+    uint64_t e = now - dev->anchor_us;
+    uint32_t prf = prf_of(dev);
+    return (e / 1000000u) * prf + (e % 1000000u) * prf / 1000000u;
+}
+
 static void schedule_next(sb_device_t *dev, uint64_t t_fire)
 {
-    uint32_t prf = dev->cfg.prf_hz ? dev->cfg.prf_hz : 1;
+    uint32_t prf = prf_of(dev);
     uint64_t half_period = 500000u / prf;
     uint64_t due;
     dev->k++;
-    /* the k-th firing of a schedule is due at anchor + ceil(k / prf): no drift by rounding */
-    due = dev->anchor_us + (dev->k * 1000000u + prf - 1u) / prf;
-    /* a firing so late that the next would follow within half a period restarts the schedule
-       from it: a stall never becomes a burst of pulses whose echoes overlap, while clock jitter
-       (well under half a period) leaves the schedule alone */
+    due = grid_us(dev, dev->k);
+    /* a real board: a firing so late that the next would follow within half a period restarts
+       the schedule from it, so a stall never becomes a burst of pulses whose echoes overlap,
+       while clock jitter (well under half a period) leaves the schedule alone. The emulated
+       board re-anchors in sb_device_poll instead. */
     if (!dev->hal->emulated_timing && due < t_fire + half_period) {
         dev->anchor_us = t_fire;
         dev->k = 1;
-        due = t_fire + (1000000u + prf - 1u) / prf;
+        due = grid_us(dev, 1);
     }
     dev->next_due_us = due;
 }
@@ -365,9 +400,12 @@ void sb_device_poll(sb_device_t *dev)
     uint32_t nbytes;
     int adc_fault;
 
+    now = h->now_us(h->ctx);
+    /* the timer half of the partial-frame timeout: no new bytes need to arrive for it */
+    sb_parser_expire(&dev->parser, now);
+    reboot_if_asked(dev);
     if (dev->state != SB_STATE_STREAMING)
         return;
-    now = h->now_us(h->ctx);
     if (now < dev->next_due_us)
         return;
 
@@ -377,7 +415,19 @@ void sb_device_poll(sb_device_t *dev)
     }
     h->adc_arm(h->ctx, dev->samples, c->samples_per_line, c->start_delay_samples,
                c->decimation);
-    t_fire = h->emulated_timing ? dev->next_due_us : h->now_us(h->ctx);
+    if (h->emulated_timing) {
+        /* An emulated DMA-paced board fires on the grid by itself; the CPU computes the firing
+           up to one period later. A poll that finds several grid points passed (the process
+           was descheduled) fires once, for the latest of them: the points in between stay
+           empty, the sweep goes on with the line that was due (later, not lost), and the next
+           firing is a whole period on. Catching up instead would be a burst at CPU speed. */
+        uint64_t last = last_grid_point(dev, now);
+        if (last > dev->k)
+            dev->k = last;
+        t_fire = grid_us(dev, dev->k);
+    } else {
+        t_fire = h->now_us(h->ctx);
+    }
     h->pulse_fire(h->ctx, c->pulse_freq_hz, c->pulse_cycles);
     adc_fault = h->adc_wait(h->ctx);
 

@@ -2,7 +2,8 @@
  * The device side of protocol v1: command handling and acquisition sequencing.
  *
  * A port owns the main loop: it hands received bytes to sb_device_rx, calls sb_device_poll
- * often enough (at least every 1/prf_max), and drains what the core wrote through the HAL.
+ * often enough (at least every 1/prf_max, and by sb_device_next_due_us, which includes the
+ * partial-frame timeout of an idle link), and drains what the core wrote through the HAL.
  * The core never blocks except inside one firing (adc_wait), which lasts less than a pulse
  * period, so commands are answered within a period even while streaming.
  */
@@ -67,8 +68,8 @@ typedef struct {
     uint8_t ens;
     uint16_t frame_lines_sent;
     int32_t position;
-    uint64_t anchor_us;  /* firing k of this schedule is due at anchor + k/prf */
-    uint64_t k;
+    uint64_t anchor_us;  /* grid point k of this schedule is at anchor + ceil(k/prf) */
+    uint64_t k;          /* grid point of the next firing */
     uint64_t next_due_us;
     uint8_t overflow_logged;
     uint8_t chunk[192]; /* packing buffer: a multiple of 2, 3 and 6 bytes */
@@ -84,7 +85,9 @@ void sb_device_rx(sb_device_t *dev, const uint8_t *data, size_t len);
 void sb_device_poll(sb_device_t *dev);
 void sb_device_announce(sb_device_t *dev);
 void sb_device_log(sb_device_t *dev, uint8_t level, const char *text);
-/* when the next firing is due (device clock), or UINT64_MAX when idle */
+/* When sb_device_poll next has work (device clock): the next firing, or abandoning a partial
+   command after its idle gap; UINT64_MAX when neither is pending. A port may sleep until then
+   (or until bytes arrive). */
 uint64_t sb_device_next_due_us(const sb_device_t *dev);
 
 #endif

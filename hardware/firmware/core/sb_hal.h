@@ -43,9 +43,13 @@ typedef struct {
     void (*front_end_reset)(void *ctx);
 
     /* nonzero when the front end is emulated on a general-purpose OS (the host build): firings
-       keep the PRF grid and are stamped with their due time, and a late poll catches up, as a
-       DMA-paced board would. Real boards leave it 0: a firing that is late restarts the
-       schedule so a stall never becomes a burst of pulses whose echoes overlap. */
+       sit on the PRF grid and are stamped with their grid time, as on a DMA-paced board. A
+       poll late by a fraction of a period fires the due point; one that finds several grid
+       points passed (a descheduled process) fires once, for the latest, so the next firing is
+       a period on and the missed points stay empty: no catch-up burst, no line skipped.
+       Real boards leave it 0: firings are stamped when pulse_fire is called, and one that is
+       late restarts the schedule from itself, so a stall never becomes a burst of pulses whose
+       echoes overlap. */
     int emulated_timing;
 } sb_hal_t;
 

@@ -191,3 +191,53 @@ void sb_parser_feed(sb_parser_t *p, const uint8_t *data, size_t len)
         }
     }
 }
+
+uint64_t sb_parser_deadline_us(const sb_parser_t *p)
+{
+    if (p->len == 0 && !p->skipping)
+        return UINT64_MAX;
+    return p->last_rx_us + SB_PARTIAL_FRAME_TIMEOUT_US;
+}
+
+/* An oversized frame stopped arriving: it was no frame, as if its CRC-32 had failed. */
+static void abandon_skip(sb_parser_t *p)
+{
+    p->skipping = 0;
+    p->stats.bytes_discarded++; /* the false sync byte; the rest is in the hunt's buffer */
+    if (p->parked) {
+        uint32_t n = p->need;
+        p->parked = 0;
+        deliver(p);
+        drop(p, n);
+    }
+    scan(p);
+}
+
+void sb_parser_expire(sb_parser_t *p, uint64_t now_us)
+{
+    if (now_us < sb_parser_deadline_us(p))
+        return;
+    p->stats.timeouts++;
+    /* every byte held is as old as the stale candidate, so whatever is still incomplete after a
+       rescan will not complete either: step past candidates until nothing is held */
+    for (;;) {
+        if (p->skipping) {
+            abandon_skip(p);
+            continue;
+        }
+        if (p->len == 0)
+            return;
+        p->stats.bytes_discarded++;
+        drop(p, 1);
+        scan(p);
+    }
+}
+
+void sb_parser_feed_at(sb_parser_t *p, const uint8_t *data, size_t len, uint64_t now_us)
+{
+    sb_parser_expire(p, now_us);
+    if (len == 0)
+        return;
+    sb_parser_feed(p, data, len);
+    p->last_rx_us = now_us;
+}

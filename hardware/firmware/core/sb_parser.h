@@ -21,6 +21,14 @@
  * the end of the oversized span are not searched; and an oversized header found by the hunt
  * itself is stepped over instead of followed.
  *
+ * Partial frames time out (sb_parser_feed_at, sb_parser_expire): when bytes are held and none
+ * arrived for SB_PARTIAL_FRAME_TIMEOUT_US, the candidate they start with will never complete.
+ * It is abandoned like a candidate whose CRC-32 fails (one byte past its sync, counted as
+ * discarded) and the held bytes are rescanned, so a command that followed a truncated one is
+ * delivered without waiting for more input. Every byte held is as stale as the candidate, so
+ * this repeats until nothing is held; an oversized frame streaming past is abandoned the same
+ * way. sb_parser_feed takes no clock: it neither checks nor restarts the idle gap.
+ *
  * Cost: a false sync costs one 14-byte CRC-16; a failed CRC-32 costs a memmove of at most the
  * buffer. No input can make the parser hold more than SB_RX_CAP bytes or loop without
  * consuming input.
@@ -54,6 +62,7 @@ typedef struct {
     uint32_t header_errors;    /* candidate headers with a bad CRC-16 or length */
     uint32_t crc_errors;       /* candidate frames with a bad CRC-32 */
     uint32_t bytes_discarded;
+    uint32_t timeouts;         /* idle gaps that abandoned held bytes (sb_parser_expire) */
 } sb_parser_stats_t;
 
 typedef struct {
@@ -66,6 +75,7 @@ typedef struct {
     uint32_t skip_left;  /* bytes of the oversized frame still to come, trailer included */
     uint32_t skip_crc;
     uint8_t skip_trailer[SB_TRAILER_SIZE];
+    uint64_t last_rx_us; /* clock of the last byte given to sb_parser_feed_at */
     sb_frame_cb cb;
     void *ctx;
     sb_parser_stats_t stats;
@@ -74,6 +84,15 @@ typedef struct {
 void sb_parser_init(sb_parser_t *p, sb_frame_cb cb, void *ctx);
 /* Forget buffered bytes (stats are kept). */
 void sb_parser_reset(sb_parser_t *p);
+/* Bytes with no clock: a parser fed only this way never times out anything. */
 void sb_parser_feed(sb_parser_t *p, const uint8_t *data, size_t len);
+/* Bytes that arrived at now_us (any monotonic microsecond clock): what was held across an idle
+   gap of SB_PARTIAL_FRAME_TIMEOUT_US is abandoned first (sb_parser_expire). */
+void sb_parser_feed_at(sb_parser_t *p, const uint8_t *data, size_t len, uint64_t now_us);
+/* From the main loop, with no new bytes: abandon what is held if no byte came for the idle gap
+   (see the header comment). Frames found in the held bytes are delivered from here. */
+void sb_parser_expire(sb_parser_t *p, uint64_t now_us);
+/* When sb_parser_expire next has work: UINT64_MAX while nothing is held. */
+uint64_t sb_parser_deadline_us(const sb_parser_t *p);
 
 #endif

@@ -17,6 +17,10 @@
 #define SB_TRAILER_SIZE 4u
 #define SB_MAX_PAYLOAD 131072u
 #define SB_UNSOLICITED 0xFFFFFFFFu
+/* A device abandons a partial frame after this idle gap (docs/protocol.md, "Partial frames time
+   out on the device"): far above any pause inside one host write at 250 kbaud or over USB, and
+   short enough to keep the 100 ms reply promise. */
+#define SB_PARTIAL_FRAME_TIMEOUT_US 50000u
 
 #define SB_PAD4(n) (((n) + 3u) & ~(uint32_t)3u)
 #define SB_FRAME_LEN(plen) (SB_HEADER_SIZE + SB_PAD4(plen) + SB_TRAILER_SIZE)

@@ -1,9 +1,10 @@
 /*
  * Fuzz/property driver: a seeded stream of random bytes, sync-heavy noise, oversized headers
  * and mutated valid commands is fed, in random chunks, to a device (parser + state machine)
- * built with the sanitizers. Properties: nothing crashes or trips ASan/UBSan, the parser never
- * holds more than its buffer, every byte is accounted for, and afterwards a host that keeps
- * retrying GET_INFO (as the real one does) gets DEVICE_INFO back, and from then on every
+ * built with the sanitizers, with now and then an idle gap that times out whatever is held.
+ * Properties: nothing crashes or trips ASan/UBSan, the parser never holds more than its buffer
+ * and holds nothing after an idle gap, every byte is accounted for, and afterwards a host that
+ * keeps retrying GET_INFO (as the real one does) gets DEVICE_INFO back, and from then on every
  * GET_INFO is answered.
  *
  * usage: fuzz_parser [total_bytes [seed]]
@@ -179,6 +180,15 @@ int main(int argc, char **argv)
             m.now += rnd() % 3000;
             sb_device_poll(&dev);
         }
+        if (rnd() % 16 == 0) { /* the link goes quiet: whatever is held times out */
+            m.now += SB_PARTIAL_FRAME_TIMEOUT_US + rnd() % 1000;
+            sb_device_poll(&dev);
+            if (dev.parser.len != 0 || dev.parser.skipping) {
+                printf("fuzz: parser holds %u bytes after an idle gap\n",
+                       (unsigned)dev.parser.len);
+                return 1;
+            }
+        }
     }
 
     /* recovery: from here on the host only sends GET_INFO, retrying until it is answered */
@@ -205,14 +215,14 @@ int main(int argc, char **argv)
         }
     }
     printf("fuzz: seed %lu, %lu bytes in %lu segments: %u frames ok, %u oversized, "
-           "%u header errors, %u crc errors, %u bytes discarded; %u lines sent; "
-           "recovered after %lu GET_INFO\n",
+           "%u header errors, %u crc errors, %u bytes discarded, %u idle-gap timeouts; "
+           "%u lines sent; recovered after %lu GET_INFO\n",
            seed, fed, segments, (unsigned)dev.parser.stats.frames_ok,
            (unsigned)dev.parser.stats.frames_oversized, (unsigned)dev.parser.stats.header_errors,
            (unsigned)dev.parser.stats.crc_errors, (unsigned)dev.parser.stats.bytes_discarded,
-           (unsigned)dev.lines_sent, tries);
+           (unsigned)dev.parser.stats.timeouts, (unsigned)dev.lines_sent, tries);
     if (dev.parser.stats.frames_ok < 100 || dev.parser.stats.frames_oversized == 0 ||
-        dev.parser.stats.crc_errors == 0) {
+        dev.parser.stats.crc_errors == 0 || dev.parser.stats.timeouts == 0) {
         printf("fuzz: the stream did not exercise the parser's paths\n");
         return 1;
     }

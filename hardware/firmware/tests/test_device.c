@@ -506,3 +506,104 @@ TEST(test_device_hardware_fault)
     CHECK_EQ(sb_get_u32(st.payload + 20), 4);
     CHECK(st.payload[5] & SB_FAULT_ADC);
 }
+
+TEST(test_device_emulated_timing_reanchors_after_stall)
+{
+    const uint32_t prf = 3000, period = 1000000u / 3000u; /* 333.3 us */
+    sb_config_t c = small_config();
+    uint64_t ts[8], anchor;
+    uint16_t li[8];
+    int n, k, lines = 0;
+    setup();
+    hal.emulated_timing = 1; /* the host build's rule */
+    c.prf_hz = prf;
+    c.ensemble_size = 1;
+    c.lines_per_frame = 16;
+    configure(1, &c);
+    start(2, 0);
+    while (m.pulses < 4)
+        sb_device_poll(&dev);
+    m.now += 10u * period + 10u; /* the process was descheduled for ten periods */
+    while (m.pulses < 8)
+        sb_device_poll(&dev);
+    n = next_frames();
+    for (k = 0; k < n; k++) {
+        if (fr[k].type != SB_MSG_ECHO_LINE)
+            continue;
+        CHECK(lines < 8);
+        ts[lines] = sb_get_u64(fr[k].payload + 24);
+        li[lines] = sb_get_u16(fr[k].payload + 16);
+        lines++;
+    }
+    CHECK_EQ(lines, 8);
+    anchor = ts[0];
+    for (k = 0; k < 8; k++) {
+        uint64_t e = ts[k] - anchor;
+        uint64_t j = e * prf / 1000000u;
+        CHECK_EQ(li[k], k);                               /* no line skipped, none lost */
+        CHECK_EQ((j * 1000000u + prf - 1u) / prf, e);     /* stamped on the grid */
+        CHECK(m.fire_times[k] >= ts[k]);                  /* the stamp is the grid time ... */
+        CHECK(m.fire_times[k] - ts[k] <= period + 1u);    /* ... computed within a period */
+        if (k > 0)
+            CHECK(ts[k] - ts[k - 1] >= period);           /* never closer than a period */
+    }
+    /* the missed grid points stay empty: one long gap instead of a catch-up burst */
+    CHECK(ts[4] - ts[3] >= 10u * period);
+    CHECK(ts[4] - ts[3] <= 11u * (period + 1u));
+    for (k = 5; k < 8; k++)
+        CHECK(ts[k] - ts[k - 1] <= period + 1u);
+}
+
+TEST(test_device_partial_command_times_out)
+{
+    static uint8_t bytes[256];
+    const uint8_t ping[] = {0x0D, 0xF0, 0xAD, 0xBA};
+    uint8_t p[100];
+    sb_config_t c = small_config();
+    uint64_t due;
+    size_t n;
+    int k;
+    setup();
+    m.now = 1000000;
+    enc_config(p, &c);
+    n = sb_frame_encode(bytes, sizeof bytes, SB_MSG_CONFIGURE, 1, 0, p, sizeof p);
+    CHECK_EQ(n, 120);
+    n = 60; /* the host's write was cut short; its next command follows at once */
+    n += sb_frame_encode(bytes + n, sizeof bytes - n, SB_MSG_PING, 2, 0, ping, sizeof ping);
+    sb_device_rx(&dev, bytes, n);
+    CHECK_EQ(next_frames(), 0);
+    due = sb_device_next_due_us(&dev);
+    CHECK(due > m.now && due <= m.now + SB_PARTIAL_FRAME_TIMEOUT_US);
+    m.now = due - 2; /* the mock clock reads one microsecond on */
+    sb_device_poll(&dev);
+    CHECK_EQ(next_frames(), 0);
+    m.now = due;
+    sb_device_poll(&dev); /* the port's main loop, with no new bytes */
+    CHECK_EQ(next_frames(), 1);
+    CHECK_EQ(fr[0].type, SB_MSG_PONG);
+    CHECK_EQ(sb_get_u32(fr[0].payload), 2);
+    CHECK_EQ(sb_get_u32(fr[0].payload + 4), 0xBAADF00Du);
+    CHECK_EQ(fr[0].seq, 0); /* the truncated CONFIGURE got no reply at all */
+    CHECK_EQ(dev.config_id, 0);
+    CHECK_EQ(dev.parser.stats.bytes_discarded, 60);
+    CHECK_EQ(dev.parser.stats.timeouts, 1);
+    CHECK(sb_device_next_due_us(&dev) == UINT64_MAX);
+    /* a truncated frame while streaming, and a command long after it: the command arriving
+       after the gap is not swallowed (the stale bytes are dropped before it is parsed) */
+    start(3, 0);
+    sb_device_rx(&dev, bytes, 60);
+    for (k = 0; k < 100; k++) {
+        m.now += 1000u;
+        sb_device_poll(&dev);
+    }
+    CHECK(dev.parser.len == 0); /* timed out by poll alone, 50 ms into the 100 */
+    CHECK_EQ(dev.parser.stats.timeouts, 2);
+    sb_device_rx(&dev, bytes, 60);
+    m.now += SB_PARTIAL_FRAME_TIMEOUT_US;
+    cmd(SB_MSG_GET_STATUS, 4, 0, NULL, 0);
+    k = next_frames();
+    CHECK(k > 0);
+    CHECK_EQ(fr[k - 1].type, SB_MSG_STATUS);
+    CHECK_EQ(sb_get_u32(fr[k - 1].payload), 4);
+    CHECK_EQ(dev.parser.stats.timeouts, 3);
+}

@@ -176,3 +176,137 @@ TEST(test_parser_oversized_false_header_recovers_hidden_frame)
     CHECK_EQ(s.n, 1);
     CHECK_EQ(s.seqs[0], 61);
 }
+
+/* A CONFIGURE cut after 60 of its 120 bytes, then at once a whole PING: the PING lies inside
+   the span the CONFIGURE's header announced, so only the idle gap can release it. */
+static size_t truncated_configure_then_ping(uint8_t *out)
+{
+    uint8_t payload[100];
+    size_t n;
+    memset(payload, 0x5A, sizeof payload);
+    n = sb_frame_encode(out, 2048, 0x02, 1, 0, payload, sizeof payload);
+    n = n == 120 ? 60 : 0; /* the caller checks the length it gets back */
+    return n + frame(out + n, 0x06, 2, 14);
+}
+
+TEST(test_parser_partial_frame_times_out)
+{
+    uint8_t stream[256];
+    size_t n = truncated_configure_then_ping(stream);
+    uint64_t t0 = 5000000u;
+    seen_t s = {0};
+    CHECK_EQ(n, 60 + 36);
+    sb_parser_init(&p, seen, &s);
+    CHECK(sb_parser_deadline_us(&p) == UINT64_MAX);
+    sb_parser_feed_at(&p, stream, n, t0);
+    CHECK_EQ(s.n, 0);
+    CHECK(sb_parser_deadline_us(&p) == t0 + SB_PARTIAL_FRAME_TIMEOUT_US);
+    sb_parser_expire(&p, t0 + SB_PARTIAL_FRAME_TIMEOUT_US - 1);
+    CHECK_EQ(s.n, 0);
+    CHECK_EQ(p.len, n);
+    /* the idle gap: the CONFIGURE is abandoned, the PING inside the held bytes delivered */
+    sb_parser_expire(&p, t0 + SB_PARTIAL_FRAME_TIMEOUT_US);
+    CHECK_EQ(s.n, 1);
+    CHECK_EQ(s.types[0], 0x06);
+    CHECK_EQ(s.seqs[0], 2);
+    CHECK_EQ(p.len, 0);
+    CHECK_EQ(p.stats.timeouts, 1);
+    CHECK_EQ(p.stats.bytes_discarded, 60); /* every byte of the truncated frame, no more */
+    CHECK_EQ(p.stats.crc_errors, 0);
+    CHECK(sb_parser_deadline_us(&p) == UINT64_MAX);
+    sb_parser_expire(&p, t0 + 10u * SB_PARTIAL_FRAME_TIMEOUT_US); /* nothing held: no-op */
+    CHECK_EQ(p.stats.timeouts, 1);
+    /* and the parser goes on as before */
+    n = frame(stream, 0x05, 3, 0);
+    sb_parser_feed_at(&p, stream, n, t0 + 20u * SB_PARTIAL_FRAME_TIMEOUT_US);
+    CHECK_EQ(s.n, 2);
+    CHECK_EQ(s.seqs[1], 3);
+}
+
+TEST(test_parser_idle_gap_counts_from_the_last_byte)
+{
+    uint8_t stream[256];
+    size_t n, cut = 60;
+    const uint64_t t0 = 1000u, gap = SB_PARTIAL_FRAME_TIMEOUT_US;
+    seen_t s = {0};
+    uint8_t payload[100];
+    memset(payload, 0x5A, sizeof payload);
+    n = sb_frame_encode(stream, sizeof stream, 0x02, 1, 0, payload, sizeof payload);
+    /* the rest of the frame one microsecond inside the gap: still one frame */
+    sb_parser_init(&p, seen, &s);
+    sb_parser_feed_at(&p, stream, cut, t0);
+    sb_parser_feed_at(&p, stream + cut, n - cut, t0 + gap - 1);
+    CHECK_EQ(s.n, 1);
+    CHECK_EQ(s.types[0], 0x02);
+    /* a byte that keeps coming restarts the gap: 60 bytes one every 40 ms (a 250 kbaud UART
+       is 40 us per byte; this is a link a thousand times slower) still make the frame */
+    memset(&s, 0, sizeof s);
+    sb_parser_init(&p, seen, &s);
+    {
+        size_t i;
+        for (i = 0; i < n; i++) {
+            sb_parser_expire(&p, t0 + i * 40000u);
+            sb_parser_feed_at(&p, stream + i, 1, t0 + i * 40000u);
+        }
+    }
+    CHECK_EQ(s.n, 1);
+    CHECK_EQ(p.stats.timeouts, 0);
+    /* the rest arriving after the gap is not the rest: the candidate was abandoned first,
+       and a whole frame right behind the late bytes is still found */
+    memset(&s, 0, sizeof s);
+    sb_parser_init(&p, seen, &s);
+    sb_parser_feed_at(&p, stream, cut, t0);
+    n = n - cut;
+    memmove(stream, stream + cut, n);
+    n += frame(stream + n, 0x05, 9, 0);
+    sb_parser_feed_at(&p, stream, n, t0 + gap);
+    CHECK_EQ(s.n, 1);
+    CHECK_EQ(s.seqs[0], 9);
+    CHECK_EQ(p.stats.timeouts, 1);
+    CHECK_EQ(p.len, 0);
+    /* sb_parser_feed has no clock and never expires anything by itself */
+    memset(&s, 0, sizeof s);
+    sb_parser_init(&p, seen, &s);
+    sb_frame_encode(stream, sizeof stream, 0x02, 10, 0, payload, sizeof payload);
+    sb_parser_feed(&p, stream, 10);
+    sb_parser_feed(&p, stream + 10, 10);
+    CHECK_EQ(p.stats.timeouts, 0);
+    CHECK_EQ(p.len, 20);
+}
+
+TEST(test_parser_stalled_oversized_frame_times_out)
+{
+    size_t n;
+    seen_t s = {0};
+    /* an oversized header whose body stops arriving after 600 bytes, with a good frame
+       inside what did arrive: after the gap it was no frame, and the hidden one comes out */
+    big_frame(big, 3000, 70, 0);
+    frame(big + 200, 0x01, 71, 0);
+    sb_parser_init(&p, seen, &s);
+    sb_parser_feed_at(&p, big, 600, 42u);
+    CHECK(p.skipping && p.parked); /* what the hunt finds waits for the skip's verdict */
+    CHECK_EQ(s.n, 0);
+    sb_parser_expire(&p, 42u + SB_PARTIAL_FRAME_TIMEOUT_US);
+    CHECK_EQ(s.n, 1);
+    CHECK_EQ(s.seqs[0], 71);
+    CHECK(!p.skipping && !p.parked);
+    CHECK_EQ(p.len, 0);
+    /* the sync byte and the 199 bytes before the hidden frame; the bytes after it were not
+       hunted (the parser's one-parked-frame simplification, as when a CRC-32 fails) */
+    CHECK_EQ(p.stats.bytes_discarded, 200);
+    memset(&s, 0, sizeof s);
+    sb_parser_init(&p, seen, &s);
+    sb_parser_feed_at(&p, big, 210, 42u); /* the hidden frame (20 bytes at 200) incomplete */
+    CHECK(p.skipping);
+    CHECK_EQ(s.n, 0);
+    sb_parser_expire(&p, 42u + SB_PARTIAL_FRAME_TIMEOUT_US);
+    CHECK(!p.skipping);
+    CHECK_EQ(p.len, 0);
+    CHECK_EQ(s.n, 0); /* an incomplete frame stays incomplete */
+    CHECK_EQ(p.stats.timeouts, 1);
+    CHECK_EQ(p.stats.bytes_discarded, 210);
+    n = frame(big, 0x05, 72, 0);
+    sb_parser_feed_at(&p, big, n, 43u + SB_PARTIAL_FRAME_TIMEOUT_US);
+    CHECK_EQ(s.n, 1);
+    CHECK_EQ(s.seqs[0], 72);
+}

@@ -4,7 +4,8 @@
  *   line 2: the power-up CONFIGURE payload in hex
  *   line 3: tgc_dac_bits tgc_table_len tgc_dac_gain_min_cdb tgc_dac_gain_max_cdb
  *   line 4: the power-up CONFIGURE's verdict from the core's own check (0 = valid)
- * Built once per board with -DBOARD=<symbol> -include <board header>.
+ *   line 5: the port's send buffer in bytes (its default, which the profile declares)
+ * Built once per board with -DBOARD=<symbol> -DBOARD_SEND_BUFFER=<macro> -include <header>.
  */
 #include <stdio.h>
 
@@ -54,5 +55,6 @@ int main(void)
            b->tgc_dac_gain_max_cdb);
     sb_config_check(c, &b->info, &v);
     printf("%u %u %s\n", v.code, v.field_id, v.text);
+    printf("%lu\n", (unsigned long)BOARD_SEND_BUFFER);
     return 0;
 }

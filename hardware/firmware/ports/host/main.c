@@ -284,6 +284,7 @@ int main(int argc, char **argv)
         if (got > 0)
             continue;
         now = host_now_us(NULL);
+        /* the next firing, or when a partial command's idle gap ends: poll must run then */
         due = sb_device_next_due_us(&dev);
         if (due != UINT64_MAX)
             wait_us = due > now ? due - now : 0;
