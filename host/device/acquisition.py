@@ -198,6 +198,9 @@ class ThreadReader:
             out = list(self._queue)
             self._queue.clear()
             self._queued = 0
+            if self._dropped:  # room again: the gap goes after what was queued before it
+                out.append(Event("dropped", self._dropped_ns, n_bytes=self._dropped))
+                self._dropped = 0
             return out
 
     def stop(self) -> None:

@@ -64,6 +64,7 @@ from .errors import (
     DeviceFailed,
     FrameTimeout,
     HandshakeError,
+    ImpossibleInfo,
     NakError,
     ProtocolMismatch,
 )
@@ -281,7 +282,7 @@ class Device:
             raise self._mismatch(info.protocol_version)
         problems = device_info_problems(info)
         if problems:
-            raise HandshakeError(
+            raise ImpossibleInfo(
                 f"the board on {self.port} ({info.board_name or 'unnamed'}, firmware "
                 f"{info.firmware_version}) announced an impossible DEVICE_INFO: "
                 f"{'; '.join(problems)}. Its firmware is faulty: update or fix it.")
@@ -619,8 +620,9 @@ class Device:
             self._resync.clear()
             try:
                 self._restore(resume=self.streaming)
-            except ProtocolMismatch as exc:
-                # a board that changed protocol mid-session: one attempt, then stop for good
+            except (ProtocolMismatch, ImpossibleInfo) as exc:
+                # a board that changed protocol, or rebooted into a DEVICE_INFO that cannot be
+                # true, mid-session: one attempt, then stop for good and say why
                 self._fail(exc)
                 return
             except DeviceError as exc:

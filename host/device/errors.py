@@ -15,6 +15,10 @@ class HandshakeError(DeviceError):
     """The port opened but no protocol v1 board answered GET_INFO."""
 
 
+class ImpossibleInfo(HandshakeError):
+    """The board's DEVICE_INFO cannot describe a working board; the message names the field."""
+
+
 class ProtocolMismatch(DeviceError):
     """The board speaks another protocol version; the message says which side to update."""
 

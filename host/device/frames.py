@@ -124,15 +124,16 @@ class FrameAssembler:
     """Collects ``EchoLine``s into ``Frame``s; ``emit`` is called with each finished frame.
 
     A sweep of which not one line arrived cannot become a Frame; its FRAME_END is reported to
-    ``on_lost(frame_index, expected_firings, device_sent)`` instead, so it is still counted
-    (``device_sent`` is None for a sweep whose FRAME_END was lost with it).
+    ``on_lost(frame_index, expected_firings, device_sent, n_sweeps)`` instead, so it is still
+    counted (``device_sent`` is None for ``n_sweeps`` consecutive sweeps from ``frame_index``
+    whose FRAME_ENDs were lost with them; ``expected_firings`` is per sweep).
 
     ``link_gap`` and ``host_gap`` are the messages missing just before a line or FRAME_END (its
     sequence gap), lost on the link or in the host's overflowing acquisition buffer.
     """
 
     def __init__(self, emit: Callable[[Frame], None],
-                 on_lost: Callable[[int, int, int | None], None] | None = None) -> None:
+                 on_lost: Callable[[int, int, int | None, int], None] | None = None) -> None:
         self.emit = emit
         self.on_lost = on_lost
         self._cur: _Building | None = None
@@ -200,9 +201,8 @@ class FrameAssembler:
         n_whole = min((key[0] - last - 1) & 0xFFFFFFFF, (gap - firing) // max(1, firings))
         if n_whole <= 0 or n_whole > 0x7FFFFFFF:
             return link_gap, host_gap
-        if self.on_lost is not None:
-            for k in range(n_whole):
-                self.on_lost((last + 1 + k) & 0xFFFFFFFF, firings, None)
+        if self.on_lost is not None:  # one report for them all: a jump may span millions
+            self.on_lost((last + 1) & 0xFFFFFFFF, firings, None, n_whole)
         used = n_whole * (firings + 1)  # their lines and their FRAME_ENDs
         from_host = min(host_gap, used)
         return max(0, link_gap - (used - from_host)), host_gap - from_host
@@ -224,7 +224,7 @@ class FrameAssembler:
         self.flush()
         self._last_index = end.frame_index
         if self.on_lost is not None:
-            self.on_lost(end.frame_index, end.lines_per_frame * self._ensemble, end.lines_sent)
+            self.on_lost(end.frame_index, end.lines_per_frame * self._ensemble, end.lines_sent, 1)
 
     def flush(self) -> None:
         """Hand on the sweep in progress as it is (stop, disconnect, reset)."""

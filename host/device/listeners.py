@@ -45,9 +45,10 @@ class ListenerSet:
         """Stop calling ``listener`` (ValueError if it was not added)."""
         with self._lock:
             items = list(self._items)
+            stored = items[items.index(listener)]  # equal, maybe not the same object
             items.remove(listener)
             self._items = items
-            self._failures.pop(id(listener), None)
+            self._failures.pop(id(stored), None)
 
     def __len__(self) -> int:
         return len(self._items)

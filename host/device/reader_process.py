@@ -115,6 +115,10 @@ def serve(port_fd: int, out_fd: int, control_fd: int, capacity: int) -> None:
                 pass
             except OSError:
                 return  # the parent is gone
+            if dropped and pending_bytes < capacity:
+                # room again: say where the gap is now, not only when more bytes come
+                put(RECORD.pack(DROPPED, dropped, dropped_ns))
+                dropped = 0
 
 
 def _read_burst(fd: int) -> tuple[list[bytes], int, str | None]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from host.protocol import UNSOLICITED, DeviceInfo, EchoLine, FrameEnd, Log, Message, Status
 from host.protocol.decoder import seq_gap
-from host.protocol.limits import line_limit_problem
+from host.protocol.limits import device_info_problems, line_limit_problem
 
 from .dialect import StreamDecoder
 from .frames import Frame, FrameAssembler
@@ -40,7 +40,7 @@ class ReceiveCounts:
     lines_lost_device: int = 0
     #: lost because the host fell behind and its acquisition buffer overflowed
     lines_lost_host: int = 0
-    #: intact ECHO_LINEs dropped because their sizes exceed what the board announced
+    #: intact ECHO_LINEs (and FRAME_ENDs) dropped: their sizes exceed what the board announced
     lines_malformed: int = 0
     device_resets: int = 0
 
@@ -97,19 +97,15 @@ class Receiver:
                 else:
                     self._gap_link += gap
             if isinstance(msg, (EchoLine, FrameEnd)):
+                problem = self._limit_problem(msg)
+                if problem is not None:  # the gap stays pending for the next good message
+                    self._malformed(msg, problem)
+                    continue
                 # the gap before a reply is counted at the next line or FRAME_END, whose
                 # sweep (or the sweeps before it) it emptied
                 gap, host_gap = self._gap_link, self._gap_host
                 self._gap_link = self._gap_host = 0
             if isinstance(msg, EchoLine):
-                problem = line_limit_problem(msg, self.limits)
-                frame_bytes = msg.lines_per_frame * msg.ensemble_size * msg.samples.nbytes
-                if problem is None and frame_bytes > self.max_frame_bytes:
-                    problem = (f"makes a sweep of {frame_bytes / 2**20:.0f} MiB, above this "
-                               f"host's limit of {self.max_frame_bytes / 2**20:.0f} MiB")
-                if problem is not None:
-                    self._malformed(msg, problem)
-                    continue
                 self.counts.lines_received += 1
                 self.line_listeners.call(msg, host_ns)
                 self._lost_to_host = host_gap > 0
@@ -122,8 +118,8 @@ class Receiver:
                 log.log(msg.level if msg.level in (10, 20, 30, 40) else 20, "device: %s",
                         msg.text)
             else:
-                if isinstance(msg, DeviceInfo):
-                    self.limits = msg
+                if isinstance(msg, DeviceInfo) and not device_info_problems(msg):
+                    self.limits = msg  # an impossible one bounds nothing: keep the last good
                     if self.first_info is None:
                         self.first_info = msg
                 if isinstance(msg, DeviceInfo) and msg.request_seq == UNSOLICITED:
@@ -159,14 +155,29 @@ class Receiver:
         """Exceptions raised by line and frame listeners so far."""
         return self.line_listeners.errors + self.frame_listeners.errors
 
-    def _malformed(self, line: EchoLine, problem: str) -> None:
+    def _limit_problem(self, msg: EchoLine | FrameEnd) -> str | None:
+        """Why ``msg`` claims more than the board announced (or this host allows), if it does."""
+        if isinstance(msg, FrameEnd):
+            info = self.limits
+            if info is not None and msg.lines_per_frame > info.max_lines_per_frame:
+                return (f"claims lines_per_frame = {msg.lines_per_frame}, above its DEVICE_INFO "
+                        f"max_lines_per_frame {info.max_lines_per_frame}")
+            return None
+        problem = line_limit_problem(msg, self.limits)
+        frame_bytes = msg.lines_per_frame * msg.ensemble_size * msg.samples.nbytes
+        if problem is None and frame_bytes > self.max_frame_bytes:
+            problem = (f"makes a sweep of {frame_bytes / 2**20:.0f} MiB, above this "
+                       f"host's limit of {self.max_frame_bytes / 2**20:.0f} MiB")
+        return problem
+
+    def _malformed(self, msg: EchoLine | FrameEnd, problem: str) -> None:
         self.counts.lines_malformed += 1
         name = self.limits.board_name if self.limits is not None else "the board"
         # the first few are worth reading; a flood of them must not flood the log
         if self._malformed_logged < 5 or self.counts.lines_malformed % 1000 == 0:
             self._malformed_logged += 1
-            log.warning("%s sent an ECHO_LINE (seq %s) that %s; dropped as malformed "
-                        "(%d so far)", name, line.seq, problem, self.counts.lines_malformed)
+            log.warning("%s sent an %s (seq %s) that %s; dropped as malformed (%d so far)",
+                        name, msg.MSG_TYPE.name, msg.seq, problem, self.counts.lines_malformed)
 
     def _frame_done(self, frame: Frame) -> None:
         c = self.counts
@@ -182,10 +193,12 @@ class Receiver:
         if self.on_frame is not None:
             self.on_frame(frame)
 
-    def _frame_lost(self, frame_index: int, expected: int, device_sent: int | None) -> None:
-        """A sweep of which no line arrived (``device_sent`` None: nor its FRAME_END)."""
+    def _frame_lost(self, frame_index: int, per_sweep: int, device_sent: int | None,
+                    n_sweeps: int = 1) -> None:
+        """Sweeps of which no line arrived (``device_sent`` None: nor their FRAME_ENDs)."""
         c = self.counts
-        c.frames_lost += 1
+        c.frames_lost += n_sweeps
+        expected = per_sweep * n_sweeps
         c.lines_missing += expected
         dropped = 0 if device_sent is None else max(0, expected - device_sent)
         c.lines_lost_device += dropped

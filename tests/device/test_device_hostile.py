@@ -488,12 +488,9 @@ def test_an_unsolicited_version_2_device_info_stops_the_session() -> None:
         assert board.received(GetInfo) - gets == 1
 
 
-# -- known bugs: each test states the expected behaviour and fails until it is fixed -------------
+# -- found by probing: each was a bug of the client, fixed since ----------------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "frames.py FrameAssembler._whole_sweeps_lost calls on_lost once per vanished sweep: one "
-    "line after a 2^31 sequence and frame_index jump keeps the receive thread busy ~7 min"))
 def test_a_huge_sequence_jump_is_counted_without_one_callback_per_lost_sweep() -> None:
     rx = Receiver(Decoder())
     calls = 0
@@ -515,9 +512,6 @@ def test_a_huge_sequence_jump_is_counted_without_one_callback_per_lost_sweep() -
     assert c.lines_missing == c.lines_lost_link + c.lines_lost_device + c.lines_lost_host
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "receiver.py Receiver.feed: FRAME_END sizes are not checked against DEVICE_INFO; one "
-    "FRAME_END claiming 65535 lines adds 65535 missing lines"))
 def test_a_frame_end_cannot_claim_more_lines_than_the_board_announced() -> None:
     rx = Receiver(Decoder())
     rx.feed(encode(dataclasses.replace(DEFAULT_INFO, request_seq=1), 0), 1)
@@ -526,9 +520,6 @@ def test_a_frame_end_cannot_claim_more_lines_than_the_board_announced() -> None:
     assert rx.counts.lines_missing <= most
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "receiver.py Receiver.feed takes the pending sequence gap before checking a line's "
-    "limits; a malformed line then discards it, and the link's loss is blamed on the device"))
 def test_a_link_gap_before_a_malformed_line_is_still_the_links() -> None:
     rx = Receiver(Decoder())
     rx.feed(encode(dataclasses.replace(DEFAULT_INFO, request_seq=1), 0), 1)
@@ -543,10 +534,6 @@ def test_a_link_gap_before_a_malformed_line_is_still_the_links() -> None:
     assert (c.lines_lost_link, c.lines_lost_device) == (1, 0)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "client.py Device._supervise: a board that reboots (unsolicited DEVICE_INFO) into an "
-    "impossible DEVICE_INFO is re-handshaked every 0.2 s forever while state stays "
-    "'connected' and stats.failure is empty"))
 def test_a_board_rebooting_into_an_impossible_device_info_is_not_silently_connected() -> None:
     with HostileBoard() as board, open_device(board.path) as dev:
         gets = board.received(GetInfo)
@@ -559,9 +546,6 @@ def test_a_board_rebooting_into_an_impossible_device_info_is_not_silently_connec
         assert dev.state != "connected" or dev.stats.failure
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "listeners.py ListenerSet.remove pops the failure count by id() of its argument: an equal "
-    "but distinct bound method leaves the stored one's count behind"))
 def test_removing_a_bound_method_listener_forgets_its_failures() -> None:
     class Recorder:
         def on_line(self, *args):

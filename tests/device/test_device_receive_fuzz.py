@@ -52,6 +52,7 @@ from host.protocol import (
     encode,
     encode_frame,
 )
+from host.protocol.limits import device_info_problems
 from host.protocol.samples import DTYPES
 
 EXAMPLES = int(os.environ.get("SONOBRIDGE_FUZZ_EXAMPLES", "400"))
@@ -303,9 +304,10 @@ def feed(stream: Stream, chunk_sizes: list[int], cap: int) -> Run:
     rx.line_listeners.add(on_line)
     report_lost = rx.assembler.on_lost
 
-    def on_lost(frame_index: int, expected: int, device_sent: int | None) -> None:
-        run.lost_lines += expected
-        report_lost(frame_index, expected, device_sent)
+    def on_lost(frame_index: int, per_sweep: int, device_sent: int | None,
+                n_sweeps: int) -> None:
+        run.lost_lines += per_sweep * n_sweeps
+        report_lost(frame_index, per_sweep, device_sent, n_sweeps)
 
     rx.assembler.on_lost = on_lost
     sizes = itertools.cycle(chunk_sizes)
@@ -353,8 +355,12 @@ def test_the_receive_path_survives_any_stream(evs, first_seq, chunk_sizes, cap) 
                 take.append(m.timestamp_us)
             else:
                 malformed += 1
+        elif isinstance(m, FrameEnd):
+            if limits is not None and m.lines_per_frame > limits.max_lines_per_frame:
+                malformed += 1  # a FRAME_END claiming more than the board announced
         elif isinstance(m, DeviceInfo):
-            limits = m
+            if not device_info_problems(m):  # an impossible one bounds nothing
+                limits = m
             (resets if m.request_seq == UNSOLICITED else answers).append(m)
         elif getattr(m, "request_seq", None) is not None:  # ACK, NAK, STATUS, PONG
             answers.append(m)
