@@ -225,6 +225,7 @@ class Device:
         self._supervisor: threading.Thread | None = None
         self.link = SerialLink(port, self._on_bytes, on_state=self._on_link_state,
                                on_gap=self._on_gap, on_failure=self._on_link_failure,
+                               on_idle=self._rx.tick,
                                baudrate=baudrate, reconnect=reconnect,
                                acquisition=acquisition, buffer_bytes=buffer_bytes)
 

@@ -21,13 +21,24 @@ if TYPE_CHECKING:
     from .client import Device
 
 
+#: a partial frame the board left unfinished for this long is given up on, so a board that
+#: died mid-frame (a brown-out) cannot hold back the replies and the DEVICE_INFO that follow.
+#: Below the client's command timeout (0.5 s), so the reply to the first try gets through;
+#: four times a board's own 50 ms, and far beyond a pause inside a frame on any link (the
+#: reader process stamps each read, so a busy host does not stretch the gaps it sees).
+HOST_PARTIAL_TIMEOUT_S = 0.2
+
+
 class StreamDecoder(Protocol):
     """What a dialect's decoder offers (``host.protocol.Decoder`` is the model)."""
 
     stats: DecoderStats
 
-    def feed(self, data: bytes) -> list[Message]:
-        """Bytes in any chunking → messages, never raising."""
+    def feed(self, data: bytes, now_s: float | None = None) -> list[Message]:
+        """Bytes in any chunking, arrived at ``now_s`` → messages, never raising."""
+
+    def expire(self, now_s: float) -> list[Message]:
+        """Give up on a partial frame idle since before ``now_s`` − its timeout."""
 
     def reset(self) -> None:
         """Forget partial input (after a reconnect)."""
@@ -55,7 +66,7 @@ class ProtocolV1:
 
     def new_decoder(self, on_reject: Callable[[Rejected], None]) -> StreamDecoder:
         """The streaming v1 decoder."""
-        return Decoder(on_reject=on_reject)
+        return Decoder(on_reject=on_reject, partial_timeout_s=HOST_PARTIAL_TIMEOUT_S)
 
     def encode(self, message: Message, seq: int, flags: int = 0) -> bytes:
         """A v1 frame."""

@@ -14,6 +14,7 @@ import contextlib
 import errno
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -78,7 +79,8 @@ class SerialLink:
     The reader (:mod:`.acquisition`) only copies bytes into a bounded buffer; this link's
     thread takes them from there and calls the listeners, so a slow listener delays the
     listeners, never a read of the port. ``on_gap(n_bytes, host_ns)`` is told where the buffer
-    overflowed and bytes were dropped; ``on_state`` gets ``"disconnected"``,
+    overflowed and bytes were dropped; ``on_idle(host_ns)`` that nothing arrived for a while
+    (50 ms); ``on_state`` gets ``"disconnected"``,
     ``"reconnected"`` and ``"failed"`` (with the reason as ``on_failure``'s argument).
     """
 
@@ -90,6 +92,7 @@ class SerialLink:
         on_state: Callable[[str], None] | None = None,
         on_gap: Callable[[int, int], None] | None = None,
         on_failure: Callable[[str], None] | None = None,
+        on_idle: Callable[[int], None] | None = None,
         baudrate: int = 115200,
         reconnect: bool = True,
         retry_s: float = 0.2,
@@ -109,6 +112,7 @@ class SerialLink:
         self._on_state = on_state or (lambda state: None)
         self._on_gap = on_gap or (lambda n, host_ns: None)
         self._on_failure = on_failure or (lambda reason: None)
+        self._on_idle = on_idle or (lambda host_ns: None)
         self.taps = ListenerSet("byte tap")
         self._ser: serial.SerialBase | None = None
         self._write_lock = threading.Lock()
@@ -206,7 +210,10 @@ class SerialLink:
                     reader.stop()
                     reader = None
                     continue
-                for event in reader.events(0.05):
+                events = reader.events(0.05)
+                if not events:
+                    self._on_idle(time.monotonic_ns())
+                for event in events:
                     if event.kind == "data":
                         self.taps.call(event.data, event.host_ns)
                         self._on_bytes(event.data, event.host_ns)

@@ -86,53 +86,62 @@ class Receiver:
 
     def feed(self, data: bytes, host_ns: int) -> None:
         """One chunk as the port delivered it, at host time ``host_ns``."""
-        for msg in self.decoder.feed(data):
-            seq = msg.seq
-            if seq is not None:
-                gap = seq_gap(self._last_seq, seq) or 0  # a reset loses nothing countable
-                self._last_seq = seq
-                if self._host_gap:  # what is missing here was dropped by the host
-                    self._gap_host += gap
-                    self._host_gap = False
-                else:
-                    self._gap_link += gap
-            if isinstance(msg, (EchoLine, FrameEnd)):
-                problem = self._limit_problem(msg)
-                if problem is not None:  # the gap stays pending for the next good message
-                    self._malformed(msg, problem)
-                    continue
-                # the gap before a reply is counted at the next line or FRAME_END, whose
-                # sweep (or the sweeps before it) it emptied
-                gap, host_gap = self._gap_link, self._gap_host
-                self._gap_link = self._gap_host = 0
-            if isinstance(msg, EchoLine):
-                self.counts.lines_received += 1
-                self.line_listeners.call(msg, host_ns)
-                self._lost_to_host = host_gap > 0
-                self.assembler.add_line(msg, host_ns, gap, host_gap)
-            elif isinstance(msg, FrameEnd):
-                self._lost_to_host = host_gap > 0
-                self.assembler.add_frame_end(msg, host_ns, gap, host_gap)
-            elif isinstance(msg, Log):
-                self.logs.append(msg.text)
-                log.log(msg.level if msg.level in (10, 20, 30, 40) else 20, "device: %s",
-                        msg.text)
+        for msg in self.decoder.feed(data, host_ns / 1e9):
+            self._handle(msg, host_ns)
+
+    def tick(self, host_ns: int) -> None:
+        """Nothing arrived lately: let the decoder give up on a long-unfinished frame."""
+        for msg in self.decoder.expire(host_ns / 1e9):
+            self._handle(msg, host_ns)
+
+    def _handle(self, msg: Message, host_ns: int) -> None:
+        """One decoded message: count it, place it, or hand it on."""
+        seq = msg.seq
+        if seq is not None:
+            gap = seq_gap(self._last_seq, seq) or 0  # a reset loses nothing countable
+            self._last_seq = seq
+            if self._host_gap:  # what is missing here was dropped by the host
+                self._gap_host += gap
+                self._host_gap = False
             else:
-                if isinstance(msg, DeviceInfo) and not device_info_problems(msg):
-                    self.limits = msg  # an impossible one bounds nothing: keep the last good
-                    if self.first_info is None:
-                        self.first_info = msg
-                if isinstance(msg, DeviceInfo) and msg.request_seq == UNSOLICITED:
-                    # the board rebooted on its own (brown-out, watchdog, RESET)
-                    self.counts.device_resets += 1
-                    self.assembler.flush()
-                    if self.on_reset is not None:
-                        self.on_reset(msg)
-                    continue
-                if isinstance(msg, Status):
-                    self.last_status = msg
-                if self.on_reply is not None and getattr(msg, "request_seq", None) is not None:
-                    self.on_reply(msg)
+                self._gap_link += gap
+        if isinstance(msg, (EchoLine, FrameEnd)):
+            problem = self._limit_problem(msg)
+            if problem is not None:  # the gap stays pending for the next good message
+                self._malformed(msg, problem)
+                return
+            # the gap before a reply is counted at the next line or FRAME_END, whose
+            # sweep (or the sweeps before it) it emptied
+            gap, host_gap = self._gap_link, self._gap_host
+            self._gap_link = self._gap_host = 0
+        if isinstance(msg, EchoLine):
+            self.counts.lines_received += 1
+            self.line_listeners.call(msg, host_ns)
+            self._lost_to_host = host_gap > 0
+            self.assembler.add_line(msg, host_ns, gap, host_gap)
+        elif isinstance(msg, FrameEnd):
+            self._lost_to_host = host_gap > 0
+            self.assembler.add_frame_end(msg, host_ns, gap, host_gap)
+        elif isinstance(msg, Log):
+            self.logs.append(msg.text)
+            log.log(msg.level if msg.level in (10, 20, 30, 40) else 20, "device: %s",
+                    msg.text)
+        else:
+            if isinstance(msg, DeviceInfo) and not device_info_problems(msg):
+                self.limits = msg  # an impossible one bounds nothing: keep the last good
+                if self.first_info is None:
+                    self.first_info = msg
+            if isinstance(msg, DeviceInfo) and msg.request_seq == UNSOLICITED:
+                # the board rebooted on its own (brown-out, watchdog, RESET)
+                self.counts.device_resets += 1
+                self.assembler.flush()
+                if self.on_reset is not None:
+                    self.on_reset(msg)
+                return
+            if isinstance(msg, Status):
+                self.last_status = msg
+            if self.on_reply is not None and getattr(msg, "request_seq", None) is not None:
+                self.on_reply(msg)
 
     def restart(self) -> None:
         """After the link came back: hand on the partial sweep, forget partial input."""

@@ -579,3 +579,20 @@ def test_the_hostile_board_speaks_protocol_v1_unless_told_otherwise() -> None:
     assert isinstance(info, DeviceInfo) and info == dataclasses.replace(
         DEFAULT_INFO, request_seq=info.request_seq)
     assert np.all(msgs[1].samples == 0)
+
+
+def test_a_frame_the_board_never_finishes_does_not_make_the_client_deaf() -> None:
+    """A board that dies mid-line (100 bytes of a 2 KiB ECHO_LINE, then silence) must not hold
+    back the replies behind it: the client gives the partial frame up after its idle timeout
+    (``HOST_PARTIAL_TIMEOUT_S``) and the next PING is answered."""
+    from host.device.dialect import HOST_PARTIAL_TIMEOUT_S
+
+    with HostileBoard() as board, open_device(board.path) as dev:
+        frame = encode(echo_line(0, 0, n_samples=1024), 99)
+        board.inject(frame[:100])
+        # the PING's PONGs land inside the unfinished line until it is given up on
+        rtt = dev.ping()
+        assert HOST_PARTIAL_TIMEOUT_S * 0.9 <= rtt < 0.5  # answered at the first try
+        assert dev._decoder.partials_expired == 1
+        assert dev.stats.bytes_discarded >= 100
+        assert dev.ping() < 0.2  # and all is well afterwards
