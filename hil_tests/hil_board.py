@@ -122,6 +122,32 @@ class HilOptions:
         return self.port is None and self.firmware_host is None
 
 
+#: a real-time priority low in the range: above every ordinary process, below the kernel's own
+BOARD_RT_PRIORITY = 10
+
+
+def raise_board_priority(pid: int) -> str:
+    """Schedule a board program like the board's own CPU would run it; say what was granted.
+
+    A program that stands for a board (the firmware's host build) shares this machine's cores
+    with the test and whatever else runs. Descheduled, it fires late, and the line timing it
+    reports is then the host's, not the firmware's. Real-time scheduling keeps it on time;
+    it sleeps between firings, so it cannot take a core (and Linux caps real-time tasks at
+    95 % anyway). Without permission it says so, and its timing may suffer under load.
+    """
+    try:
+        os.sched_setscheduler(pid, os.SCHED_FIFO, os.sched_param(BOARD_RT_PRIORITY))
+        return f"real-time (SCHED_FIFO {BOARD_RT_PRIORITY}), as a board's own CPU"
+    except (AttributeError, OSError):
+        pass
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, -10)
+        return "niceness -10 (no permission for real-time scheduling)"
+    except (AttributeError, OSError):
+        return ("normal priority (no permission to raise it): under load its own delays can "
+                "show as line-timing faults")
+
+
 class ProcessTarget(Target):
     """A board served by a program that prints its port as the first line of stdout."""
 
@@ -140,6 +166,7 @@ class ProcessTarget(Target):
         # stderr is read from the start (a full pipe would block the program); stdout's first
         # line is the port, the rest is kept for diagnostics like stderr
         self._drain_thread(self.proc.stderr)
+        self.priority = raise_board_priority(self.proc.pid)
         self.port = self._first_line(startup_s)
         self._drain_thread(self.proc.stdout)
 
@@ -186,8 +213,9 @@ class ProcessTarget(Target):
         return f"{self.argv[0]} exited with status {code} during the tests: {tail}"
 
     def describe(self) -> dict[str, Any]:
-        """Port and command line."""
-        return {"kind": self.kind, "port": self.port, "command": " ".join(self.argv)}
+        """Port, command line and the priority the board program got."""
+        return {"kind": self.kind, "port": self.port, "command": " ".join(self.argv),
+                "priority": self.priority}
 
     def close(self) -> None:
         """Interrupt the program (SIGINT), then kill it if it does not exit."""
