@@ -3,8 +3,9 @@
 * :class:`Recorder` records a live :class:`~host.device.Device` into an HDF5 dataset
   (:mod:`host.record.hdf5`) and/or an append-only raw capture (:mod:`host.record.raw`);
 * :func:`convert_capture` turns a raw capture into the same HDF5 dataset;
-* :func:`open_recording` reads a dataset; :func:`verify_recording` and
-  :func:`salvage_recording` deal with damaged ones;
+* :func:`open_recording` reads a dataset; :func:`verify_recording` finds damaged rows and
+  :func:`salvage_recording` (:mod:`host.record.salvage`) copies what survives of a truncated
+  or damaged file;
 * :class:`~host.record.replay.ReplayBoard` serves a recording as a board again, on a pty or as
   ``replay://PATH``;
 * :mod:`host.record.export` writes PNG frames or an NPZ file.
@@ -30,10 +31,10 @@ _EXPORTS = {
     "DatasetWriter": "hdf5",
     "Recording": "hdf5",
     "RecordingError": "hdf5",
-    "SalvageReport": "hdf5",
+    "SalvageReport": "salvage",
     "Segment": "hdf5",
     "open_recording": "hdf5",
-    "salvage_recording": "hdf5",
+    "salvage_recording": "salvage",
     "verify_recording": "hdf5",
     "CaptureError": "raw",
     "CaptureReader": "raw",

@@ -37,6 +37,59 @@ def _h5py_missing() -> bool:
     return False
 
 
+def _recording_error(exc: Exception) -> None:
+    """Report a recording that cannot be read; for a damaged one, say how many rows
+    ``sonobridge convert`` would salvage (counted now, without writing anything)."""
+    problem = getattr(exc, "problem", None)
+    path = getattr(exc, "path", None)
+    if not getattr(exc, "salvage", False) or path is None or problem is None:
+        _err(str(exc))
+        return
+    from .hdf5 import RecordingError, salvage_command
+    from .salvage import salvage_recording
+
+    try:
+        n = salvage_recording(path, None).rows_kept
+    except (OSError, RecordingError):
+        n = 0
+    if n:
+        _err(f"{problem}; run `{salvage_command(path)}` to salvage {n} rows")
+    else:
+        _err(f"{problem}; nothing in it can be salvaged (no row can be located that passes "
+             "its CRC-32): convert its raw capture instead if it was recorded with --raw")
+
+
+def _damaged_rows_message(path: str, rows: list[Any], action: str) -> str:
+    """One sentence naming the damaged rows of ``path`` and what was done with them."""
+    from .hdf5 import describe_rows
+
+    return (f"{path} has {len(rows)} damaged rows (their samples fail the CRC-32 stored with "
+            f"them): {describe_rows(rows)}; {action}")
+
+
+def _positive_seconds(text: str) -> float:
+    """argparse type: a number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0 (e.g. 0.5), got "
+                                         f"{text}")
+    return value
+
+
+def _megabytes(text: str) -> int:
+    """argparse type: a size in MB (10^6 bytes) >= 0, as bytes."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of MB") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number of MB >= 0, got {text}")
+    return int(value * 1e6)
+
+
 def _refuse_existing(paths: list[str | None], force: bool) -> str | None:
     for p in paths:
         if p is not None and Path(p).exists() and not force:
@@ -62,8 +115,8 @@ def cmd_record(args: argparse.Namespace) -> int:
         return 2
     try:
         rec = Recorder(args.output, args.raw, overwrite=args.force,
-                       flush_interval_s=args.flush_interval)
-    except OSError as exc:
+                       flush_interval_s=args.flush_interval, min_free_bytes=args.reserve_mb)
+    except (OSError, ValueError) as exc:
         _err(f"cannot create the recording: {exc}")
         return 2
     dev = Device(args.port, baudrate=args.baud)
@@ -182,8 +235,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if _h5py_missing():
         return 2
     from .convert import convert_capture
-    from .hdf5 import RecordingError, salvage_recording
+    from .hdf5 import RecordingError
     from .raw import CaptureError, is_capture
+    from .salvage import salvage_recording
 
     refusal = _refuse_existing([args.output], args.force)
     if refusal:
@@ -200,6 +254,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
             _err(str(exc))
             return 1
         print(f"salvaged: {report.message} -> {args.output}")
+        if report.damaged:
+            print("warning: " + _damaged_rows_message(
+                str(src), report.damaged, f"they are not in {args.output}"), file=sys.stderr)
         return 0
     try:
         result = convert_capture(src, args.output, overwrite=args.force)
@@ -210,7 +267,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     print(f"converted {result.rx_bytes / 1e6:.1f} MB of capture: {result.lines} lines, "
           f"{result.frames} frames -> {args.output}")
     print(f"lost lines: {s.get('lines_missing', 0)} ({s.get('lines_lost_link', 0)} on the "
-          f"link, {s.get('lines_lost_device', 0)} dropped by the device); CRC errors "
+          f"link, {s.get('lines_lost_device', 0)} dropped by the device, "
+          f"{s.get('lines_lost_host', 0)} by the recording host falling behind); CRC errors "
           f"{s.get('crc_errors', 0)}, sequence gaps {s.get('seq_gaps', 0)}")
     if result.capture_gaps:
         print(f"warning: the capture itself is missing {result.capture_gaps} received bytes "
@@ -218,10 +276,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if result.error:
         _err(result.error)
         return 1
-    if result.damage is not None:
-        d = result.damage
-        _err(f"{src} is damaged at byte offset {d.offset}: {d.reason}; converted the "
-             f"{d.records_ok} records before it")
+    if result.damages:
+        first = result.damages[0]
+        where = "; ".join(f"bytes {d.offset}-{d.end} ({d.reason})" for d in result.damages[:5])
+        more = f"; and {len(result.damages) - 5} more" if len(result.damages) > 5 else ""
+        _err(f"{src} is damaged at byte offset {first.offset}: skipped {where}{more}; "
+             f"converted the {result.records_ok} records that pass their CRC-32 (the lines in "
+             "the skipped bytes count as lost on the link)")
         return 1
     return 0
 
@@ -241,7 +302,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         open_source(args.file)
     except (OSError, ValueError) as exc:
-        _err(str(exc))
+        _recording_error(exc)
         return 2
     if args.url:
         print(replay_url(args.file, speed=speed, loop=args.loop), flush=True)
@@ -274,18 +335,33 @@ def cmd_export(args: argparse.Namespace) -> int:
             res = export_png(args.file, args.png, overwrite=args.force,
                              size=(int(h or w), int(w)),
                              dynamic_range_db=args.dynamic_range,
-                             center_freq_hz=args.center_freq_mhz and args.center_freq_mhz * 1e6)
+                             center_freq_hz=args.center_freq_mhz and args.center_freq_mhz * 1e6,
+                             keep_damaged=args.keep_damaged)
             print(f"wrote {res.files} PNG frames ({res.bytes / 1e6:.1f} MB) to {res.path}")
         else:
-            res = export_npz(args.file, args.npz, overwrite=args.force)
+            res = export_npz(args.file, args.npz, overwrite=args.force,
+                             keep_damaged=args.keep_damaged)
             print(f"wrote {res.path} ({res.frames} frames, {res.bytes / 1e6:.1f} MB)")
     except FileExistsError as exc:
         _err(str(exc))
         return 2
-    except (RecordingError, ExportError, FileNotFoundError) as exc:
+    except RecordingError as exc:
+        _recording_error(exc)
+        return 1
+    except (ExportError, FileNotFoundError) as exc:
         _err(str(exc))
         return 1
-    return 0
+    if not res.damaged:
+        return 0
+    if res.kept_damaged:
+        print("warning: " + _damaged_rows_message(
+            args.file, res.damaged, f"kept in {res.path} as stored (--keep-damaged)"),
+            file=sys.stderr)
+        return 0
+    _err(_damaged_rows_message(
+        args.file, res.damaged, f"left out of {res.path} (drawn as missing lines in PNGs); "
+        "use --keep-damaged to export them anyway"))
+    return 1
 
 
 # -- parsers -------------------------------------------------------------------------------------
@@ -310,8 +386,11 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--lines", type=int, help="lines per frame")
     p.add_argument("--samples", type=int, help="samples per line")
     p.add_argument("--prf", type=int, help="pulse repetition frequency in Hz")
-    p.add_argument("--flush-interval", type=float, default=0.5, metavar="S",
+    p.add_argument("--flush-interval", type=_positive_seconds, default=0.5, metavar="S",
                    help="flush the files at least this often (default 0.5 s, at most 1 s)")
+    p.add_argument("--reserve-mb", type=_megabytes, default=None, metavar="N",
+                   help="stop recording (cleanly) when less than N MB are free on the disk "
+                   "(default: 5 s of data at the board's rated throughput, at least 4 MiB)")
     p.add_argument("--progress-interval", type=float, default=1.0, metavar="S",
                    help=argparse.SUPPRESS)
     p.add_argument("--idle-timeout", type=float, default=3.0, metavar="S",
@@ -341,11 +420,11 @@ def add_parsers(subparsers: Any) -> None:
     p.set_defaults(func=cmd_replay)
 
     p = subparsers.add_parser(
-        "convert", help="raw capture -> HDF5 recording (or salvage a truncated one)",
+        "convert", help="raw capture -> HDF5 recording (or salvage a damaged one)",
         description="Decode a raw capture into the HDF5 recording a direct recording would "
-        "have made. Given a truncated HDF5 recording instead, copy the rows stored before the "
-        "cut into a new file.")
-    p.add_argument("capture", help="raw capture (or a truncated HDF5 recording)")
+        "have made. Given a truncated or damaged HDF5 recording instead, copy every row that "
+        "still passes its CRC-32 into a new file, naming the damaged ones.")
+    p.add_argument("capture", help="raw capture (or a truncated or damaged HDF5 recording)")
     p.add_argument("-o", "--output", required=True, metavar="FILE.h5")
     p.add_argument("--force", action="store_true", help="overwrite the output")
     p.set_defaults(func=cmd_convert)
@@ -356,6 +435,9 @@ def add_parsers(subparsers: Any) -> None:
     what.add_argument("--png", metavar="DIR", help="one B-mode PNG per frame into DIR")
     what.add_argument("--npz", metavar="FILE", help="samples and metadata arrays")
     p.add_argument("--force", action="store_true", help="overwrite existing output")
+    p.add_argument("--keep-damaged", action="store_true",
+                   help="export rows whose samples fail their CRC-32 too (a warning still "
+                   "names them; without it they are left out and the exit code is 1)")
     p.add_argument("--size", default="512x512", metavar="WxH", help="PNG size (default 512x512)")
     p.add_argument("--dynamic-range", type=float, default=50.0, metavar="DB",
                    help="B-mode dynamic range in dB (default 50)")

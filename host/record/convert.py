@@ -38,7 +38,7 @@ class OfflineClient(Receiver):
                  ) -> None:
         super().__init__(Decoder(), on_frame=on_frame)
         if on_line is not None:
-            self.line_listeners.append(on_line)
+            self.line_listeners.add(on_line)
         self.disconnects = 0
 
     @property
@@ -75,17 +75,23 @@ class ConvertResult:
     rx_bytes: int = 0
     #: received bytes the capture itself had to drop while recording (GAP records)
     capture_gaps: int = 0
+    #: the first damaged stretch of the capture (None if it has none) …
     damage: CaptureError | None = None
+    #: … and all of them: each skipped byte range is ``(d.offset, d.end)``
+    damages: list[CaptureError] = field(default_factory=list)
+    #: capture records that passed their CRC-32 and were converted
+    records_ok: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
 
 
 def convert_capture(capture: str | os.PathLike, out: str | os.PathLike, *,
                     overwrite: bool = False) -> ConvertResult:
-    """Decode a raw capture into a new HDF5 recording; damage ends it (see ``result.damage``).
+    """Decode a raw capture into a new HDF5 recording (see ``result.damages``).
 
-    Everything before the first damaged record is converted and the output is a valid
-    recording; the caller decides how loudly to report the damage.
+    Damaged records are skipped, so their lines count as lost on the link; every record that
+    passes its CRC-32 is converted and the output is a valid recording. The caller decides how
+    loudly to report the damage.
     """
     capture, out = Path(capture), Path(out)
     if out.exists() and not overwrite:
@@ -144,9 +150,12 @@ def convert_capture(capture: str | os.PathLike, out: str | os.PathLike, *,
         if info_event is None and client.info is not None:
             writer.set_device_info(client.info)
         result.damage = reader.damage
+        result.damages = list(reader.damages)
+        result.records_ok = reader.records_ok
         final: dict[str, Any] = {"stats": stats, "decoder_stats": client.decoder.stats.as_dict()}
-        if reader.damage is not None:
-            final["capture_damage"] = str(reader.damage)
+        if reader.damages:
+            final["capture_damage"] = "; ".join(
+                f"{d} (skipped bytes {d.offset}-{d.end})" for d in reader.damages)
         # the recorder closed after the same last sweep: the same STOP rule applies
         cut = stop_cut(*last_frame[0]) if stopped and last_frame else 0
         accounting = adjust_for_stop(accounting_from(stats, lines_recorded=0,

@@ -6,6 +6,9 @@ PNG with the standard library (:mod:`host.record.png`), so no GUI toolkit is nee
 
 NPZ is written as a stream (``zipfile`` + ``numpy.lib.format``), one segment's rows at a time,
 so a recording larger than memory can still be exported.
+
+Every row is checked against its CRC-32 first. Damaged rows are left out (a PNG draws them as
+missing lines) unless ``keep_damaged``; either way the result names them.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import json
 import os
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,7 @@ import numpy as np
 
 from host.protocol import SampleFormat, SweepKind
 
-from .hdf5 import FRAME_DTYPE, LINE_DTYPE, Recording, Segment, open_recording
+from .hdf5 import FRAME_DTYPE, LINE_DTYPE, BadRow, Recording, Segment, open_recording
 from .png import write_png
 
 _INPUT_FORMATS = {SampleFormat.U8: "u8", SampleFormat.I16: "i16", SampleFormat.U16_OB: "u16",
@@ -44,16 +47,29 @@ class FrameImage:
     image: np.ndarray
 
 
-def _frame_rf(seg: Segment, start: int, end: int) -> tuple[np.ndarray, np.ndarray, int]:
+_SEGMENT_ATTRS = ("lines_per_frame", "zero_level", "sample_format", "adc_bits",
+                  "sample_rate_hz", "start_delay_samples", "sweep_kind")
+
+
+def damaged_rows(rec: Recording) -> dict[str, list[BadRow]]:
+    """Per segment name, the rows whose samples fail their CRC-32."""
+    return {seg.name: bad for seg in rec.segments if (bad := seg.bad_rows())}
+
+
+def _frame_rf(seg: Segment, start: int, end: int, skip: frozenset[int] = frozenset()
+              ) -> tuple[np.ndarray, np.ndarray, int]:
     """The sweep's first firings ``(n_lines, n_samples)`` (missing rows at the zero level),
-    per-line positions in µrad/µm (NaN where missing), and how many lines are present."""
+    per-line positions in µrad/µm (NaN where missing), and how many lines are present.
+    Rows in ``skip`` (damaged) count as missing."""
     a = seg.attrs
     n_lines = int(a["lines_per_frame"])
     meta = seg.lines[start:end]
-    rows = seg.samples[start:end]
+    rows = seg.rows(start, end)
     rf = np.full((n_lines, seg.n_samples), int(a["zero_level"]), dtype=seg.samples.dtype)
     pos = np.full(n_lines, np.nan)
     first = meta["ensemble_index"] == 0
+    if skip:
+        first &= ~np.isin(np.arange(start, end), list(skip))
     idx = meta["line_index"][first].astype(np.int64)
     rf[idx] = rows[first]
     pos[idx] = meta["beam_position"][first]
@@ -77,15 +93,22 @@ def _fill_positions(pos: np.ndarray, config: dict[str, Any] | None) -> np.ndarra
 
 
 def iter_frame_images(rec: Recording, *, size: tuple[int, int] = (512, 512),
-                      dynamic_range_db: float = 50.0, center_freq_hz: float | None = None
-                      ) -> Iterator[FrameImage]:
-    """B-mode pictures of every frame (scan-converted when the sweep allows it)."""
+                      dynamic_range_db: float = 50.0, center_freq_hz: float | None = None,
+                      skip: dict[str, list[BadRow]] | None = None) -> Iterator[FrameImage]:
+    """B-mode pictures of every frame (scan-converted when the sweep allows it); rows in
+    ``skip`` (per segment name, e.g. :func:`damaged_rows`) are drawn as missing lines."""
     from host.dsp import Chain, ChainConfig, ScanConverter
 
     info = rec.device_info
     number = 0
     for seg in rec.segments:
         a = seg.attrs
+        missing = [k for k in _SEGMENT_ATTRS if k not in a]
+        if missing:
+            raise ExportError(f"segment {seg.name} lacks the attributes {', '.join(missing)} "
+                              "(a salvaged file whose segment metadata was lost): it cannot "
+                              "be drawn; export it with --npz instead")
+        skipped = frozenset(b.row for b in (skip or {}).get(seg.name, ()))
         config = seg.config
         f0 = center_freq_hz or (config or {}).get("pulse_freq_hz") or \
             (info.transducer_freq_hz if info is not None else 0) or 5e6
@@ -104,7 +127,8 @@ def iter_frame_images(rec: Recording, *, size: tuple[int, int] = (512, 512),
         kind = int(a["sweep_kind"])
         converters: dict[bytes, Any] = {}
         for fi, start, end in seg.frame_runs():
-            rf, pos, present = _frame_rf(seg, start, end)
+            rf, pos, present = _frame_rf(seg, start, end,
+                                         skipped & frozenset(range(start, end)))
             result = chain.process(rf)
             image = result.image
             positions = _fill_positions(pos, config)
@@ -134,36 +158,47 @@ def iter_frame_images(rec: Recording, *, size: tuple[int, int] = (512, 512),
 
 @dataclass
 class ExportResult:
-    """What an export wrote."""
+    """What an export wrote, and the damaged rows it found."""
 
     files: int
     frames: int
     bytes: int
     path: str
+    #: rows whose samples fail their CRC-32: left out, or kept with ``keep_damaged``
+    damaged: list[BadRow] = field(default_factory=list)
+    kept_damaged: bool = False
 
 
 def export_png(path: str | os.PathLike, out_dir: str | os.PathLike, *, overwrite: bool = False,
                size: tuple[int, int] = (512, 512), dynamic_range_db: float = 50.0,
-               center_freq_hz: float | None = None) -> ExportResult:
-    """Write ``frame_NNNNNN.png`` per frame into ``out_dir`` (which must be new or empty)."""
+               center_freq_hz: float | None = None, keep_damaged: bool = False) -> ExportResult:
+    """Write ``frame_NNNNNN.png`` per frame into ``out_dir`` (which must be new or empty);
+    damaged rows are drawn as missing lines unless ``keep_damaged``."""
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise FileExistsError(f"{out} exists and is not empty; use --force to write into it")
     out.mkdir(parents=True, exist_ok=True)
     files = total = 0
     with open_recording(path) as rec:
+        bad = damaged_rows(rec)
         for fr in iter_frame_images(rec, size=size, dynamic_range_db=dynamic_range_db,
-                                    center_freq_hz=center_freq_hz):
+                                    center_freq_hz=center_freq_hz,
+                                    skip=None if keep_damaged else bad):
             target = out / f"frame_{fr.number:06d}.png"
             write_png(target, fr.image)
             files += 1
             total += target.stat().st_size
-    return ExportResult(files, files, total, str(out))
+    return ExportResult(files, files, total, str(out), _flat(bad), keep_damaged)
+
+
+def _flat(bad: dict[str, list[BadRow]]) -> list[BadRow]:
+    return [row for rows in bad.values() for row in rows]
 
 
 def export_npz(path: str | os.PathLike, out_path: str | os.PathLike, *,
-               overwrite: bool = False) -> ExportResult:
-    """Write samples and per-line metadata arrays (one set per segment) to an NPZ file.
+               overwrite: bool = False, keep_damaged: bool = False) -> ExportResult:
+    """Write samples and per-line metadata arrays (one set per segment) to an NPZ file;
+    damaged rows are left out unless ``keep_damaged``.
 
     Keys: ``samples`` and one array per ``LINE_DTYPE`` field (``seq``, ``frame_index``…) for a
     recording with one segment; with several, each key gets the segment suffix (``samples_0001``).
@@ -175,26 +210,40 @@ def export_npz(path: str | os.PathLike, out_path: str | os.PathLike, *,
         raise FileExistsError(f"{out} exists; use --force to overwrite it")
     tmp = out.with_name(out.name + ".partial")
     frames = 0
-    with open_recording(path) as rec, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED,
-                                                      allowZip64=True) as zf:
-        several = len(rec.segments) > 1
-        seg_attrs = {}
-        for seg in rec.segments:
-            suffix = f"_{seg.name.rsplit('/', 1)[-1]}" if several else ""
-            _stream_array(zf, f"samples{suffix}", seg.samples, seg.n_rows)
-            lines = seg.lines
-            for name in LINE_DTYPE.names or ():
-                _small_array(zf, f"{name}{suffix}", np.ascontiguousarray(lines[name]))
-            frames += len(seg.frame_runs())
-            seg_attrs[seg.name] = {k: v for k, v in seg.attrs.items() if k != "config"}
-            seg_attrs[seg.name]["config"] = seg.config
-        for name in FRAME_DTYPE.names or ():
-            _small_array(zf, f"frames_{name}", np.ascontiguousarray(rec.frames[name]))
-        _small_array(zf, "device_info", np.array(json.dumps(rec.device_info_dict)))
-        _small_array(zf, "config_changes", np.array(json.dumps(rec.config_changes)))
-        _small_array(zf, "segment_attrs", np.array(json.dumps(seg_attrs)))
+    with open_recording(path) as rec:
+        bad = damaged_rows(rec)
+        try:
+            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+                frames = _write_npz(zf, rec, {} if keep_damaged else bad)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     os.replace(tmp, out)
-    return ExportResult(1, frames, out.stat().st_size, str(out))
+    return ExportResult(1, frames, out.stat().st_size, str(out), _flat(bad), keep_damaged)
+
+
+def _write_npz(zf: zipfile.ZipFile, rec: Recording, skip: dict[str, list[BadRow]]) -> int:
+    """Every array of the NPZ file, rows in ``skip`` left out; returns the frame count."""
+    frames = 0
+    several = len(rec.segments) > 1
+    seg_attrs = {}
+    for seg in rec.segments:
+        suffix = f"_{seg.name.rsplit('/', 1)[-1]}" if several else ""
+        keep = np.ones(seg.n_rows, bool)
+        keep[[b.row for b in skip.get(seg.name, ())]] = False
+        _stream_array(zf, f"samples{suffix}", seg, keep)
+        lines = seg.lines[keep]
+        for name in LINE_DTYPE.names or ():
+            _small_array(zf, f"{name}{suffix}", np.ascontiguousarray(lines[name]))
+        frames += len(seg.frame_runs())
+        seg_attrs[seg.name] = {k: v for k, v in seg.attrs.items() if k != "config"}
+        seg_attrs[seg.name]["config"] = seg.config
+    for name in FRAME_DTYPE.names or ():
+        _small_array(zf, f"frames_{name}", np.ascontiguousarray(rec.frames[name]))
+    _small_array(zf, "device_info", np.array(json.dumps(rec.device_info_dict)))
+    _small_array(zf, "config_changes", np.array(json.dumps(rec.config_changes)))
+    _small_array(zf, "segment_attrs", np.array(json.dumps(seg_attrs)))
+    return frames
 
 
 def _small_array(zf: zipfile.ZipFile, name: str, arr: np.ndarray) -> None:
@@ -202,13 +251,18 @@ def _small_array(zf: zipfile.ZipFile, name: str, arr: np.ndarray) -> None:
         np.lib.format.write_array(fp, arr, allow_pickle=False)
 
 
-def _stream_array(zf: zipfile.ZipFile, name: str, ds: Any, n_rows: int) -> None:
-    """Write the first ``n_rows`` of a 2-D dataset as ``name.npy`` without loading it whole."""
-    shape = (n_rows, *ds.shape[1:])
+def _stream_array(zf: zipfile.ZipFile, name: str, seg: Segment, keep: np.ndarray) -> None:
+    """Write a segment's samples rows where ``keep`` as ``name.npy`` without loading them
+    whole."""
+    ds = seg.samples
+    n_rows = keep.size
+    shape = (int(np.count_nonzero(keep)), *ds.shape[1:])
     header = {"descr": np.lib.format.dtype_to_descr(ds.dtype), "fortran_order": False,
               "shape": shape}
     step = max(1, (8 << 20) // max(1, int(np.prod(ds.shape[1:])) * ds.dtype.itemsize))
     with zf.open(f"{name}.npy", "w", force_zip64=True) as fp:
         np.lib.format.write_array_header_1_0(fp, header)
         for start in range(0, n_rows, step):
-            fp.write(np.ascontiguousarray(ds[start : min(n_rows, start + step)]).tobytes())
+            end = min(n_rows, start + step)
+            block = seg.rows(start, end)[keep[start:end]]
+            fp.write(np.ascontiguousarray(block).tobytes())

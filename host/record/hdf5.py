@@ -38,6 +38,7 @@ import threading
 import time
 import zlib
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ from .meta import (
     segment_key,
     to_json,
 )
+from .raw import check_flush_interval
 
 #: per-line metadata, one record per row of ``samples``
 LINE_DTYPE = np.dtype([
@@ -83,6 +85,7 @@ FRAME_DTYPE = np.dtype([
     ("missing", "<u4"),         # firings that did not
     ("lost_link", "<u4"),       # … of which lost on the link (CRC, sequence gaps)
     ("lost_device", "<u4"),     # … of which the device dropped (send buffer full)
+    ("lost_host", "<u4"),       # … of which the host lost (its acquisition buffer overflowed)
     ("device_sent", "<i4"),     # FRAME_END.lines_sent, -1 without a FRAME_END
     ("end_received", "?"),
     ("complete", "?"),
@@ -91,8 +94,11 @@ FRAME_DTYPE = np.dtype([
 
 DEFAULT_FLUSH_S = 0.5
 DEFAULT_QUEUE_BYTES = 512 << 20
-#: stop writing (cleanly) when less than this is free on the recording's disk
-DEFAULT_MIN_FREE = 64 << 20
+#: by default the writer stops (cleanly) when less than this many seconds of data at the
+#: board's rated throughput (DEVICE_INFO) are free on the recording's disk …
+RESERVE_SECONDS = 5.0
+#: … and never keeps less than this in reserve (HDF5's own metadata, the final attributes)
+RESERVE_FLOOR = 4 << 20
 _CHUNK_BYTES = 1 << 20
 _LINES_CHUNK = 4096
 _FRAMES_CHUNK = 1024
@@ -103,11 +109,41 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 class RecordingError(ValueError):
-    """A recording cannot be read (not one, truncated, corrupted); the text says where."""
+    """A recording cannot be read (not one, truncated, corrupted); the text says where.
 
-    def __init__(self, message: str, offset: int | None = None) -> None:
+    ``salvage`` is True when ``sonobridge convert`` may recover rows from the file (it is
+    truncated or damaged, not merely something else); ``problem`` is the message without the
+    advice, so a caller that knows more (how many rows) can give better advice.
+    """
+
+    def __init__(self, message: str, offset: int | None = None, *,
+                 path: str | os.PathLike | None = None, salvage: bool = False,
+                 problem: str | None = None) -> None:
         super().__init__(message)
         self.offset = offset
+        self.path = None if path is None else Path(path)
+        self.salvage = salvage
+        self.problem = problem or message
+
+
+#: what h5py raises when the bytes of a file are not what HDF5 expects
+H5_ERRORS = (OSError, RuntimeError, KeyError)
+
+
+def salvage_command(path: str | os.PathLike) -> str:
+    """The ``sonobridge convert`` command line that salvages ``path`` into a new file."""
+    p = Path(path)
+    return f"sonobridge convert {p} -o {p.with_name(p.stem + '-salvaged.h5')}"
+
+
+def damage_error(path: str | os.PathLike, what: str, exc: BaseException | str,
+            offset: int | None = None) -> RecordingError:
+    """The error for a recording HDF5 cannot read (``what`` it was reading, h5py's reason)."""
+    detail = str(exc).strip("'\"") if not isinstance(exc, str) else exc
+    problem = f"{path} is damaged: HDF5 cannot read {what} ({detail})"
+    return RecordingError(f"{problem}; run `{salvage_command(path)}` to salvage the rows that "
+                          "still pass their CRC-32", offset, path=path, salvage=True,
+                          problem=problem)
 
 
 @dataclass
@@ -150,16 +186,22 @@ class DatasetWriter:
         overwrite: bool = False,
         flush_interval_s: float = DEFAULT_FLUSH_S,
         max_queue_bytes: int = DEFAULT_QUEUE_BYTES,
-        min_free_bytes: int = DEFAULT_MIN_FREE,
+        min_free_bytes: int | None = None,
         block_when_full: bool = False,
         attrs: dict[str, Any] | None = None,
     ) -> None:
+        check_flush_interval(flush_interval_s)
+        check_reserve(min_free_bytes)
         self.path = Path(path)
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path} exists; use --force (overwrite=True) to replace")
         self.flush_interval_s = min(1.0, flush_interval_s)
         self.max_queue_bytes = max_queue_bytes
+        #: the free space to keep on the disk; None: :data:`RESERVE_SECONDS` of data at the
+        #: board's rated throughput (or the measured rate while that is unknown)
         self.min_free_bytes = min_free_bytes
+        self._rated_bps = 0
+        self._t_start = time.monotonic()
         #: conversion wants back-pressure instead of dropping when the disk is slow
         self.block_when_full = block_when_full
         self.stats = WriterStats()
@@ -216,12 +258,15 @@ class DatasetWriter:
         """Queue the summary of a sweep the client handed on."""
         row = (frame.index & 0xFFFFFFFF, frame.config_id, frame.n_lines, frame.ensemble_size,
                int(np.count_nonzero(frame.present)), frame.n_missing, frame.lost_link,
-               frame.lost_device, -1 if frame.device_sent is None else frame.device_sent,
+               frame.lost_device, frame.lost_host,
+               -1 if frame.device_sent is None else frame.device_sent,
                frame.end_received, frame.complete, frame.host_time_ns)
         self._put(("F", row))
 
     def set_device_info(self, info: DeviceInfo) -> None:
-        """Store DEVICE_INFO (every field) as attributes."""
+        """Store DEVICE_INFO (every field) as attributes; its rated throughput sizes the
+        default disk reserve from now on."""
+        self._rated_bps = int(info.rated_throughput_bps or 0)
         self._put(("I", info_to_dict(info)))
 
     def set_attrs(self, **attrs: Any) -> None:
@@ -302,16 +347,36 @@ class DatasetWriter:
                     if not self._queue:
                         return
 
+    @property
+    def reserve_bytes(self) -> int:
+        """The free space the writer keeps on the disk now (see ``min_free_bytes``)."""
+        if self.min_free_bytes is not None:
+            return self.min_free_bytes
+        return reserve_for(self._rate_bps())
+
+    def _rate_bps(self) -> float:
+        """The data rate the reserve is sized for: rated if the board says, else measured."""
+        if self._rated_bps:
+            return float(self._rated_bps)
+        elapsed = time.monotonic() - self._t_start
+        return self.stats.sample_bytes / elapsed if elapsed > 1.0 else 0.0
+
     def _check_space(self) -> None:
         now = time.monotonic()
         if now - self._last_space_check < 0.2:
             return
         self._last_space_check = now
         free = free_bytes(self.path.parent)
-        if free < self.min_free_bytes:
+        reserve = self.reserve_bytes
+        if free < reserve:
+            if self.min_free_bytes is not None:
+                why = "as asked (--reserve-mb)"
+            else:
+                why = (f"{RESERVE_SECONDS:g} s of data at {self._rate_bps() / 1e6:.1f} MB/s, at "
+                       f"least {RESERVE_FLOOR >> 20} MiB; --reserve-mb sets it")
             raise OSError(errno.ENOSPC, f"No space left: only {free / 1e6:.1f} MB free on "
-                          f"{self.path.parent} (the recorder keeps "
-                          f"{self.min_free_bytes / 1e6:.0f} MB in reserve)")
+                          f"{self.path.parent} and the recorder keeps {reserve / 1e6:.1f} MB "
+                          f"in reserve ({why}); free some space or record to another disk")
 
     def _fail(self, reason: str, message: str, pending: deque) -> None:
         with self._cond:
@@ -466,39 +531,118 @@ def free_bytes(directory: str | os.PathLike) -> int:
     return shutil.disk_usage(directory).free
 
 
+def reserve_for(rate_bps: float) -> int:
+    """The default free-space reserve for a data rate in bytes/s (:data:`RESERVE_SECONDS` of
+    data, at least :data:`RESERVE_FLOOR`)."""
+    return max(RESERVE_FLOOR, int(RESERVE_SECONDS * max(0.0, rate_bps)))
+
+
+def check_reserve(reserve_bytes: int | None) -> None:
+    """Raise ValueError unless ``reserve_bytes`` is None (scale with the rate) or >= 0."""
+    if reserve_bytes is not None and not reserve_bytes >= 0:
+        raise ValueError(f"the disk reserve must be >= 0 bytes (None: scale it with the data "
+                         f"rate), got {reserve_bytes!r}")
+
+
 # -- reading -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A stored row whose samples no longer match their CRC-32 (or could not be read)."""
+
+    segment: str
+    row: int
+    offset: int | None
+    frame_index: int | None = None
+    line_index: int | None = None
+    ensemble_index: int | None = None
+
+    def __str__(self) -> str:
+        where = [f"frame {self.frame_index}"] if self.frame_index is not None else []
+        if self.line_index is not None:
+            where.append(f"line {self.line_index}")
+        if self.ensemble_index:
+            where.append(f"firing {self.ensemble_index}")
+        text = f"segment {self.segment.rsplit('/', 1)[-1]} row {self.row}"
+        if where:
+            text += f" ({', '.join(where)})"
+        if self.offset is not None:
+            text += f" at byte offset {self.offset}"
+        return text
+
+
+def describe_rows(rows: list[BadRow], limit: int = 10) -> str:
+    """The first ``limit`` rows by name, and how many more."""
+    text = "; ".join(str(r) for r in rows[:limit])
+    if len(rows) > limit:
+        text += f"; and {len(rows) - limit} more"
+    return text
 
 
 class Segment:
     """One configuration's rows: ``samples`` (an h5py dataset) and ``lines`` (metadata)."""
 
-    def __init__(self, group: h5py.Group) -> None:
+    def __init__(self, group: h5py.Group, path: str | os.PathLike | None = None) -> None:
         self.name = group.name
         self.group = group
+        self.path = Path(path if path is not None else group.file.filename)
         self.samples: h5py.Dataset = group["samples"]
+        self._lines_ds: h5py.Dataset = group["lines"]
         self.attrs: dict[str, Any] = {k: _plain(v) for k, v in group.attrs.items()}
-        config = self.attrs.get("config")
-        self.config: dict[str, Any] | None = json.loads(config) if isinstance(config, str) \
-            else None
+        self.config: dict[str, Any] | None = json_attr(self.path, self.attrs, "config",
+                                                       f"{self.name}'s")
         self._lines: np.ndarray | None = None
 
     @property
     def lines(self) -> np.ndarray:
         """Per-row metadata (``LINE_DTYPE``), read once."""
         if self._lines is None:
-            n = min(self.samples.shape[0], self.group["lines"].shape[0])
-            self._lines = self.group["lines"][:n]
+            try:
+                self._lines = self._lines_ds[: self.n_rows]
+            except H5_ERRORS as exc:
+                raise damage_error(self.path, f"the per-line metadata of {self.name}", exc) from exc
         return self._lines
 
     @property
     def n_rows(self) -> int:
         """Rows stored (lines received in this configuration)."""
-        return min(self.samples.shape[0], self.group["lines"].shape[0])
+        return min(self.samples.shape[0], self._lines_ds.shape[0])
 
     @property
     def n_samples(self) -> int:
         """Samples per line."""
         return int(self.samples.shape[1])
+
+    def rows(self, start: int, end: int) -> np.ndarray:
+        """The samples of rows ``start`` to ``end`` (HDF5 failures raise RecordingError)."""
+        try:
+            return self.samples[start:end]
+        except H5_ERRORS as exc:
+            raise damage_error(self.path, f"rows {start} to {end - 1} of {self.name}", exc) from exc
+
+    def blocks(self) -> Iterator[tuple[int, np.ndarray]]:
+        """``(first_row, samples)`` one stored chunk of rows at a time."""
+        step = self.samples.chunks[0] if self.samples.chunks else 1024
+        n = self.n_rows
+        for start in range(0, n, step):
+            yield start, self.rows(start, min(n, start + step))
+
+    def bad_row(self, row: int) -> BadRow:
+        """A :class:`BadRow` naming ``row`` (frame, line, byte offset)."""
+        m = self.lines[row]
+        return BadRow(self.name, row, row_offset(self.samples, row), int(m["frame_index"]),
+                      int(m["line_index"]), int(m["ensemble_index"]))
+
+    def bad_rows(self) -> list[BadRow]:
+        """Rows whose samples fail the CRC-32 stored with them."""
+        crcs = self.lines["crc32"]
+        bad: list[BadRow] = []
+        for start, block in self.blocks():
+            for i, row in enumerate(block):
+                if zlib.crc32(row) != int(crcs[start + i]):
+                    bad.append(self.bad_row(start + i))
+        return bad
 
     def frame_runs(self) -> list[tuple[int, int, int]]:
         """``(frame_index, first_row, end_row)`` for each run of rows of one sweep."""
@@ -511,6 +655,35 @@ class Segment:
         return [(int(fi[s]), int(s), int(e)) for s, e in zip(starts, ends, strict=True)]
 
 
+#: attributes that hold JSON text
+JSON_ATTRS = frozenset({"device_info", "config", "config_changes", "stats", "decoder_stats",
+                        "accounting", "salvage"})
+
+
+def json_attr(path: str | os.PathLike, attrs: dict[str, Any], key: str, whose: str) -> Any:
+    """The JSON value of attribute ``key`` (None if absent); text that is not JSON any more
+    (damaged bytes) raises RecordingError."""
+    value = attrs.get(key)
+    if not isinstance(value, str):
+        return None
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise damage_error(path, f"{whose} {key!r} attribute", f"not valid JSON: {exc}") \
+            from exc
+
+
+def frames_table(data: np.ndarray) -> np.ndarray:
+    """A ``frames`` table in today's :data:`FRAME_DTYPE` (columns added since are 0)."""
+    if data.dtype == FRAME_DTYPE:
+        return data
+    out = np.zeros(len(data), FRAME_DTYPE)
+    for name in data.dtype.names or ():
+        if name in (FRAME_DTYPE.names or ()):
+            out[name] = data[name]
+    return out
+
+
 class Recording:
     """An open recording (see :func:`open_recording`); use as a context manager."""
 
@@ -520,23 +693,31 @@ class Recording:
         self.attrs: dict[str, Any] = {k: _plain(v) for k, v in file.attrs.items()}
         if self.attrs.get("format") != FORMAT_NAME:
             raise RecordingError(f"{self.path} is an HDF5 file but not a sonobridge recording "
-                                 "(no format='sonobridge-recording' attribute)")
-        self.segments = [Segment(file["segments"][k]) for k in sorted(file["segments"])]
-        self.frames: np.ndarray = file["frames"][:] if "frames" in file else \
+                                 "(no format='sonobridge-recording' attribute)", path=self.path)
+        self.segments = [Segment(file["segments"][k], self.path)
+                         for k in sorted(file["segments"])]
+        self.frames: np.ndarray = frames_table(file["frames"][:]) if "frames" in file else \
             np.zeros(0, FRAME_DTYPE)
 
     def _json(self, key: str) -> Any:
-        value = self.attrs.get(key)
-        return json.loads(value) if isinstance(value, str) else None
+        return json_attr(self.path, self.attrs, key, "its")
 
     @property
     def device_info_dict(self) -> dict[str, Any] | None:
         """DEVICE_INFO fields, as recorded."""
-        info = self._json("device_info")
-        if info is None and "device_info" in self.file:
+        try:
+            info = self._json("device_info")
+        except RecordingError:
+            info = None  # the group below holds the same fields
+        if info is None:
             # the group's attributes are written once, early: they survive when the root's
             # (rewritten at the end) do not
-            info = {k: _plain(v) for k, v in self.file["device_info"].attrs.items()} or None
+            try:
+                if "device_info" in self.file:
+                    group = self.file["device_info"]
+                    info = {k: _plain(v) for k, v in group.attrs.items()} or None
+            except H5_ERRORS as exc:
+                raise damage_error(self.path, "its device_info group", exc) from exc
         return info
 
     @property
@@ -567,7 +748,9 @@ class Recording:
 
     @property
     def accounting(self) -> dict[str, Any] | None:
-        """Delivery and loss counters of the session, and what the recorder could not keep."""
+        """Delivery and loss counters of the session, and what the recorder could not keep
+        (files written before ``lines_lost_host`` existed lack that key: read it with
+        ``.get('lines_lost_host', 0)``)."""
         return self._json("accounting")
 
     @property
@@ -608,9 +791,9 @@ def open_recording(path: str | os.PathLike) -> Recording:
     except RecordingError:
         file.close()
         raise
-    except (KeyError, OSError) as exc:
+    except H5_ERRORS as exc:
         file.close()
-        raise RecordingError(f"{path}: the recording's structure is damaged: {exc}") from exc
+        raise damage_error(path, "the recording's structure", exc) from exc
 
 
 def _open_error(path: Path, exc: OSError) -> RecordingError:
@@ -618,40 +801,23 @@ def _open_error(path: Path, exc: OSError) -> RecordingError:
     m = _TRUNCATED.search(text)
     if m:
         eof, stored = int(m.group(1)), int(m.group(2))
-        return RecordingError(
-            f"{path} is truncated: it ends at byte offset {eof} but its HDF5 superblock says "
-            f"{stored} bytes; `sonobridge convert {path} -o FIXED.h5` salvages the rows "
-            f"stored before offset {eof}", offset=eof)
+        problem = (f"{path} is truncated: it ends at byte offset {eof} but its HDF5 superblock "
+                   f"says {stored} bytes")
+        return RecordingError(f"{problem}; run `{salvage_command(path)}` to salvage the rows "
+                              f"stored before offset {eof}", offset=eof, path=path,
+                              salvage=True, problem=problem)
     with path.open("rb") as f:
-        head = f.read(8)
-    if head != HDF5_SIGNATURE:
+        head = f.read(56)
+    # a damaged signature in front of an intact root object header is still worth salvaging
+    if head[:8] != HDF5_SIGNATURE and head[48:52] != b"OHDR":
         return RecordingError(f"{path} is not an HDF5 file (no HDF5 signature at byte offset "
-                              "0)", offset=0)
-    return RecordingError(f"{path}: HDF5 cannot open it: {text}")
-
-
-@dataclass(frozen=True)
-class BadRow:
-    """A stored row whose samples no longer match their CRC-32."""
-
-    segment: str
-    row: int
-    offset: int | None
+                              "0)", offset=0, path=path)
+    return damage_error(path, "the file's superblock or root group", exc)
 
 
 def verify_recording(rec: Recording) -> list[BadRow]:
     """Check every row against its CRC-32; returns the damaged rows with their file offsets."""
-    bad: list[BadRow] = []
-    for seg in rec.segments:
-        ds = seg.samples
-        crcs = seg.lines["crc32"]
-        step = ds.chunks[0] if ds.chunks else 1024
-        for start in range(0, seg.n_rows, step):
-            block = ds[start : min(seg.n_rows, start + step)]
-            for i, row in enumerate(block):
-                if zlib.crc32(row) != int(crcs[start + i]):
-                    bad.append(BadRow(seg.name, start + i, row_offset(ds, start + i)))
-    return bad
+    return [bad for seg in rec.segments for bad in seg.bad_rows()]
 
 
 def row_offset(ds: h5py.Dataset, row: int) -> int | None:
@@ -661,156 +827,12 @@ def row_offset(ds: h5py.Dataset, row: int) -> int | None:
     per = ds.chunks[0]
     try:
         info = ds.id.get_chunk_info_by_coord((row // per * per,) + (0,) * (ds.ndim - 1))
-    except (AttributeError, OSError, ValueError):
+    except (AttributeError, ValueError, *H5_ERRORS):
         return None
     if info.byte_offset is None:
         return None
     row_bytes = int(np.prod(ds.shape[1:], dtype=np.int64)) * ds.dtype.itemsize
     return int(info.byte_offset) + (row % per) * row_bytes
-
-
-@dataclass
-class SalvageReport:
-    """What :func:`salvage_recording` kept."""
-
-    source_bytes: int
-    expected_bytes: int
-    rows_kept: int
-    rows_dropped: int
-    message: str
-
-
-def salvage_recording(src: str | os.PathLike, dst: str | os.PathLike, *,
-                      overwrite: bool = False) -> SalvageReport:
-    """Copy what survives of a truncated recording into a new file ``dst``.
-
-    A copy of ``src`` is padded with zeros to the length HDF5 expects, so it opens again. Then
-    every attribute that still reads is copied, and for each segment the longest prefix of rows
-    stored wholly before the cut whose samples pass their CRC-32. Segments after one that
-    cannot be read are not copied (everything before the damage is kept, nothing after it).
-    """
-    src, dst = Path(src), Path(dst)
-    if dst.exists() and not overwrite:
-        raise FileExistsError(f"{dst} exists; use --force to overwrite it")
-    m = _TRUNCATED.search(_raw_open_error(src))
-    if m is None:
-        try:
-            open_recording(src).close()
-        except RecordingError:
-            raise
-        raise RecordingError(f"{src} is not truncated; nothing to salvage")
-    cut, expected = int(m.group(1)), int(m.group(2))
-    padded = dst.with_name(dst.name + ".padded")
-    shutil.copyfile(src, padded)
-    try:
-        os.truncate(padded, expected)  # zero-filled: whatever lay past the cut is gone anyway
-        try:
-            old = h5py.File(padded, "r")
-        except OSError as exc:
-            raise RecordingError(f"{src} is truncated at byte offset {cut} and its HDF5 "
-                                 f"superblock lay past the cut; nothing can be salvaged "
-                                 f"({exc})", offset=cut) from exc
-        with old, h5py.File(dst, "w", libver=_LIBVER) as new:
-            kept, dropped = _copy_salvageable(old, new, cut)
-            new.attrs["complete"] = False
-            new.attrs["salvaged_from"] = str(src)
-            note = (f"{src} was truncated at byte offset {cut} (HDF5 expects {expected} "
-                    f"bytes): kept {kept} rows stored before it, dropped {dropped}")
-            new.attrs["salvage_note"] = note
-    finally:
-        with contextlib.suppress(OSError):
-            padded.unlink()
-    return SalvageReport(src.stat().st_size, expected, kept, dropped, note)
-
-
-def _copy_attrs(old: h5py.AttributeManager, new: h5py.AttributeManager) -> None:
-    try:
-        names = list(old.keys())
-    except Exception:  # the attribute index lay past the cut
-        return
-    for name in names:
-        with contextlib.suppress(Exception):
-            new[name] = old[name]
-
-
-def _copy_salvageable(old: h5py.File, new: h5py.File, cut: int) -> tuple[int, int]:
-    """Copy attributes and the rows that lie before ``cut``; returns (kept, dropped) rows."""
-    _copy_attrs(old.attrs, new.attrs)
-    if "format" not in new.attrs:
-        new.attrs["format"] = FORMAT_NAME
-    with contextlib.suppress(Exception):
-        _copy_attrs(old["device_info"].attrs, new.require_group("device_info").attrs)
-    segs = new.create_group("segments")
-    kept = dropped = 0
-    try:
-        names = sorted(old["segments"])
-    except Exception:
-        names = []
-    for name in names:
-        try:
-            g = old["segments"][name]
-            samples, lines = g["samples"], g["lines"]
-            n = min(samples.shape[0], lines.shape[0])
-        except Exception:
-            break
-        good = min(_rows_before(samples, n, cut), _rows_before(lines, n, cut))
-        meta = np.zeros(0, LINE_DTYPE)
-        try:
-            meta = lines[:good]
-            block = samples[:good]
-        except Exception:
-            good, block = 0, np.zeros((0, samples.shape[1]), samples.dtype)
-        for i in range(good):
-            if zlib.crc32(block[i]) != int(meta["crc32"][i]):
-                good = i
-                break
-        ng = segs.create_group(name)
-        _copy_attrs(g.attrs, ng.attrs)
-        ns = ng.create_dataset("samples", data=block[:good], maxshape=(None, samples.shape[1]),
-                               chunks=samples.chunks)
-        del ns
-        ng.create_dataset("lines", data=meta[:good], maxshape=(None,), chunks=(_LINES_CHUNK,))
-        kept += good
-        dropped += n - good
-        if good < n:
-            break
-    frames = np.zeros(0, FRAME_DTYPE)
-    with contextlib.suppress(Exception):
-        f = old["frames"]
-        frames = f[: _rows_before(f, f.shape[0], cut)]
-    new.create_dataset("frames", data=frames, maxshape=(None,), chunks=(_FRAMES_CHUNK,))
-    return kept, dropped
-
-
-def _raw_open_error(path: Path) -> str:
-    try:
-        h5py.File(path, "r").close()
-    except OSError as exc:
-        return str(exc)
-    return ""
-
-
-def _rows_before(ds: h5py.Dataset, n: int, cut: int) -> int:
-    """Length of the prefix of ``ds``'s first ``n`` rows stored wholly before byte ``cut``."""
-    if n == 0 or ds.chunks is None:
-        return 0
-    per = ds.chunks[0]
-    row_bytes = int(np.prod(ds.shape[1:], dtype=np.int64)) * ds.dtype.itemsize
-    good = 0
-    for start in range(0, n, per):
-        try:
-            info = ds.id.get_chunk_info_by_coord((start,) + (0,) * (ds.ndim - 1))
-        except (OSError, ValueError):
-            break
-        if info.byte_offset is None:
-            break
-        rows = min(per, n - start)
-        fit = (cut - int(info.byte_offset)) // row_bytes
-        if fit < rows:
-            good += max(0, fit)
-            break
-        good += rows
-    return good
 
 
 def _plain(value: Any) -> Any:

@@ -76,9 +76,11 @@ def to_json(value: object) -> str:
 
 #: the loss and delivery counters a recording reports (names as in DeviceStats)
 ACCOUNTING_FIELDS = ("lines_received", "lines_missing", "lines_lost_link", "lines_lost_device",
-                     "frames_complete", "frames_incomplete", "frames_lost", "crc_errors",
-                     "header_errors", "seq_gaps", "seq_resets", "bytes_discarded", "bytes_in",
-                     "disconnects", "device_resets")
+                     "lines_lost_host", "frames_complete", "frames_incomplete", "frames_lost",
+                     "crc_errors", "header_errors", "seq_gaps", "seq_resets", "bytes_discarded",
+                     "bytes_in", "disconnects", "device_resets")
+# a file written before ``lines_lost_host`` existed lacks it: read it with
+# ``.get("lines_lost_host", 0)``
 
 
 def stop_cut(present: np.ndarray, end_received: bool) -> int:
@@ -98,15 +100,23 @@ def adjust_for_stop(accounting: dict[str, Any], cut: int) -> dict[str, Any]:
 
     The device client counts the firings a STOP prevented as missing (it cannot tell them from
     lost ones); they were never acquired, so the recording reports them as
-    ``lines_cut_by_stop`` instead of ``lines_missing``.
+    ``lines_cut_by_stop`` instead of ``lines_missing``. They come off the causes in the order
+    the client attributes a sweep without FRAME_END: what no sequence gap explains is put on
+    the device, so the device's share first, then the link's, then the host's.
     """
     acc = dict(accounting)
     acc["lines_cut_by_stop"] = cut
     if cut and acc.get("lines_missing") is not None:
         acc["lines_missing"] -= cut
-        from_device = min(cut, acc.get("lines_lost_device") or 0)
-        acc["lines_lost_device"] = (acc.get("lines_lost_device") or 0) - from_device
-        acc["lines_lost_link"] = (acc.get("lines_lost_link") or 0) - (cut - from_device)
+        rest = cut
+        for cause in ("lines_lost_device", "lines_lost_link", "lines_lost_host"):
+            if cause not in acc and cause == "lines_lost_host":
+                continue  # written by a client that did not count it yet
+            take = min(rest, acc.get(cause) or 0)
+            acc[cause] = (acc.get(cause) or 0) - take
+            rest -= take
+        if rest:  # more cut than attributed (should not happen): keep the sums consistent
+            acc["lines_lost_link"] = (acc.get("lines_lost_link") or 0) - rest
         acc["frames_incomplete"] = max(0, (acc.get("frames_incomplete") or 0) - 1)
     return acc
 

@@ -8,8 +8,9 @@ device client decoded live. The format (docs/recording.md) is::
     record:  u64 host_ns | u32 length | u8 kind | 3 B zero | length bytes | u32 CRC-32
 
 All integers are little-endian. A record's CRC-32 covers its 16-byte header and its payload, so
-damage is found at the first bad record and everything before it is kept. ``host_ns`` is the
-host's monotonic clock (``time.monotonic_ns``) when the chunk was read.
+damage is found where it is: the reader skips the damaged bytes, resumes at the next record
+that passes its CRC-32, and reports the byte ranges it skipped. ``host_ns`` is the host's
+monotonic clock (``time.monotonic_ns``) when the chunk was read.
 
 Record kinds: ``RX`` (bytes from the device, exactly as read), ``EVENT`` (a UTF-8 JSON object:
 session, device info, configuration, link state, final statistics) and ``GAP`` (u64: bytes the
@@ -26,7 +27,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
+import mmap
 import os
+import re
 import struct
 import threading
 import time
@@ -57,18 +61,28 @@ DEFAULT_QUEUE_BYTES = 256 << 20
 
 
 class CaptureError(ValueError):
-    """A capture file is not one, or is damaged at ``offset``; records before it are good."""
+    """A capture file is not one, or is damaged at ``offset``.
+
+    ``end`` is where reading resumed past the damage (the next record that passes its CRC-32),
+    or the end of the file when nothing intact follows; bytes ``offset`` to ``end`` are lost.
+    """
 
     def __init__(self, path: str | os.PathLike, offset: int, reason: str, *, records_ok: int = 0,
-                 truncated: bool = False) -> None:
+                 truncated: bool = False, end: int | None = None) -> None:
         self.path = str(path)
         self.offset = offset
         self.reason = reason
         self.records_ok = records_ok
         #: True when the file simply ends early (a recorder stopped mid-write)
         self.truncated = truncated
+        self.end = end
         super().__init__(f"{self.path}: damaged at byte offset {offset}: {reason} "
                          f"({records_ok} good records before it)")
+
+    @property
+    def skipped(self) -> tuple[int, int] | None:
+        """The byte range ``(start, end)`` lost to this damage, once known."""
+        return None if self.end is None else (self.offset, self.end)
 
 
 class Record(NamedTuple):
@@ -101,19 +115,38 @@ def encode_record(kind: int, data: bytes, host_ns: int) -> bytes:
     return head + data + RECORD_TRAILER.pack(crc)
 
 
-class CaptureReader:
-    """Reads a capture. Iterating stops at the first damage, which ``damage`` then describes.
+_OVERHEAD = RECORD_HEADER.size + RECORD_TRAILER.size
+#: bytes 12..15 of a plausible record header: a known kind, then the three zero bytes
+_KIND_AND_RESERVED = re.compile(b"[\x01-\x03]\x00\x00\x00")
+#: a resync candidate this short is checked by its CRC-32 even when what follows it does not
+#: look like a record (cheap); longer ones must be followed by a plausible header or the end
+#: of the file first, or a damaged stretch of sample data (full of small numbers that look like
+#: lengths) would cost a CRC-32 over up to 64 MiB per byte position
+_CHEAP_CRC = 4 << 10
 
-    With ``strict=True`` (the default) the damage is raised as :class:`CaptureError` after every
-    good record before it was yielded.
+
+def _plausible_header(buf: mmap.mmap, offset: int) -> bool:
+    """Bytes 12..15 at ``offset`` look like a record header's kind and reserved bytes."""
+    return _KIND_AND_RESERVED.match(buf, offset + 12, offset + 16) is not None
+
+
+class CaptureReader:
+    """Reads a capture. Damaged records are skipped: reading resumes at the next record that
+    passes its CRC-32, and ``damages`` lists each damaged stretch (``damage`` is the first).
+
+    With ``strict=True`` (the default) the first damage is raised as :class:`CaptureError`
+    after every good record before it was yielded. A length field is never trusted beyond
+    :data:`MAX_RECORD` or the end of the file, so a corrupt one cannot make it allocate.
     """
 
     def __init__(self, path: str | os.PathLike, *, strict: bool = True) -> None:
         self.path = Path(path)
         self.strict = strict
         self.damage: CaptureError | None = None
+        self.damages: list[CaptureError] = []
         self.records_ok = 0
         self.end_offset = 0
+        self._header_damage: CaptureError | None = None
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path} does not exist or is not a file")
         with self.path.open("rb") as f:
@@ -122,72 +155,137 @@ class CaptureReader:
             raise CaptureError(self.path, 0, "not a sonobridge raw capture (no 'SBCAP' magic "
                                "at offset 0)")
         _magic, version, size, crc = FILE_HEADER.unpack(head)
+        self.header_size = FILE_HEADER.size
         if zlib.crc32(head[:_FILE_HEADER_BODY.size]) != crc:
-            raise CaptureError(self.path, 0, "the file header fails its CRC-32")
+            problem = CaptureError(self.path, 0, "the file header fails its CRC-32",
+                                   end=FILE_HEADER.size)
+            if strict:
+                raise problem
+            # the magic is intact, so it is a capture whose header took a hit: the records
+            # after it carry their own CRCs and can still be read
+            self._header_damage = problem
+            return
         if version != VERSION:
             raise CaptureError(self.path, 8, f"capture format version {version}; this "
                                f"sonobridge reads version {VERSION}")
         self.header_size = size
 
+    @property
+    def skipped(self) -> list[tuple[int, int]]:
+        """Byte ranges ``(start, end)`` the last read skipped as damaged."""
+        return [d.skipped for d in self.damages if d.skipped is not None]
+
     def __iter__(self) -> Iterator[Record]:
         return self.records()
 
     def records(self, kinds: frozenset[int] | None = None) -> Iterator[Record]:
-        """Yield records in file order; payloads of kinds not in ``kinds`` are skipped unread."""
-        self.damage = None
+        """Yield intact records in file order; payloads of kinds not in ``kinds`` are skipped
+        unread (their CRC is then not checked)."""
+        self.damage = self._header_damage
+        self.damages = [] if self._header_damage is None else [self._header_damage]
         self.records_ok = 0
-        with self.path.open("rb", buffering=1 << 20) as f:
+        with self.path.open("rb") as f:
             size = os.fstat(f.fileno()).st_size
-            f.seek(self.header_size)
-            offset = self.header_size
-            while True:
-                head = f.read(RECORD_HEADER.size)
-                if not head:
-                    self.end_offset = offset
-                    return
-                if len(head) < RECORD_HEADER.size:
-                    self._damaged(offset, f"truncated record header: the file ends {len(head)} "
-                                  f"bytes into it (the recorder was stopped mid-write)", True)
-                    return
-                host_ns, length, kind = RECORD_HEADER.unpack(head)
-                if length > MAX_RECORD:
-                    self._damaged(offset, f"record claims {length} bytes, more than the "
-                                  f"{MAX_RECORD >> 20} MiB maximum: the file is corrupted here")
-                    return
-                if kinds is not None and kind not in kinds:
-                    # skipped without reading (fast event scans); only the size is checked
-                    end = offset + RECORD_HEADER.size + length + RECORD_TRAILER.size
-                    if end > size:
-                        self._damaged(offset, "truncated record (the recorder was stopped "
-                                      "mid-write)", True)
-                        return
-                    f.seek(end)
-                    offset = end
-                    self.records_ok += 1
-                    continue
-                body = f.read(length + RECORD_TRAILER.size)
-                if len(body) < length + RECORD_TRAILER.size:
-                    self._damaged(offset, f"truncated record: {len(body)} of "
-                                  f"{length + RECORD_TRAILER.size} bytes present (the recorder "
-                                  "was stopped mid-write)", True)
-                    return
-                (stored,) = RECORD_TRAILER.unpack_from(body, length)
-                data = body[:length]
-                computed = zlib.crc32(data, zlib.crc32(head))
-                if stored != computed:
-                    self._damaged(offset, f"record fails its CRC-32 (stored 0x{stored:08X}, "
-                                  f"computed 0x{computed:08X}): the file is corrupted here")
-                    return
-                self.records_ok += 1
-                yield Record(offset, host_ns, kind, data)
-                offset += RECORD_HEADER.size + length + RECORD_TRAILER.size
+            if size <= self.header_size:
+                self.end_offset = size
+                return
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+                offset = self.header_size
+                while offset < size:
+                    rec, end, problem = self._read_at(buf, offset, size, kinds)
+                    if problem is None:
+                        offset = end
+                        self.records_ok += 1
+                        if rec is not None:
+                            yield rec
+                        continue
+                    resume = self._resync(buf, offset, size, end)
+                    truncated = resume >= size and problem[1]
+                    self._damaged(offset, problem[0] if truncated or not problem[1] else
+                                  "corrupted record header: its length runs past the end of "
+                                  "the file", truncated, resume)
+                    offset = resume
+                    if truncated:
+                        break
+                self.end_offset = offset if not self.damages or not self.damages[-1].truncated \
+                    else self.damages[-1].offset
 
-    def _damaged(self, offset: int, reason: str, truncated: bool = False) -> None:
-        self.end_offset = offset
-        self.damage = CaptureError(self.path, offset, reason, records_ok=self.records_ok,
-                                   truncated=truncated)
+    def _read_at(self, buf: mmap.mmap, offset: int, size: int, kinds: frozenset[int] | None
+                 ) -> tuple[Record | None, int, tuple[str, bool] | None]:
+        """The record at ``offset``: ``(record or None if skipped, its end, problem)``; a
+        problem is ``(reason, looks truncated)``."""
+        if size - offset < RECORD_HEADER.size:
+            return None, size, (f"truncated record header: the file ends {size - offset} "
+                                "bytes into it (the recorder was stopped mid-write)", True)
+        host_ns, length, kind = RECORD_HEADER.unpack_from(buf, offset)
+        if length > MAX_RECORD:
+            return None, size, (f"record claims {length} bytes, more than the "
+                                f"{MAX_RECORD >> 20} MiB maximum: the file is corrupted here",
+                                False)
+        end = offset + _OVERHEAD + length
+        if end > size:
+            return None, end, (f"truncated record: {size - offset} of {end - offset} bytes "
+                               "present (the recorder was stopped mid-write)", True)
+        if kinds is not None and kind not in kinds and _plausible_header(buf, offset) and (
+                end == size or (end + RECORD_HEADER.size <= size and _plausible_header(buf, end))):
+            # skipped unread (fast event scans); a length that does not lead to another header
+            # is checked by the CRC below instead of being trusted
+            return None, end, None
+        (stored,) = RECORD_TRAILER.unpack_from(buf, end - RECORD_TRAILER.size)
+        with memoryview(buf) as mv:
+            computed = zlib.crc32(mv[offset : end - RECORD_TRAILER.size])
+        if stored != computed:
+            return None, end, (f"record fails its CRC-32 (stored 0x{stored:08X}, computed "
+                               f"0x{computed:08X}): the file is corrupted here", False)
+        if kinds is not None and kind not in kinds:
+            return None, end, None
+        data = buf[offset + RECORD_HEADER.size : end - RECORD_TRAILER.size]
+        return Record(offset, host_ns, kind, data), end, None
+
+    def _valid_at(self, buf: mmap.mmap, offset: int, size: int, *, chained: bool) -> bool:
+        """An intact record starts at ``offset`` (header plausible, length sane, CRC-32 ok).
+
+        ``chained``: a long record must also be followed by the end of the file or by another
+        plausible header, so a damaged stretch full of false candidates costs little to scan.
+        """
+        if offset + _OVERHEAD > size or not _plausible_header(buf, offset):
+            return False
+        (length,) = struct.unpack_from("<I", buf, offset + 8)
+        end = offset + _OVERHEAD + length
+        if length > MAX_RECORD or end > size:
+            return False
+        # what follows must be the end, a tail too short for a header, or a plausible header
+        if chained and length > _CHEAP_CRC and end + RECORD_HEADER.size <= size and \
+                not _plausible_header(buf, end):
+            return False
+        (stored,) = RECORD_TRAILER.unpack_from(buf, end - RECORD_TRAILER.size)
+        with memoryview(buf) as mv:
+            return zlib.crc32(mv[offset : end - RECORD_TRAILER.size]) == stored
+
+    def _resync(self, buf: mmap.mmap, start: int, size: int, hint: int) -> int:
+        """Where the next intact record after the damaged one at ``start`` begins (or
+        ``size``): first where the damaged record's own length says, then byte by byte."""
+        if start < hint < size and self._valid_at(buf, hint, size, chained=False):
+            return hint
+        pos = start + 1
+        while True:
+            m = _KIND_AND_RESERVED.search(buf, pos + 12)
+            if m is None:
+                return size
+            candidate = m.start() - 12
+            if self._valid_at(buf, candidate, size, chained=True):
+                return candidate
+            pos = candidate + 1
+
+    def _damaged(self, offset: int, reason: str, truncated: bool, end: int) -> None:
+        damage = CaptureError(self.path, offset, reason, records_ok=self.records_ok,
+                              truncated=truncated, end=end)
+        self.damages.append(damage)
+        if self.damage is None:
+            self.damage = damage
         if self.strict:
-            raise self.damage
+            self.end_offset = offset
+            raise damage
 
     def events(self) -> list[tuple[int, dict]]:
         """Every EVENT record as ``(host_ns, object)``, reading nothing else (never raises)."""
@@ -207,6 +305,13 @@ def iter_rx(path: str | os.PathLike, *, strict: bool = True) -> Iterator[tuple[b
     for rec in CaptureReader(path, strict=strict).records():
         if rec.kind == KIND_RX:
             yield rec.data, rec.host_ns
+
+
+def check_flush_interval(seconds: float) -> None:
+    """Raise ValueError unless ``seconds`` is a usable flush interval (finite and > 0)."""
+    if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"the flush interval must be a number of seconds > 0 (e.g. 0.5), "
+                         f"got {seconds!r}")
 
 
 @dataclass
@@ -229,6 +334,7 @@ class CaptureWriter:
     def __init__(self, path: str | os.PathLike, *, overwrite: bool = False,
                  flush_interval_s: float = 0.25, max_queue_bytes: int = DEFAULT_QUEUE_BYTES,
                  fsync: bool = False) -> None:
+        check_flush_interval(flush_interval_s)
         self.path = Path(path)
         self.flush_interval_s = flush_interval_s
         self.max_queue_bytes = max_queue_bytes

@@ -30,7 +30,7 @@ import host
 from host.device import Device, Frame
 from host.protocol import PROTOCOL_VERSION, DeviceInfo, EchoLine
 
-from .hdf5 import DEFAULT_FLUSH_S, DEFAULT_MIN_FREE, DEFAULT_QUEUE_BYTES, DatasetWriter
+from .hdf5 import DEFAULT_FLUSH_S, DEFAULT_QUEUE_BYTES, DatasetWriter, check_reserve
 from .meta import (
     ACCOUNTING_FIELDS,
     ConfigTracker,
@@ -40,7 +40,7 @@ from .meta import (
     stats_to_dict,
     stop_cut,
 )
-from .raw import CaptureWriter
+from .raw import CaptureWriter, check_flush_interval
 
 
 @dataclass
@@ -84,8 +84,9 @@ class RecordingSummary:
         lines = [f"recorded {p.elapsed_s:.1f} s: {p.frames} frames, {p.lines} lines -> {files}",
                  f"lost lines: {a.get('lines_missing', p.lines_missing)} "
                  f"({a.get('lines_lost_link', 0)} on the link, "
-                 f"{a.get('lines_lost_device', 0)} dropped by the device); frames lost whole: "
-                 f"{a.get('frames_lost', 0)}; lines the recorder could not keep: "
+                 f"{a.get('lines_lost_device', 0)} dropped by the device, "
+                 f"{a.get('lines_lost_host', 0)} by this host falling behind); frames lost "
+                 f"whole: {a.get('frames_lost', 0)}; lines the recorder could not keep: "
                  f"{p.lines_not_kept}"]
         if a.get("lines_cut_by_stop"):
             lines.append(f"the last sweep was cut short by STOP: {a['lines_cut_by_stop']} "
@@ -107,7 +108,12 @@ def accounting_from(stats: dict[str, Any], *, lines_recorded: int, lines_not_rec
 
 
 class Recorder:
-    """Records a device's stream into an HDF5 dataset and/or a raw capture."""
+    """Records a device's stream into an HDF5 dataset and/or a raw capture.
+
+    ``flush_interval_s`` (> 0, at most 1 s is used) bounds what a crash can lose;
+    ``min_free_bytes`` is the free space the HDF5 writer keeps on the disk: None (the default)
+    sizes it for the data rate (5 s at the board's rated throughput, at least 4 MiB).
+    """
 
     def __init__(
         self,
@@ -117,10 +123,13 @@ class Recorder:
         overwrite: bool = False,
         flush_interval_s: float = DEFAULT_FLUSH_S,
         max_queue_bytes: int = DEFAULT_QUEUE_BYTES,
-        min_free_bytes: int = DEFAULT_MIN_FREE,
+        min_free_bytes: int | None = None,
     ) -> None:
         if h5_path is None and raw_path is None:
             raise ValueError("give an HDF5 path, a raw capture path, or both")
+        # checked before any file is created, so a bad value leaves nothing behind
+        check_flush_interval(flush_interval_s)
+        check_reserve(min_free_bytes)
         for p in (h5_path, raw_path):
             if p is not None and Path(p).exists() and not overwrite:
                 raise FileExistsError(f"{p} exists; use --force to overwrite it")

@@ -26,19 +26,25 @@ Semantics (docs/recording.md):
   board's own replies, keeping the recorded gaps; where the numbering matches the recording
   (the same handshake as the recording host), the bytes are identical. An HDF5 recording is
   re-encoded from its rows (ECHO_LINE per row, FRAME_END where the client got one).
+* **Damage.** A raw capture's damaged records are skipped (the reader resumes at the next
+  intact record), so the host sees those bytes as lost on the link. An HDF5 row whose samples
+  fail their CRC-32 is not sent (its sequence number stays a gap) and is counted; the LOG at
+  the end of the recording and ``sonobridge replay``'s summary say how many and which.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import sys
 import threading
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -79,7 +85,14 @@ from .meta import config_to_dict, info_from_dict
 from .raw import KIND_RX, CaptureError, CaptureReader, is_capture
 from .wire import FrameSplitter, WireItem, restamp
 
+if TYPE_CHECKING:  # h5py is imported only when an HDF5 recording is replayed
+    from .hdf5 import BadRow
+
+log = logging.getLogger("sonobridge.record")
+
 _M = 0xFFFFFFFF
+#: damaged rows named one by one in the log before only their count is kept
+_LOGGED_ROWS = 10
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 #: at most this much per pull, so one engine tick never blocks on a huge backlog
 MAX_PULL_BYTES = 1 << 20
@@ -98,6 +111,9 @@ class ReplaySource(Protocol):
     def items(self) -> Iterator[WireItem]:
         """The recording from the beginning, in order."""
 
+    def damage_note(self) -> str:
+        """What the last pass through the recording had to skip ("" if nothing)."""
+
 
 class CaptureSource:
     """A raw capture as wire pieces (bytes exactly as received)."""
@@ -106,6 +122,8 @@ class CaptureSource:
         self.path = Path(path)
         reader = CaptureReader(self.path, strict=False)
         self.damage: CaptureError | None = None
+        #: the byte ranges the last pass skipped as damaged
+        self.skipped: list[tuple[int, int]] = []
         self.config: dict[str, Any] | None = None
         info: DeviceInfo | None = None
         self.frame_flags = 0
@@ -130,7 +148,7 @@ class CaptureSource:
                            "answer GET_INFO (start the recorder before opening the device)")
 
     def items(self) -> Iterator[WireItem]:
-        """Wire pieces from every device-to-host record; damage ends the stream."""
+        """Wire pieces from every intact device-to-host record (damaged ones are skipped)."""
         reader = CaptureReader(self.path, strict=False)
         splitter = FrameSplitter()
         for rec in reader.records():
@@ -138,6 +156,16 @@ class CaptureSource:
                 yield from splitter.feed(rec.data, rec.host_ns)
         yield from splitter.flush()
         self.damage = reader.damage
+        self.skipped = reader.skipped
+
+    def damage_note(self) -> str:
+        """The damaged byte ranges of the capture the last pass skipped."""
+        d = self.damage
+        if d is None:
+            return ""
+        ranges = ", ".join(f"{a}-{b}" for a, b in self.skipped[:5])
+        return f"the file is damaged at byte offset {d.offset}: {d.reason}" + (
+            f"; skipped bytes {ranges}" if ranges else "")
 
 
 class RecordingSource:
@@ -157,25 +185,72 @@ class RecordingSource:
             self.frame_flags = int(rec.segments[0].attrs.get("frame_flags", 0)) \
                 if rec.segments else 0
         self.damage = None
+        #: rows not sent because their samples fail their CRC-32 (or could not be read), by
+        #: (segment, row); a looping replay counts each once
+        self.damaged: dict[tuple[str, int], BadRow] = {}
+        #: parts of the file HDF5 could not read at all (whole segments)
+        self.unreadable: list[str] = []
+
+    def damage_note(self) -> str:
+        """How many damaged rows were not sent, and which."""
+        from .hdf5 import describe_rows
+
+        parts = []
+        if self.damaged:
+            rows = list(self.damaged.values())
+            parts.append(f"{len(rows)} damaged rows not sent (their samples fail the CRC-32 "
+                         f"stored with them, or cannot be read): {describe_rows(rows, 5)}")
+        parts.extend(self.unreadable)
+        return "; ".join(parts)
+
+    def _unreadable(self, text: str) -> None:
+        if text not in self.unreadable:
+            self.unreadable.append(text)
+            log.warning("replay of %s: %s", self.path, text)
+
+    def _skip(self, bad: BadRow) -> None:
+        key = (bad.segment, bad.row)
+        if key not in self.damaged:
+            self.damaged[key] = bad
+            if len(self.damaged) <= _LOGGED_ROWS:
+                log.warning("replay of %s: not sending %s: its samples fail their CRC-32",
+                            self.path, bad)
 
     def items(self) -> Iterator[WireItem]:
-        """The rows re-encoded, in recorded order, at their recorded host times."""
-        from .hdf5 import open_recording
+        """The rows re-encoded, in recorded order, at their recorded host times; damaged rows
+        are skipped (and counted in ``damaged``)."""
+        from .hdf5 import H5_ERRORS, RecordingError, open_recording
 
-        with open_recording(self.path) as rec:
+        try:
+            rec = open_recording(self.path)
+        except (OSError, RecordingError) as exc:
+            self._unreadable(f"the file can no longer be read: {exc}")
+            return
+        with rec:
             frames = rec.frames
             fp = 0
             seq = 0
             for seg in rec.segments:
                 a = seg.attrs
-                lines = seg.lines
+                try:
+                    lines = seg.lines
+                except RecordingError as exc:
+                    self._unreadable(f"segment {seg.name} skipped: {exc.problem}")
+                    continue
                 seqs = lines["seq"].astype(np.int64)
                 firings = int(a["lines_per_frame"]) * int(a["ensemble_size"])
                 for fi, start, end in seg.frame_runs():
-                    block = seg.samples[start:end]
+                    try:
+                        block = seg.samples[start:end]
+                    except H5_ERRORS:
+                        block = None
                     for r in range(start, end):
                         m = lines[r]
                         seq = int(seqs[r]) if seqs[r] >= 0 else (seq + 1) & _M
+                        if block is None or zlib.crc32(block[r - start]) != int(m["crc32"]):
+                            # not sent: the host sees its sequence number as a gap
+                            self._skip(seg.bad_row(r))
+                            continue
                         yield WireItem(int(m["host_time_ns"]),
                                        encode(self._line(a, m, block[r - start]), seq,
                                               flags=self.frame_flags), seq, MsgType.ECHO_LINE)
@@ -248,6 +323,7 @@ class ReplayBoard:
         self.loops = 0
         self._flags = source.frame_flags & Flags.SIMULATED
         self._iter: Iterator[WireItem] | None = None
+        self._damage_told = False
         self.power_on(now_s)
 
     # -- board interface used by the engine ------------------------------------------------------
@@ -269,6 +345,8 @@ class ReplayBoard:
 
     def power_on(self, now_s: float, *, announce: bool = False) -> None:
         """Boot: sequence 0, idle, playback rewound to the beginning."""
+        from host.protocol.constants import PARTIAL_FRAME_TIMEOUT_S
+
         self.boots += 1
         self._boot_s = now_s
         self._seq = 0
@@ -276,7 +354,9 @@ class ReplayBoard:
         self.config_id = 0
         self.finished = False
         self._replies: deque[Message | _ResetMark] = deque()
-        self._decoder = Decoder(on_reject=self._on_reject)
+        # a device's receiver: a truncated command must not hold the next one hostage
+        self._decoder = Decoder(on_reject=self._on_reject,
+                                partial_timeout_s=PARTIAL_FRAME_TIMEOUT_S)
         self._retry = RetryCache()
         self._status: Status | None = None
         self._n_frames = 0
@@ -286,8 +366,12 @@ class ReplayBoard:
             self._replies.append(replace(self.info, request_seq=UNSOLICITED))
 
     def feed(self, data: bytes, now_s: float) -> None:
-        """Commands from the host; replies are queued for :meth:`pull`."""
-        for msg in self._decoder.feed(data):
+        """Commands from the host at ``now_s`` (none: a timer tick); replies go to pull.
+
+        The engine calls this every tick, so a partial command held across the idle gap
+        (``PARTIAL_FRAME_TIMEOUT_S``) is abandoned on time and what came behind it answered.
+        """
+        for msg in self._decoder.feed(data, now_s):
             self._command(msg, now_s)
 
     def pull(self, now_s: float, budget_bytes: float = math.inf) -> list[tuple[int, bytes]]:
@@ -356,17 +440,21 @@ class ReplayBoard:
         return self._next
 
     def _end(self, now_s: float) -> None:
-        damage = getattr(self.source, "damage", None)
-        if self.loop and self._emitted_since_rewind and damage is None:
+        note = _damage_note(self.source)
+        if self.loop and self._emitted_since_rewind:
+            if note and not self._damage_told:
+                # said once: a looping replay skips the same damage every time round
+                self._damage_told = True
+                self._replies.append(Log(level=LogLevel.WARNING, text=f"replay: {note}"[:1000]))
             self.loops += 1
             self._rewind()
             return
         self.state = DeviceState.IDLE
         self.finished = True
         text = "replay: end of the recording"
-        if damage is not None:
-            text += f" (the file is damaged at byte offset {damage.offset}: {damage.reason})"
-        self._replies.append(Log(level=LogLevel.WARNING if damage else LogLevel.INFO,
+        if note:
+            text += f" ({note})"
+        self._replies.append(Log(level=LogLevel.WARNING if note else LogLevel.INFO,
                                  text=text[:1000]))
 
     def _skip_reply(self, item: WireItem) -> None:
@@ -480,6 +568,12 @@ class ReplayBoard:
                        config_id=self.config_id)
 
 
+def _damage_note(source: object) -> str:
+    """The source's damage note (sources written before there was one have none)."""
+    note = getattr(source, "damage_note", None)
+    return note() if note is not None else ""
+
+
 def _norm(value: object) -> object:
     if isinstance(value, (list, tuple)):
         return [float(v) for v in value]
@@ -526,5 +620,8 @@ def serve_replay(path: str | Path, *, mode: str = "pty", link_path: str | None =
     board = engine.board
     print(f"replayed {board.lines_sent} lines, {engine.stats.bytes_sent / 1e6:.1f} MB"
           f"{f', {board.loops} loops' if board.loops else ''}", file=sys.stderr)
+    note = _damage_note(board.source)
+    if note:
+        print(f"warning: {note}", file=sys.stderr)
     return 0
 

@@ -14,9 +14,10 @@ from urllib.parse import urlencode
 
 import numpy as np
 
-from host.device import Device
-from host.protocol import DeviceState, EchoLine
-from host.record import Recorder, RecordingSummary, open_recording
+from host.device import Device, Frame, FrameAssembler
+from host.protocol import DeviceInfo, DeviceState, EchoLine, SampleFormat
+from host.record import DatasetWriter, Recorder, RecordingSummary, open_recording
+from host.record.meta import ConfigChange
 from host.sim.urlhandler.protocol_sim import engine_for
 
 _names = itertools.count()
@@ -24,6 +25,80 @@ LINES = 8
 SAMPLES = 512
 N_FRAMES = 30
 CONFIG = {"samples_per_line": SAMPLES, "lines_per_frame": LINES, "prf_hz": 4000}
+
+
+INFO = DeviceInfo(board_name="test-board", board_id=0x1234, fw_major=1, adc_bits=12,
+                  sample_formats=0b1111)
+
+
+def synthetic_lines(n_frames: int, n_lines: int, n_samples: int, fmt: int = SampleFormat.I16,
+                    config_id: int = 1, seq0: int = 0) -> list[EchoLine]:
+    """Lines of ``n_frames`` sweeps with distinct, predictable samples and metadata."""
+    dtype = {SampleFormat.I16: np.int16, SampleFormat.U8: np.uint8}.get(fmt, np.uint16)
+    out = []
+    seq = seq0
+    for f in range(n_frames):
+        for i in range(n_lines):
+            samples = ((np.arange(n_samples) * 7 + f * 31 + i) % 200).astype(dtype)
+            line = EchoLine(samples, 40_000_000, frame_index=f, line_index=i,
+                            lines_per_frame=n_lines, beam_position=-1000 + 100 * i,
+                            sweep_kind=1, timestamp_us=10_000 * f + 100 * i,
+                            config_id=config_id, sample_format=fmt,
+                            adc_bits=12 if fmt != SampleFormat.U8 else 8)
+            line.seq = seq
+            seq += 1
+            out.append(line)
+    return out
+
+
+def write_recording(path: Path, groups, **kw):
+    """Write lines of several configurations (each a (lines, config) pair) plus their sweeps
+    with a :class:`DatasetWriter`; returns its final stats."""
+    w = DatasetWriter(path, **kw)
+    w.set_device_info(INFO)
+    frames: list[Frame] = []
+    asm = FrameAssembler(frames.append)
+    t = 1_000
+    for lines, config in groups:
+        for k, line in enumerate(lines):
+            change = ConfigChange(t, line.config_id, config) if k == 0 else None
+            w.add_line(line, t, change)
+            asm.add_line(line, t)
+            t += 1_000
+    asm.flush()
+    for fr in frames:
+        w.add_frame(fr)
+    return w.close(accounting={"lines_missing": 0}, stats={"lines_received": t})
+
+
+def flip_byte(path: Path, offset: int, mask: int = 0xFF) -> None:
+    """Invert the bits of ``mask`` in the byte at ``offset`` of a file."""
+    with path.open("r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)
+        f.seek(offset)
+        f.write(bytes([byte[0] ^ mask]))
+
+
+def rows_stored_before(path: Path, cut: int, segment: str = "segments/0000") -> int:
+    """Rows of an intact recording whose samples and metadata both end at or before byte
+    ``cut`` (what a salvage of the file cut there can give back)."""
+    import h5py
+
+    from host.record.hdf5 import LINE_DTYPE, row_offset
+
+    with h5py.File(path, "r") as f:
+        samples, lines = f[f"{segment}/samples"], f[f"{segment}/lines"]
+        per = lines.chunks[0]
+        row_bytes = samples.shape[1] * samples.dtype.itemsize
+        n = 0
+        for r in range(samples.shape[0]):
+            l_off = lines.id.get_chunk_info_by_coord((r // per * per,)).byte_offset
+            if row_offset(samples, r) + row_bytes > cut or \
+                    l_off + (r % per + 1) * LINE_DTYPE.itemsize > cut:
+                break
+            n += 1
+    return n
 
 
 def sim_url(faults: str = "", seed: int = 3) -> str:

@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 from record_fixtures import decode_png, sim_url
 
-from host.protocol import Decoder, EchoLine
+from host.protocol import Decoder, EchoLine, MsgType
 from host.record import CaptureReader, iter_rx, open_recording, verify_recording
 from host.record.commands import main
 from host.record.export import iter_frame_images
+from host.record.raw import KIND_RX
+from host.record.wire import FrameSplitter
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--lines", "8", "--samples", "512", "--prf", "4000"]
@@ -59,10 +61,36 @@ def test_record_from_a_missing_port_is_a_clear_error(tmp_path, capsys):
     assert not h5.exists()  # nothing half-made left behind
 
 
-def test_convert_reports_damage_with_its_offset_and_keeps_the_rest(tmp_path, capsys):
+def _lines_in(raw: Path, start: int, end: int) -> set[int]:
+    """Sequence numbers of the ECHO_LINEs whose bytes overlap the payload of the (intact)
+    capture's record(s) between file offsets ``start`` and ``end``."""
+    records = list(CaptureReader(raw).records())
+    pos, spans = 0, []  # each RX payload's place in the received byte stream
+    for r in records:
+        if r.kind == KIND_RX:
+            spans.append((r.offset, pos, pos + len(r.data)))
+            pos += len(r.data)
+    lost = [(a, b) for off, a, b in spans if start <= off < end]
+    splitter, stream_pos, seqs = FrameSplitter(), 0, set()
+    for r in records:
+        if r.kind != KIND_RX:
+            continue
+        for item in splitter.feed(r.data, 0):
+            item_start = stream_pos
+            stream_pos += len(item.data)
+            if item.msg_type == MsgType.ECHO_LINE and any(
+                    item_start < b and a < stream_pos for a, b in lost):
+                seqs.add(item.seq)
+    return seqs
+
+
+def test_convert_skips_a_damaged_record_names_it_and_converts_the_rest(tmp_path, capsys):
     h5, raw = _record(tmp_path)
     records = list(CaptureReader(raw).records())
-    victim = records[len(records) // 2]
+    # a record from the middle that holds bytes of at least one line (read while intact)
+    k, lost = next((k, lost) for k in range(len(records) // 2, len(records) - 1)
+                   if (lost := _lines_in(raw, records[k].offset, records[k + 1].offset)))
+    victim, after = records[k], records[k + 1]
     with raw.open("r+b") as f:
         f.seek(victim.offset + 20)
         f.write(b"\xff\xff")
@@ -70,12 +98,17 @@ def test_convert_reports_damage_with_its_offset_and_keeps_the_rest(tmp_path, cap
     assert main(["convert", str(raw), "-o", str(out)]) == 1
     err = capsys.readouterr().err
     assert f"damaged at byte offset {victim.offset}" in err
+    assert f"skipped bytes {victim.offset}-{after.offset}" in err
     with open_recording(out) as conv, open_recording(h5) as full:
-        n = conv.n_lines
-        assert 0 < n < full.n_lines
-        np.testing.assert_array_equal(conv.segments[0].samples[:],
-                                      full.segments[0].samples[:n])
-        assert "capture_damage" in conv.attrs
+        full_rows = dict(zip(full.segments[0].lines["seq"].tolist(),
+                             full.segments[0].samples[:], strict=True))
+        conv_seqs = conv.segments[0].lines["seq"].tolist()
+        # every line outside the damaged bytes, and none from them
+        assert set(conv_seqs) == set(full_rows) - lost
+        for seq, row in zip(conv_seqs, conv.segments[0].samples[:], strict=True):
+            np.testing.assert_array_equal(row, full_rows[seq])
+        assert conv.accounting["lines_lost_link"] == len(lost)
+        assert "skipped bytes" in conv.attrs["capture_damage"]
     assert main(["convert", str(raw), "-o", str(out)]) == 2  # exists now
     assert main(["convert", str(tmp_path / "missing"), "-o", str(tmp_path / "x.h5")]) == 2
 

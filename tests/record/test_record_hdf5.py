@@ -6,15 +6,16 @@ import errno
 import os
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-from record_fixtures import wait_until
+from record_fixtures import INFO, synthetic_lines, wait_until, write_recording
 
-from host.device import AcquisitionConfig, Frame, FrameAssembler
-from host.protocol import DeviceInfo, EchoLine, SampleFormat
+from host.device import AcquisitionConfig
+from host.protocol import SampleFormat
 from host.record import (
     DatasetWriter,
     RecordingError,
@@ -22,50 +23,19 @@ from host.record import (
     salvage_recording,
     verify_recording,
 )
-from host.record.hdf5 import LINE_DTYPE, row_offset
-from host.record.meta import ConfigChange, config_to_dict, info_to_dict
+from host.record.hdf5 import (
+    FRAME_DTYPE,
+    LINE_DTYPE,
+    RESERVE_FLOOR,
+    RESERVE_SECONDS,
+    reserve_for,
+    row_offset,
+)
+from host.record.meta import config_to_dict, info_to_dict
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "recording.md"
-INFO = DeviceInfo(board_name="test-board", board_id=0x1234, fw_major=1, adc_bits=12,
-                  sample_formats=0b1111)
-
-
-def _lines(n_frames: int, n_lines: int, n_samples: int, fmt: int = SampleFormat.I16,
-           config_id: int = 1, seq0: int = 0) -> list[EchoLine]:
-    dtype = {SampleFormat.I16: np.int16, SampleFormat.U8: np.uint8}.get(fmt, np.uint16)
-    out = []
-    seq = seq0
-    for f in range(n_frames):
-        for i in range(n_lines):
-            samples = ((np.arange(n_samples) * 7 + f * 31 + i) % 200).astype(dtype)
-            line = EchoLine(samples, 40_000_000, frame_index=f, line_index=i,
-                            lines_per_frame=n_lines, beam_position=-1000 + 100 * i,
-                            sweep_kind=1, timestamp_us=10_000 * f + 100 * i,
-                            config_id=config_id, sample_format=fmt,
-                            adc_bits=12 if fmt != SampleFormat.U8 else 8)
-            line.seq = seq
-            seq += 1
-            out.append(line)
-    return out
-
-
-def _write(path: Path, groups, **kw) -> None:
-    """Write lines of several configurations (each a (lines, config) pair) plus their sweeps."""
-    w = DatasetWriter(path, **kw)
-    w.set_device_info(INFO)
-    frames: list[Frame] = []
-    asm = FrameAssembler(frames.append)
-    t = 1_000
-    for lines, config in groups:
-        for k, line in enumerate(lines):
-            change = ConfigChange(t, line.config_id, config) if k == 0 else None
-            w.add_line(line, t, change)
-            asm.add_line(line, t)
-            t += 1_000
-    asm.flush()
-    for fr in frames:
-        w.add_frame(fr)
-    return w.close(accounting={"lines_missing": 0}, stats={"lines_received": t})
+_lines = synthetic_lines
+_write = write_recording
 
 
 def test_schema_segments_and_metadata(tmp_path):
@@ -244,3 +214,112 @@ def test_line_dtype_is_documented():
     text = DOCS.read_text()
     for name in LINE_DTYPE.names:
         assert f"`{name}`" in text, f"docs/recording.md does not describe {name}"
+
+
+def test_the_disk_reserve_scales_with_the_rated_throughput(tmp_path):
+    assert reserve_for(0) == RESERVE_FLOOR == 4 << 20
+    assert reserve_for(35e6) == int(RESERVE_SECONDS * 35e6) == 175_000_000
+    w = DatasetWriter(tmp_path / "a.h5")
+    try:
+        assert w.reserve_bytes == RESERVE_FLOOR  # no DEVICE_INFO, nothing measured yet
+        w.set_device_info(replace(INFO, rated_throughput_bps=35_000_000))
+        assert w.reserve_bytes == 175_000_000
+    finally:
+        w.close()
+    slow = DatasetWriter(tmp_path / "b.h5")
+    try:
+        slow.set_device_info(replace(INFO, rated_throughput_bps=100_000))  # 0.5 MB in 5 s
+        assert slow.reserve_bytes == RESERVE_FLOOR
+    finally:
+        slow.close()
+    fixed = DatasetWriter(tmp_path / "c.h5", min_free_bytes=12_345)
+    fixed.set_device_info(replace(INFO, rated_throughput_bps=35_000_000))
+    assert fixed.close().stop_reason is None
+    assert fixed.reserve_bytes == 12_345
+    with pytest.raises(ValueError, match="reserve"):
+        DatasetWriter(tmp_path / "d.h5", min_free_bytes=-1)
+    assert not (tmp_path / "d.h5").exists()
+
+
+def test_the_reserve_decides_when_the_disk_counts_as_full(tmp_path, monkeypatch):
+    import host.record.hdf5 as hdf5
+
+    monkeypatch.setattr(hdf5, "free_bytes", lambda directory: 100_000_000)  # 100 MB free
+    fast = replace(INFO, rated_throughput_bps=35_000_000)  # 175 MB reserve by default
+    for name, kw, full in (("default", {}, True), ("asked", {"min_free_bytes": 50_000_000},
+                                                    False)):
+        w = DatasetWriter(tmp_path / f"{name}.h5", **kw)
+        w.set_device_info(fast)
+        for line in _lines(2, 4, 64):
+            w.add_line(line, 1)
+        stats = w.close()
+        assert (stats.stop_reason == "disk-full") is full, name
+        if full:
+            assert "175.0 MB in reserve" in stats.error and "--reserve-mb" in stats.error
+            assert stats.lines_not_kept == 8
+        else:
+            assert stats.lines_written == 8
+
+
+@pytest.mark.parametrize("bad", [0, -0.5, float("nan"), float("inf")])
+def test_a_flush_interval_of_zero_or_less_is_refused(tmp_path, bad):
+    from host.record import Recorder
+    from host.record.raw import CaptureWriter
+
+    with pytest.raises(ValueError, match=r"flush interval must be .* > 0"):
+        DatasetWriter(tmp_path / "a.h5", flush_interval_s=bad)
+    with pytest.raises(ValueError, match="flush interval"):
+        CaptureWriter(tmp_path / "a.sbcap", flush_interval_s=bad)
+    with pytest.raises(ValueError, match="flush interval"):
+        Recorder(tmp_path / "r.h5", tmp_path / "r.sbcap", flush_interval_s=bad)
+    assert list(tmp_path.iterdir()) == []  # refused before any file was made
+
+
+def test_frames_tables_written_before_lost_host_read_with_it_zero(tmp_path):
+    path = tmp_path / "old.h5"
+    _write(path, [(_lines(3, 4, 64), None)])
+    old_dtype = np.dtype([(n, FRAME_DTYPE[n]) for n in FRAME_DTYPE.names if n != "lost_host"])
+    with h5py.File(path, "r+") as f:
+        table = f["frames"][:]
+        del f["frames"]
+        f.create_dataset("frames", data=np.array(
+            [tuple(row[n] for n in old_dtype.names) for row in table], dtype=old_dtype))
+    with open_recording(path) as rec:
+        assert rec.frames.dtype == FRAME_DTYPE and len(rec.frames) == 3
+        assert (rec.frames["lost_host"] == 0).all()
+        np.testing.assert_array_equal(rec.frames["frame_index"], table["frame_index"])
+
+
+def test_a_frames_host_loss_is_stored(tmp_path):
+    from host.device import FrameAssembler
+
+    frames = []
+    asm = FrameAssembler(frames.append)
+    lines = _lines(1, 4, 64)
+    for line in lines[:1] + lines[3:]:  # two lines lost while the host fell behind
+        asm.add_line(line, 1, host_gap=2 if line.line_index == 3 else 0)
+    asm.flush()
+    assert frames[0].lost_host == 2
+    w = DatasetWriter(tmp_path / "a.h5")
+    w.add_frame(frames[0])
+    w.close()
+    with open_recording(tmp_path / "a.h5") as rec:
+        assert rec.frames["lost_host"].tolist() == [2]
+        assert rec.frames["missing"].tolist() == [2]
+
+
+def test_lines_lost_host_is_accounted_and_a_stop_cut_comes_off_it_last():
+    from host.record.meta import ACCOUNTING_FIELDS, adjust_for_stop
+    from host.record.recorder import accounting_from
+
+    assert "lines_lost_host" in ACCOUNTING_FIELDS
+    stats = {"lines_missing": 10, "lines_lost_link": 3, "lines_lost_device": 2,
+             "lines_lost_host": 5, "frames_incomplete": 1}
+    acc = accounting_from(stats, lines_recorded=90, lines_not_recorded=0)
+    assert acc["lines_lost_host"] == 5
+    cut = adjust_for_stop(acc, 6)
+    assert (cut["lines_missing"], cut["lines_lost_device"], cut["lines_lost_link"],
+            cut["lines_lost_host"], cut["lines_cut_by_stop"]) == (4, 0, 0, 4, 6)
+    # accounting from before lines_lost_host existed keeps its shape
+    old = adjust_for_stop({"lines_missing": 4, "lines_lost_link": 1, "lines_lost_device": 3}, 2)
+    assert "lines_lost_host" not in old and old["lines_lost_device"] == 1

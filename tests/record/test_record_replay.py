@@ -243,6 +243,79 @@ def test_an_hdf5_recording_is_a_source_too(tmp_path, capture):
     assert host.decoder.stats.seq_gaps == 0
 
 
+def _damaged_h5(tmp_path, capture, row: int) -> Path:
+    """The capture converted to HDF5, with one bit of ``row``'s samples flipped."""
+    import h5py
+
+    from host.record import convert_capture
+    from host.record.hdf5 import row_offset
+
+    path = tmp_path / "rec.h5"
+    convert_capture(capture, path)
+    with h5py.File(path, "r") as f:
+        offset = row_offset(f["segments/0000/samples"], row)
+    with path.open("r+b") as f:
+        f.seek(offset + 7)
+        byte = f.read(1)
+        f.seek(offset + 7)
+        f.write(bytes([byte[0] ^ 0x08]))
+    return path
+
+
+def test_a_damaged_hdf5_row_is_not_sent_and_is_counted(tmp_path, capture):
+    path = _damaged_h5(tmp_path, capture, 5)  # frame 1, line 1
+    source = open_source(path)
+    board = ReplayBoard(source, speed=math.inf)
+    host = Host(board)
+    msgs = host.handshake()
+    lines = _lines(msgs)
+    assert [(ln.frame_index, ln.line_index) for ln in lines] == \
+        [(f, i) for f in range(N_FRAMES) for i in range(N_LINES) if (f, i) != (1, 1)]
+    assert [int(ln.samples[0]) for ln in lines if ln.frame_index == 1] == [10, 12, 13]
+    assert host.decoder.stats.seq_gaps == 1  # its sequence number stays a gap
+    assert board.lines_sent == N_FRAMES * N_LINES - 1
+    assert list(source.damaged) == [("/segments/0000", 5)]
+    end = msgs[-1]
+    assert isinstance(end, Log) and "end of the recording" in end.text
+    assert "1 damaged rows not sent" in end.text and "row 5 (frame 1, line 1)" in end.text
+    # a second START plays it again: the same row is skipped, still counted once
+    host.send(Start(), 200.0)
+    assert len(_lines(host.pull(200.0))) == N_FRAMES * N_LINES - 1
+    assert len(source.damaged) == 1
+
+
+def test_replay_says_in_its_summary_how_many_damaged_rows_it_skipped(tmp_path, capture,
+                                                                       capsys):
+    import threading
+
+    from host.record.replay import serve_replay
+
+    path = _damaged_h5(tmp_path, capture, 5)
+    stop, where = threading.Event(), []
+    ready = threading.Event()
+
+    def on_ready(text: str) -> None:
+        where.append(text)
+        ready.set()
+
+    server = threading.Thread(target=serve_replay, args=(path,), kwargs={
+        "mode": "tcp", "speed": math.inf, "ready": on_ready, "stop": stop}, daemon=True)
+    server.start()
+    try:
+        assert ready.wait(10.0), "the replay never said where it serves"
+        with open_device(where[0]) as dev:
+            dev.start()
+            frames = list(dev.frames(timeout=5.0, count=N_FRAMES))
+            assert [int(np.count_nonzero(f.present)) for f in frames] == [4, 3, 4]
+            assert frames[1].lost_link == 1
+    finally:
+        stop.set()
+        server.join(10.0)
+    err = capsys.readouterr().err
+    assert "replayed 11 lines" in err
+    assert "warning: 1 damaged rows not sent" in err and "row 5 (frame 1, line 1)" in err
+
+
 def test_not_a_recording(tmp_path):
     bad = tmp_path / "x.bin"
     bad.write_bytes(b"hello")

@@ -121,8 +121,8 @@ def test_lost_line_accounting_matches_the_client_and_the_truth(tmp_path, faults)
         acc = rec.accounting
         # the recording says what the client says
         for key in ("lines_received", "lines_missing", "lines_lost_link", "lines_lost_device",
-                    "frames_complete", "frames_incomplete", "frames_lost", "crc_errors",
-                    "seq_gaps"):
+                    "lines_lost_host", "frames_complete", "frames_incomplete", "frames_lost",
+                    "crc_errors", "seq_gaps"):
             assert acc[key] == getattr(s, key), key
         # … which is what really happened
         assert acc["lines_lost_link"] == len(damaged)
@@ -134,6 +134,7 @@ def test_lost_line_accounting_matches_the_client_and_the_truth(tmp_path, faults)
         assert int(f["missing"].sum()) == acc["lines_missing"]
         assert int(f["lost_link"].sum()) == len(damaged)
         assert int(f["lost_device"].sum()) == dropped
+        assert acc["lines_lost_host"] == int(f["lost_host"].sum()) == 0  # the host kept up
         _assert_rows_match_truth(rec, session.truth, lost_seqs=damaged)
         assert rec.decoder_stats["crc_errors"] == s.crc_errors
     # the capture, converted, tells the same story
