@@ -70,6 +70,7 @@ from .errors import (
 )
 from .frames import Frame
 from .link import SerialLink
+from .listeners import ListenerSet
 from .receiver import FrameListener, LineListener, Receiver
 
 log = logging.getLogger("sonobridge.device")
@@ -219,6 +220,7 @@ class Device:
         self._rate_mark: tuple[float, int, int, int] = (self._opened_s, 0, 0, 0)
         self._rates = (0.0, 0.0, 0.0)
         self._counts = DeviceStats(port=port)
+        self._gap_listeners = ListenerSet("gap listener")
         self._resync = threading.Event()
         self._version_probe = False
         self._closing = threading.Event()
@@ -484,6 +486,11 @@ class Device:
         """Stop calling a raw listener."""
         self.link.remove_tap(listener)
 
+    def add_gap_listener(self, listener: Callable[[int, int], None]) -> None:
+        """Call ``listener(n_bytes, host_time_ns)`` where the host's acquisition buffer
+        overflowed and bytes were dropped (a raw capture marks the hole with it)."""
+        self._gap_listeners.add(listener)
+
     @property
     def last_status(self) -> Status | None:
         """The most recent STATUS the board sent (None until one arrived)."""
@@ -542,6 +549,7 @@ class Device:
 
     def _on_gap(self, n_bytes: int, now_ns: int) -> None:
         self._rx.host_gap(n_bytes)
+        self._gap_listeners.call(n_bytes, now_ns)
 
     def _on_link_failure(self, reason: str) -> None:
         self._fail(DeviceFailed(f"{self.port}: {reason}. Close the device and open it again "

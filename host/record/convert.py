@@ -138,7 +138,11 @@ def convert_capture(capture: str | os.PathLike, out: str | os.PathLike, *,
                 result.rx_bytes += len(rec.data)
                 client.feed(rec.data, rec.host_ns)
             elif rec.kind == KIND_GAP:
-                result.capture_gaps += int.from_bytes(rec.data[:8], "little")
+                # bytes this host lost (its buffers overflowed): the frame cut there is not
+                # joined across the hole, and the lines in it are the host's loss
+                n = int.from_bytes(rec.data[:8], "little")
+                result.capture_gaps += n
+                client.host_gap(n)
             elif rec.kind == KIND_EVENT:
                 ev = _event(rec.data)
                 if ev.get("type") == "link" and ev.get("state") == "disconnected":

@@ -370,6 +370,20 @@ class CaptureWriter:
             if self._queued >= (1 << 20):
                 self._cond.notify()
 
+    def write_gap(self, n_bytes: int, host_ns: int) -> None:
+        """Mark bytes the host lost before recording them (its acquisition buffer overflowed).
+
+        They go in the same ``gap`` record as bytes this writer could not keep: either way the
+        stream has a hole there that a reader must not join across.
+        """
+        with self._cond:
+            if self._failed or self._closing:
+                return
+            self._gap += n_bytes
+            self._queue.append((KIND_GAP, struct.pack("<Q", self._gap), host_ns))
+            self._gap = 0
+            self._cond.notify()
+
     def write_event(self, event: dict, host_ns: int | None = None) -> None:
         """Queue a JSON event record."""
         data = json.dumps(event, separators=(",", ":"), default=_json_default).encode()

@@ -164,6 +164,7 @@ class Recorder:
         self.device = dev
         if self.raw is not None:
             dev.add_raw_listener(self._on_raw)
+            dev.add_gap_listener(self._on_gap)
             self.raw.write_event({
                 "type": "session", "port": dev.port, "software_version": host.__version__,
                 "protocol_version": PROTOCOL_VERSION,
@@ -195,6 +196,10 @@ class Recorder:
     def _on_raw(self, chunk: bytes, host_ns: int) -> None:
         if not self._closed and self.raw is not None:
             self.raw.write_rx(chunk, host_ns)
+
+    def _on_gap(self, n_bytes: int, host_ns: int) -> None:
+        if not self._closed and self.raw is not None:
+            self.raw.write_gap(n_bytes, host_ns)
 
     def _on_line(self, line: EchoLine, host_ns: int) -> None:
         if self._closed:
