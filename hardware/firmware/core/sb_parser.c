@@ -58,6 +58,20 @@ static void skip_byte(sb_parser_t *p, uint8_t b);
 static void scan(sb_parser_t *p);
 
 /* An oversized header sits at buf[0]: start streaming past it. */
+/* The skipped candidate was no frame: count its sync byte, hand on a frame found hidden in
+ * it, and hunt on through the bytes kept for that. */
+static void step_past_false_sync(sb_parser_t *p)
+{
+    p->stats.bytes_discarded++;
+    if (p->parked) {
+        uint32_t n = p->need;
+        p->parked = 0;
+        deliver(p);
+        drop(p, n);
+    }
+    scan(p);
+}
+
 static void begin_skip(sb_parser_t *p)
 {
     uint32_t k, len;
@@ -92,14 +106,7 @@ static void end_skip(sb_parser_t *p)
         return;
     }
     p->stats.crc_errors++;
-    p->stats.bytes_discarded++; /* the false sync byte; the rest was rescanned */
-    if (p->parked) {
-        uint32_t n = p->need;
-        p->parked = 0;
-        deliver(p);
-        drop(p, n);
-    }
-    scan(p);
+    step_past_false_sync(p);
 }
 
 static void skip_byte(sb_parser_t *p, uint8_t b)
@@ -203,14 +210,7 @@ uint64_t sb_parser_deadline_us(const sb_parser_t *p)
 static void abandon_skip(sb_parser_t *p)
 {
     p->skipping = 0;
-    p->stats.bytes_discarded++; /* the false sync byte; the rest is in the hunt's buffer */
-    if (p->parked) {
-        uint32_t n = p->need;
-        p->parked = 0;
-        deliver(p);
-        drop(p, n);
-    }
-    scan(p);
+    step_past_false_sync(p);
 }
 
 void sb_parser_expire(sb_parser_t *p, uint64_t now_us)
