@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{wall:.1f} s; link {link:.1f} MB/s"
           + (f"; raw capture {raw_rate:.1f} MB/s" if raw else ""))
     print(f"lost lines {lost} (link {acc.get('lines_lost_link')}, device "
-          f"{acc.get('lines_lost_device')}, host {acc.get('lines_lost_host')}); cut short by STOP {acc.get('lines_cut_by_stop')} (not "
+          f"{acc.get('lines_lost_device')}, host {acc.get('lines_lost_host')}); "
+          f"cut short by STOP {acc.get('lines_cut_by_stop')} (not "
           f"lost); not kept by the recorder {not_kept}; CRC errors "
           f"{acc.get('crc_errors')}; device dropped {device_dropped}")
     sizes = ", ".join(f"{Path(p).name} {n / 1e9:.2f} GB" for p, n in summary.file_bytes.items())
