@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m host.cli demo
+	$(PY) -m sonobridge demo
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -28,7 +28,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 
-from host.protocol import Decoder, EchoLine, encode
+from sonobridge.protocol import Decoder, EchoLine, encode
 
 CHUNK = 64 * 1024
 

@@ -31,7 +31,7 @@ import scipy  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from host.dsp import (  # noqa: E402
+from sonobridge.dsp import (  # noqa: E402
     Chain,
     ChainConfig,
     PwSpectrum,
@@ -40,7 +40,7 @@ from host.dsp import (  # noqa: E402
     flow_rgba,
     nyquist_velocity_m_s,
 )
-from host.sim import Acquisition, EchoSynth, load_phantom  # noqa: E402
+from sonobridge.sim import Acquisition, EchoSynth, load_phantom  # noqa: E402
 
 FS, F0, PRF = 40e6, 5e6, 4000.0
 N_LINES, ENSEMBLE, N_SAMPLES = 64, 8, 2048

@@ -30,7 +30,7 @@ import scipy  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from host.dsp import Chain, ChainConfig, ScanConverter, axial_fwhm, gcnr  # noqa: E402
+from sonobridge.dsp import Chain, ChainConfig, ScanConverter, axial_fwhm, gcnr  # noqa: E402
 
 FS, F0, BW, C = 40e6, 5e6, 0.6, 1540.0
 N_LINES, N_SAMPLES = 128, 4096

@@ -47,7 +47,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 
-from host.protocol import (
+from sonobridge.protocol import (
     MAX_FRAME,
     MAX_PAYLOAD,
     SYNC,
@@ -73,8 +73,8 @@ from host.protocol import (
     encode,
     encode_frame,
 )
-from host.protocol.codec import HEADER_BODY
-from host.protocol.constants import (
+from sonobridge.protocol.codec import HEADER_BODY
+from sonobridge.protocol.constants import (
     HEADER_SIZE,
     MAX_NAK_TEXT,
     MAX_PING_DATA,

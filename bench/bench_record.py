@@ -28,9 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from host.device import Device
-from host.record import Recorder
-from host.record.commands import RECORD_SWITCH_INTERVAL_S
+from sonobridge.device import Device
+from sonobridge.record import Recorder
+from sonobridge.record.commands import RECORD_SWITCH_INTERVAL_S
 
 
 def cpu_seconds(pid: int) -> float:
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     extra = " (+ raw capture)" if raw else ""
     print(f"# recording benchmark {datetime.date.today()}  python {sys.version.split()[0]}  "
           f"link {args.link}  {args.seconds:.0f} s  -> {out_dir}{extra}")
-    sim = subprocess.Popen([sys.executable, "-m", "host.cli", "sim", "--pty", "--phantom", "cyst",
+    sim = subprocess.Popen([sys.executable, "-m", "sonobridge", "sim", "--pty", "--phantom", "cyst",
                             "--link", args.link], stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL, text=True)
     path = sim.stdout.readline().strip()

@@ -24,8 +24,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 
-from host.protocol import SampleFormat
-from host.sim import Acquisition, EchoSynth, load_phantom, tgc_curve_db
+from sonobridge.protocol import SampleFormat
+from sonobridge.sim import Acquisition, EchoSynth, load_phantom, tgc_curve_db
 
 N_LINES, N_SAMPLES, FS = 128, 4096, 40e6
 

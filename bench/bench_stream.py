@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 
-from host.device import open_device
+from sonobridge.device import open_device
 
 
 def cpu_seconds(pid: int) -> float:
@@ -56,7 +56,7 @@ def generation_rate(frames: int = 50) -> tuple[float, float]:
     """Median ms per 128 x 4096 i16 frame of the cyst phantom, and the MB/s that is."""
     import numpy as np
 
-    from host.sim import Acquisition, Adc, EchoSynth, load_phantom
+    from sonobridge.sim import Acquisition, Adc, EchoSynth, load_phantom
 
     synth = EchoSynth(load_phantom("cyst"), adc=Adc(bits=10), seed=1)
     acq = Acquisition(sample_rate_hz=40e6, n_samples=4096,
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# streaming benchmark {datetime.date.today()}  python {sys.version.split()[0]}  "
           f"link {args.link}  {args.seconds:.0f} s{'  with one CPU hog' if args.hog else ''}")
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.hog else None
-    sim = subprocess.Popen([sys.executable, "-m", "host.cli", "sim", "--pty", "--phantom", "cyst",
+    sim = subprocess.Popen([sys.executable, "-m", "sonobridge", "sim", "--pty", "--phantom", "cyst",
                             "--link", args.link], stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL, text=True)
     path = sim.stdout.readline().strip()

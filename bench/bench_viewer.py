@@ -47,7 +47,7 @@ def drawing_fps(app, n: int = 300) -> tuple[float, float]:
     import pyqtgraph as pg
     from PySide6 import QtGui
 
-    from host.viewer.window import colormap_lut
+    from sonobridge.viewer.window import colormap_lut
 
     pg.setConfigOptions(imageAxisOrder="row-major")
     w = pg.PlotWidget()
@@ -99,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from PySide6 import QtWidgets
 
-    from host.device import open_device
-    from host.viewer.window import ViewerWindow
+    from sonobridge.device import open_device
+    from sonobridge.viewer.window import ViewerWindow
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["bench"])
     print(f"# viewer benchmark {datetime.date.today()}  python {sys.version.split()[0]}  "
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"drawing 512x512: pyqtgraph {pg_fps:.0f} fps, bare QPainter {qt_fps:.0f} fps "
           f"(target >= 60)")
 
-    sim = subprocess.Popen([sys.executable, "-m", "host.cli", "sim", "--pty", "--phantom",
+    sim = subprocess.Popen([sys.executable, "-m", "sonobridge", "sim", "--pty", "--phantom",
                             "cyst", "--link", args.link], stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL, text=True)
     path = sim.stdout.readline().strip()

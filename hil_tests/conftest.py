@@ -27,7 +27,7 @@ from hil_board import (
 )
 from hil_report import REQUIREMENTS, HilReport
 
-from host.device import DeviceError
+from sonobridge.device import DeviceError
 
 _REPORT_KEY = pytest.StashKey[HilReport]()
 #: the session's config, for the logreport hook (which gets no config of its own)

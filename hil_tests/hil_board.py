@@ -5,7 +5,7 @@ A *target* is where the board lives: a real port (``--port``), the C firmware's 
 default). Every target ends up as a port name the ordinary device client opens, so the tests
 cannot tell them apart.
 
-:class:`HilSession` wraps the opened :class:`~host.device.Device` with what tests need beyond
+:class:`HilSession` wraps the opened :class:`~sonobridge.device.Device` with what tests need beyond
 the client: a line and frame recorder on the reader thread, a log of link states, a raw *wire
 tap* that decodes every byte the board sends (race-free waiting for replies to hand-built
 frames), and ``drain`` to wait until the board is idle and everything it sent has arrived.
@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 from hil_checks import frames_timeout_s
 
-from host.device import (
+from sonobridge.device import (
     AcquisitionConfig,
     CommandTimeout,
     Device,
@@ -42,7 +42,7 @@ from host.device import (
     NakError,
     open_device,
 )
-from host.protocol import (
+from sonobridge.protocol import (
     Ack,
     Decoder,
     DeviceInfo,
@@ -241,7 +241,7 @@ def sim_profile_file(profile: str, buffer_ms: float, directory: Path) -> str:
     7 ms of buffer at 35 MB/s, which a real board's DMA never is. The deeper buffer keeps the
     verdict about the link and the host rather than the CI machine's scheduler.
     """
-    from host.sim.profile import load_profile
+    from sonobridge.sim.profile import load_profile
 
     prof = load_profile(profile)
     want = int(prof.info.rated_throughput_bps * buffer_ms / 1000)
@@ -268,7 +268,7 @@ class SimTarget(ProcessTarget):
                  link_path: str | Path | None = None) -> None:
         self.settings = settings
         self.profile_file = sim_profile_file(settings.profile, settings.buffer_ms, workdir)
-        argv = [sys.executable, "-m", "host.cli", "sim", "--pty", "--phantom", settings.phantom,
+        argv = [sys.executable, "-m", "sonobridge", "sim", "--pty", "--phantom", settings.phantom,
                 "--profile", self.profile_file, "--link", settings.link,
                 "--seed", str(settings.seed)]
         if settings.faults:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 import construct as cs
 import numpy as np
 
-from host.protocol import (
+from sonobridge.protocol import (
     CONFIGURE_FIELD_IDS,
     MAX_PAYLOAD,
     Ack,
@@ -28,9 +28,9 @@ from host.protocol import (
     SampleFormat,
     encode_payload,
 )
-from host.protocol.constants import frame_len, sample_nbytes
-from host.protocol.rules import check_configure
-from host.protocol.structs import Configure as _ConfigureLayout
+from sonobridge.protocol.constants import frame_len, sample_nbytes
+from sonobridge.protocol.rules import check_configure
+from sonobridge.protocol.structs import Configure as _ConfigureLayout
 
 # -- the suite's thresholds (see docs/hil.md, "Requirements") -----------------------------------
 
@@ -192,7 +192,7 @@ class ConfigCase:
 
 
 def oracle(msg: Configure, info: DeviceInfo) -> Expected:
-    """The documented answer to ``msg`` (``host.protocol.rules.check_configure``)."""
+    """The documented answer to ``msg`` (``sonobridge.protocol.rules.check_configure``)."""
     v = check_configure(msg, info)
     return Expected() if v is None else Expected(v.code, v.field_id)
 

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 from hil_checks import UNRATED_THROUGHPUT_BPS, clamp_gain_cdb, rated_prf
 
-from host.device import AcquisitionConfig
-from host.protocol import Capability, DeviceInfo
+from sonobridge.device import AcquisitionConfig
+from sonobridge.protocol import Capability, DeviceInfo
 
 
 def _safe(cfg: AcquisitionConfig, info: DeviceInfo) -> AcquisitionConfig:

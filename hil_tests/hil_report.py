@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from host.protocol import Capability, DeviceInfo, SampleFormat, SweepKind
+from sonobridge.protocol import Capability, DeviceInfo, SampleFormat, SweepKind
 
 
 @dataclass(frozen=True)

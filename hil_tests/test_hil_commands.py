@@ -11,7 +11,7 @@ from hil_board import HilSession, fail_on, must
 from hil_checks import Expected, describe_reply, frames_timeout_s, reply_problem
 from hil_configs import quick_config
 
-from host.protocol import (
+from sonobridge.protocol import (
     UNSOLICITED,
     Capability,
     DeviceInfo,

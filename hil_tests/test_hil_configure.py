@@ -1,7 +1,7 @@
 """HIL-CFG: CONFIGURE validation at every boundary DEVICE_INFO announces.
 
 The expected answer to each CONFIGURE is computed by the documented rules
-(``host.protocol.rules.check_configure``) from the board's own DEVICE_INFO, so nothing here
+(``sonobridge.protocol.rules.check_configure``) from the board's own DEVICE_INFO, so nothing here
 knows which board it talks to. The CONFIGUREs are sent as raw frames, bypassing the client's
 own validation.
 """
@@ -19,7 +19,7 @@ from hil_checks import (
 )
 from hil_report import HilReport
 
-from host.protocol import MsgType
+from sonobridge.protocol import MsgType
 
 REPLY_TIMEOUT_S = 0.5
 

@@ -22,8 +22,8 @@ from hil_checks import (
 from hil_configs import quick_config, sanity_config
 from hil_report import HilReport
 
-from host.protocol import SampleFormat
-from host.protocol.samples import DTYPES, MAX_ADC_BITS
+from sonobridge.protocol import SampleFormat
+from sonobridge.protocol.samples import DTYPES, MAX_ADC_BITS
 
 N_FRAMES = 3
 

@@ -9,7 +9,7 @@ import pytest
 from hil_board import HilSession, fail_on
 from hil_checks import Expected, base_configure, describe_reply, reply_problem
 
-from host.protocol import (
+from sonobridge.protocol import (
     SYNC,
     Ack,
     ErrorCode,

@@ -7,7 +7,7 @@ from hil_board import HilSession
 from hil_checks import info_problems
 from hil_report import HilReport
 
-from host.protocol import PROTOCOL_VERSION, DeviceInfo, GetInfo
+from sonobridge.protocol import PROTOCOL_VERSION, DeviceInfo, GetInfo
 
 
 @pytest.mark.requirement("HIL-HS-1")

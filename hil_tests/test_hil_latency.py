@@ -7,7 +7,7 @@ from hil_board import HilSession, fail_on
 from hil_checks import REPLY_LIMIT_S, latency_problems, percentiles_ms
 from hil_report import HilReport
 
-from host.device import CommandTimeout
+from sonobridge.device import CommandTimeout
 
 N_PINGS = 200
 N_LARGE = 50

@@ -11,7 +11,7 @@ from hil_checks import frames_timeout_s
 from hil_configs import quick_config
 from hil_report import HilReport
 
-from host.protocol import Capability
+from sonobridge.protocol import Capability
 
 RESTORE_S = 5.0
 

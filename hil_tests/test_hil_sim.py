@@ -11,8 +11,8 @@ from hil_checks import axial_resolution_m, depth_problems, full_scale, zero_leve
 from hil_configs import imaging_config
 from hil_report import HilReport
 
-from host.protocol import SweepKind
-from host.sim.phantom import load_phantom
+from sonobridge.protocol import SweepKind
+from sonobridge.sim.phantom import load_phantom
 
 SEARCH_M = 1.5e-3  # look for each wire's echo this far around its true depth
 MIN_PEAK_RATIO = 4.0  # the echo must stand this far above the line's median envelope
@@ -29,7 +29,7 @@ def test_wire_at_true_depth(hil: HilSession, hil_options: HilOptions,
     if not phantom.points:
         pytest.skip(f"phantom {hil_options.sim.phantom!r} has no point targets: use "
                     "--phantom wire")
-    from host.dsp import Chain, ChainConfig, peak_position  # scipy: imported only when needed
+    from sonobridge.dsp import Chain, ChainConfig, peak_position  # scipy: imported only when needed
 
     info = hil.info
     c = phantom.speed_of_sound_m_s

@@ -12,7 +12,7 @@ from hil_checks import StreamCounts, stream_problems
 from hil_configs import rated_config, target_throughput
 from hil_report import HilReport
 
-from host.device import CommandTimeout
+from sonobridge.device import CommandTimeout
 
 RSS_GROWTH_LIMIT_MB = 50.0
 

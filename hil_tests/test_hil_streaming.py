@@ -30,8 +30,8 @@ from hil_checks import (
 from hil_configs import quick_config, rated_config, target_throughput
 from hil_report import HilReport
 
-from host.device import AcquisitionConfig, CommandTimeout
-from host.protocol import DeviceState, ErrorCode, MsgType, SampleFormat, Start
+from sonobridge.device import AcquisitionConfig, CommandTimeout
+from sonobridge.protocol import DeviceState, ErrorCode, MsgType, SampleFormat, Start
 
 
 @pytest.mark.requirement("HIL-STR-1")

@@ -1,3 +1,6 @@
-"""sonobridge: host side of the open ultrasound bridge (import package ``host``)."""
+"""sonobridge: the bridge between open-hardware ultrasound boards and a computer.
+
+Installed as the package ``sonobridge`` from the source folder ``host/``.
+"""
 
 __version__ = "0.1.0"

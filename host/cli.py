@@ -8,12 +8,12 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from host import __version__
+from sonobridge import __version__
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
     """Decode a raw byte capture and print its messages and link statistics."""
-    from host.protocol import Decoder, EchoLine
+    from sonobridge.protocol import Decoder, EchoLine
 
     source = sys.stdin.buffer if args.file == "-" else None
     if source is None:
@@ -56,10 +56,10 @@ def _cmd_decode(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     """The main job on the simulated board: the live viewer, or a PNG when there is no display."""
     if args.protocol:
-        from host.demo import run_protocol_demo
+        from sonobridge.demo import run_protocol_demo
 
         return run_protocol_demo(frames=args.frames, seed=args.seed)
-    from host.viewer import run_demo
+    from sonobridge.viewer import run_demo
 
     return run_demo(snapshot=args.snapshot, frames=args.frames)
 
@@ -67,7 +67,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_view(args: argparse.Namespace) -> int:
     """The live viewer (or a headless snapshot)."""
     try:
-        from host.viewer import run_viewer
+        from sonobridge.viewer import run_viewer
     except ImportError as exc:
         print(f"error: the viewer needs the GUI extra: pip install 'sonobridge[gui]' ({exc})",
               file=sys.stderr)
@@ -78,8 +78,8 @@ def _cmd_view(args: argparse.Namespace) -> int:
 
 def _cmd_sim(args: argparse.Namespace) -> int:
     """Serve the simulated board on a pty (or TCP) until interrupted."""
-    from host.sim.link import FAULT_HELP
-    from host.sim.server import SimOptions, serve_pty, serve_tcp
+    from sonobridge.sim.link import FAULT_HELP
+    from sonobridge.sim.server import SimOptions, serve_pty, serve_tcp
 
     opts = SimOptions(phantom=args.phantom, profile=args.profile, link=args.link,
                       faults=args.faults or "", seed=args.seed)
@@ -98,7 +98,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
 
 def _cmd_ports(args: argparse.Namespace) -> int:
     """List serial ports that look like boards, and the simulator."""
-    from host.device import list_candidate_ports
+    from sonobridge.device import list_candidate_ports
 
     ports = list_candidate_ports(include_sim=not args.no_sim)
     if not ports:
@@ -114,7 +114,7 @@ def _cmd_ports(args: argparse.Namespace) -> int:
 
 def _open(args: argparse.Namespace):
     """Open a device for a CLI command, turning errors into a message and exit code 2."""
-    from host.device import DeviceError, open_device
+    from sonobridge.device import DeviceError, open_device
 
     try:
         return open_device(args.port, baudrate=args.baud)
@@ -125,9 +125,9 @@ def _open(args: argparse.Namespace):
 
 def _cmd_info(args: argparse.Namespace) -> int:
     """Print what a board announces in DEVICE_INFO."""
-    from host.protocol import Capability, SampleFormat, SweepKind
-    from host.protocol.limits import status_problems
-    from host.protocol.messages import payload_fields
+    from sonobridge.protocol import Capability, SampleFormat, SweepKind
+    from sonobridge.protocol.limits import status_problems
+    from sonobridge.protocol.messages import payload_fields
 
     dev = _open(args)
     if dev is None:
@@ -157,7 +157,7 @@ def _cmd_stream(args: argparse.Namespace) -> int:
     """Stream for N seconds with a live stats line, then print a summary."""
     import time
 
-    from host.device import DeviceError, FrameTimeout
+    from sonobridge.device import DeviceError, FrameTimeout
 
     dev = _open(args)
     if dev is None:
@@ -273,14 +273,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="random seed for --protocol")
     p.set_defaults(func=_cmd_demo)
 
-    from host.record.commands import add_parsers as add_record_parsers
+    from sonobridge.record.commands import add_parsers as add_record_parsers
 
     add_record_parsers(sub)  # record, replay, convert, export
     return parser
 
 
 def _fault_help() -> str:
-    from host.sim.link import FAULT_HELP
+    from sonobridge.sim.link import FAULT_HELP
 
     return FAULT_HELP
 

@@ -9,11 +9,11 @@ the decoder's accounting against it.
 
 from __future__ import annotations
 
-from host.protocol import Configure, Decoder, EchoLine, Start, encode
-from host.sim.board import SimBoard
-from host.sim.link import FaultInjector, FaultPlan
-from host.sim.profile import load_profile
-from host.sim.render import PhantomRenderer
+from sonobridge.protocol import Configure, Decoder, EchoLine, Start, encode
+from sonobridge.sim.board import SimBoard
+from sonobridge.sim.link import FaultInjector, FaultPlan
+from sonobridge.sim.profile import load_profile
+from sonobridge.sim.render import PhantomRenderer
 
 FAULTS = "bitflip=2e-6,drop=1e-6,garbage=0.02"
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+#: the source folder ``host/``, installed as the package ``sonobridge``
 HOST = Path(__file__).resolve().parents[1] / "host"
+PACKAGE = "sonobridge"
 
 # package -> our packages it must never import
 FORBIDDEN = {
@@ -23,7 +25,7 @@ EXISTING = sorted(p for p in FORBIDDEN if (HOST / p).is_dir())
 
 def imports_of(path: Path, root: Path = HOST) -> set[str]:
     """Absolute dotted names of every module ``path`` imports (relative imports resolved)."""
-    package = ["host", *path.relative_to(root).parts[:-1]]
+    package = [PACKAGE, *path.relative_to(root).parts[:-1]]
     names = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
@@ -39,17 +41,17 @@ def imports_of(path: Path, root: Path = HOST) -> set[str]:
 
 
 def host_packages(names: set[str]) -> set[str]:
-    """The ``host.<pkg>`` sub-packages among dotted names."""
-    return {n.split(".")[1] for n in names if n.startswith("host.") and n.count(".") >= 1}
+    """The ``sonobridge.<pkg>`` sub-packages among dotted names."""
+    return {n.split(".")[1] for n in names if n.startswith(f"{PACKAGE}.")}
 
 
 def test_resolver_sees_relative_and_absolute_imports(tmp_path):
     # guards the checker itself: a forbidden import written either way is caught
     probe = HOST / "protocol" / "codec.py"
-    assert "host.protocol.constants.MAX_PAYLOAD" in imports_of(probe)
+    assert "sonobridge.protocol.constants.MAX_PAYLOAD" in imports_of(probe)
     fake = tmp_path / "host" / "protocol" / "x.py"
     fake.parent.mkdir(parents=True)
-    fake.write_text("from ..dsp import Chain\nimport host.viewer\nfrom . import codec\n")
+    fake.write_text("from ..dsp import Chain\nimport sonobridge.viewer\nfrom . import codec\n")
     found = imports_of(fake, root=tmp_path / "host")
     assert host_packages(found) == {"dsp", "viewer", "protocol"}
 
@@ -58,7 +60,7 @@ def test_resolver_sees_relative_and_absolute_imports(tmp_path):
 def test_package_respects_its_boundary(package):
     for path in (HOST / package).rglob("*.py"):
         bad = host_packages(imports_of(path)) & FORBIDDEN[package]
-        assert not bad, f"{path.relative_to(HOST.parent)} imports host.{sorted(bad)}"
+        assert not bad, f"{path.relative_to(HOST.parent)} imports sonobridge.{sorted(bad)}"
 
 
 @pytest.mark.parametrize(
@@ -66,7 +68,7 @@ def test_package_respects_its_boundary(package):
     [("protocol", {"construct", "numpy"}), ("dsp", {"numpy", "scipy"})],
 )
 def test_third_party_imports(package, third_party):
-    allowed = third_party | {"host", "__future__"} | set(sys.stdlib_module_names)
+    allowed = third_party | {PACKAGE, "__future__"} | set(sys.stdlib_module_names)
     for path in (HOST / package).rglob("*.py"):
         roots = {n.split(".")[0] for n in imports_of(path)}
         assert roots <= allowed, f"{path.name} imports {roots - allowed}"

@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from host.cli import main
-from host.protocol import Ping, encode
+from sonobridge.cli import main
+from sonobridge.protocol import Ping, encode
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,6 +44,6 @@ def test_decode_missing_file_is_a_clear_error(tmp_path, capsys):
 
 
 def test_console_script_entry_point_runs():
-    proc = subprocess.run([sys.executable, "-m", "host.cli", "--version"],
+    proc = subprocess.run([sys.executable, "-m", "sonobridge", "--version"],
                           capture_output=True, text=True, check=True)
     assert proc.stdout.startswith("sonobridge ")

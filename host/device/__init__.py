@@ -1,6 +1,6 @@
 """Talking to boards: the serial link, port discovery and the device client.
 
-``from host.device import open_device`` is the entry point; see ``client.py``.
+``from sonobridge.device import open_device`` is the entry point; see ``client.py``.
 """
 
 from .client import Device, DeviceStats, open_device

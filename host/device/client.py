@@ -1,6 +1,6 @@
 """The device client: what every tool uses to talk to a board, simulated or real.
 
-    from host.device import open_device
+    from sonobridge.device import open_device
     with open_device("sim://?phantom=cyst") as dev:
         print(dev.info.board_name)
         dev.configure(depth_m=0.05, prf_hz=2000)
@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 
-from host.protocol import (
+from sonobridge.protocol import (
     PROTOCOL_VERSION,
     Ack,
     DecoderStats,
@@ -51,9 +51,9 @@ from host.protocol import (
     Status,
     Stop,
 )
-from host.protocol.limits import device_info_problems, status_problems
-from host.protocol.rules import reply_matches
-from host.protocol.structs import CONFIGURE_FIELD_IDS
+from sonobridge.protocol.limits import device_info_problems, status_problems
+from sonobridge.protocol.rules import reply_matches
+from sonobridge.protocol.structs import CONFIGURE_FIELD_IDS
 
 from .acquisition import DEFAULT_CAPACITY
 from .config import AcquisitionConfig, validate
@@ -380,7 +380,7 @@ class Device:
 
         Pass a full :class:`AcquisitionConfig`, or change fields of the current one by name
         (``prf_hz=2000``), plus ``depth_m=`` and ``sector_deg=``. Raises
-        :class:`~host.device.errors.ConfigError` naming the field, value and allowed range.
+        :class:`~sonobridge.device.errors.ConfigError` naming the field, value and allowed range.
         """
         info = self._require_info()
         base = config or self.config or AcquisitionConfig.default_for(info)

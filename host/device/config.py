@@ -2,9 +2,9 @@
 
 ``AcquisitionConfig`` mirrors CONFIGURE one to one (so nothing is lost in translation) and adds
 conveniences: a depth in metres instead of a sample count, a sector angle instead of sweep
-positions, TGC points in dB. ``validate`` applies the protocol's rules (``host.protocol.rules``)
-and raises :class:`ConfigError` naming the field, the value and the allowed range, before
-anything is sent.
+positions, TGC points in dB. ``validate`` applies the protocol's rules
+(``sonobridge.protocol.rules``) and raises :class:`ConfigError` naming the field, the value
+and the allowed range, before anything is sent.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields, replace
 
-from host.protocol import Capability, Configure, DeviceInfo, SampleFormat, SweepKind
-from host.protocol.rules import check_configure
+from sonobridge.protocol import Capability, Configure, DeviceInfo, SampleFormat, SweepKind
+from sonobridge.protocol.rules import check_configure
 
 from .errors import ConfigError
 
@@ -100,7 +100,7 @@ class AcquisitionConfig:
         """Fastest PRF the window, the board and its rated link allow."""
         limit = math.ceil(1 / self.window_s(info)) - 1
         if info.rated_throughput_bps:
-            from host.protocol.constants import frame_len, sample_nbytes
+            from sonobridge.protocol.constants import frame_len, sample_nbytes
 
             line = frame_len(40 + (sample_nbytes(self.sample_format, self.samples_per_line)
                                    or 2 * self.samples_per_line))

@@ -1,6 +1,6 @@
 """Wire dialects: how a board's bytes become sonobridge messages, and commands become bytes.
 
-The device client works on ``host.protocol`` messages (``EchoLine``, ``FrameEnd``, ``Ack``…)
+The device client works on ``sonobridge.protocol`` messages (``EchoLine``, ``FrameEnd``, ``Ack``…)
 and never on bytes. A dialect is the translation layer. ``ProtocolV1`` is the native one. A
 board that speaks something else (Open Echo's 0xAA-framed u8 lines at 250 kbaud, pic0rick's
 text shell with hex dumps) gets a dialect that emits the same messages: its decoder turns
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from host.protocol import Decoder, DecoderStats, Message, Rejected, encode
+from sonobridge.protocol import Decoder, DecoderStats, Message, Rejected, encode
 
 if TYPE_CHECKING:
     from .client import Device
@@ -30,7 +30,7 @@ HOST_PARTIAL_TIMEOUT_S = 0.2
 
 
 class StreamDecoder(Protocol):
-    """What a dialect's decoder offers (``host.protocol.Decoder`` is the model)."""
+    """What a dialect's decoder offers (``sonobridge.protocol.Decoder`` is the model)."""
 
     stats: DecoderStats
 

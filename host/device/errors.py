@@ -55,7 +55,7 @@ class NakError(DeviceError):
     """The board refused a command with a NAK."""
 
     def __init__(self, command: str, code: int, field: str | None, text: str) -> None:
-        from host.protocol import ErrorCode
+        from sonobridge.protocol import ErrorCode
 
         self.command = command
         self.code = code

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from host.protocol import EchoLine, FrameEnd, SampleFormat, SweepKind
-from host.protocol.samples import DTYPES
+from sonobridge.protocol import EchoLine, FrameEnd, SampleFormat, SweepKind
+from sonobridge.protocol.samples import DTYPES
 
 SOUND_SPEED_M_S = 1540.0
 

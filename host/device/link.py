@@ -26,13 +26,13 @@ from .listeners import ListenerSet
 
 log = logging.getLogger("sonobridge.link")
 
-# The sim:// scheme is served by host.sim; registering its package is the only thing the device
-# layer knows about the simulator (and likewise for replay:// and host.record).
-if "host.sim.urlhandler" not in serial.protocol_handler_packages:
-    serial.protocol_handler_packages.append("host.sim.urlhandler")
-# replay://FILE serves a recording as a board (host.record)
-if "host.record.urlhandler" not in serial.protocol_handler_packages:
-    serial.protocol_handler_packages.append("host.record.urlhandler")
+# The sim:// scheme is served by sonobridge.sim; registering its package is the only thing the
+# device layer knows about the simulator (and likewise for replay:// and sonobridge.record).
+if "sonobridge.sim.urlhandler" not in serial.protocol_handler_packages:
+    serial.protocol_handler_packages.append("sonobridge.sim.urlhandler")
+# replay://FILE serves a recording as a board (sonobridge.record)
+if "sonobridge.record.urlhandler" not in serial.protocol_handler_packages:
+    serial.protocol_handler_packages.append("sonobridge.record.urlhandler")
 
 ByteListener = Callable[[bytes, int], None]
 

@@ -60,7 +60,9 @@ def list_serial_ports() -> list[PortInfo]:
 
 def list_sim_ports() -> list[PortInfo]:
     """The simulated board's URLs, one per builtin phantom."""
-    from host.sim.urlhandler.protocol_sim import sim_ports  # the sim:// handler describes itself
+    from sonobridge.sim.urlhandler.protocol_sim import (
+        sim_ports,  # the sim:// handler describes itself
+    )
 
     return [PortInfo(device=url, description=text, kind="sim") for url, text in sim_ports()]
 

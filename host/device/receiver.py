@@ -1,6 +1,6 @@
 """The client's receive path, without a port: bytes → messages → lines, sweeps and counts.
 
-:class:`~host.device.client.Device` feeds it from the serial reader thread; the recorder's
+:class:`~sonobridge.device.client.Device` feeds it from the serial reader thread; the recorder's
 ``convert`` feeds it chunks from a raw capture, so a converted capture and a live session
 count and assemble exactly alike.
 """
@@ -12,9 +12,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from host.protocol import UNSOLICITED, DeviceInfo, EchoLine, FrameEnd, Log, Message, Status
-from host.protocol.decoder import seq_gap
-from host.protocol.limits import device_info_problems, line_limit_problem
+from sonobridge.protocol import UNSOLICITED, DeviceInfo, EchoLine, FrameEnd, Log, Message, Status
+from sonobridge.protocol.decoder import seq_gap
+from sonobridge.protocol.limits import device_info_problems, line_limit_problem
 
 from .dialect import StreamDecoder
 from .frames import Frame, FrameAssembler
@@ -53,7 +53,7 @@ class Receiver:
     board that rebooted by itself. All of it happens on the caller's thread.
 
     Every size in an ECHO_LINE is checked against the board's latest DEVICE_INFO before
-    anything is allocated for it (:func:`host.protocol.rules.line_limit_problem`); a line
+    anything is allocated for it (:func:`sonobridge.protocol.rules.line_limit_problem`); a line
     that exceeds it, or arrives before any DEVICE_INFO, is dropped and counted as malformed.
     """
 

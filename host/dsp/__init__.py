@@ -1,4 +1,4 @@
-"""host.dsp: echo lines → B-mode and M-mode images. Imports only numpy and scipy.
+"""sonobridge.dsp: echo lines → B-mode and M-mode images. Imports only numpy and scipy.
 
 Main entry points: ``ChainConfig``, ``Chain`` (whose ``process`` returns a ``ChainResult``),
 ``ScanConverter`` and ``MMode``. The steps are also exported as plain functions.

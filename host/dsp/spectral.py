@@ -9,7 +9,7 @@ transducer, like every velocity in sonobridge.
 * :func:`pw_spectrogram` — a whole record at once.
 * :class:`PwSpectrum` — a continuous stream pushed in chunks (e.g. a fixed beam's ensembles,
   frame after frame): a ring buffer of slow-time samples, wall-filter state carried across
-  pushes, and a ring buffer of spectra (``(history, n_fft)``, like :class:`~host.dsp.MMode`).
+  pushes, and a ring buffer of spectra (``(history, n_fft)``, like :class:`~sonobridge.dsp.MMode`).
 
 Spectra are ``(n_times, n_fft)``: rows are time, columns velocity (ascending). Power is in dB
 relative to full scale² per bin (``10·log10``), normalised so that the bins of a window sum to
@@ -171,7 +171,7 @@ def pw_spectrogram(gate_iq: np.ndarray, prf_hz: float, center_freq_hz: float, *,
     axes (the gate's depth samples) are averaged incoherently. ``window_len`` firings per FFT
     (default 64), ``hop`` firings between windows (default ``window_len // 4``), ``n_fft`` >=
     ``window_len`` (default ``window_len``; more zero-pads), ``window`` any scipy window name
-    or an array. ``wall_cutoff_hz`` applies :func:`~host.dsp.iir_wall_filter` first.
+    or an array. ``wall_cutoff_hz`` applies :func:`~sonobridge.dsp.iir_wall_filter` first.
     """
     _check_rate("prf_hz", prf_hz)
     x = _as_slow_by_gate(gate_iq, axis)

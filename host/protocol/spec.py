@@ -1,7 +1,7 @@
 """Render the byte tables of ``docs/protocol.md`` from the construct definitions.
 
-    python -m host.protocol.spec --check docs/protocol.md   # exit 1 if the doc is stale
-    python -m host.protocol.spec --write docs/protocol.md   # refresh the generated blocks
+    python -m sonobridge.protocol.spec --check docs/protocol.md   # exit 1 if the doc is stale
+    python -m sonobridge.protocol.spec --write docs/protocol.md   # refresh the generated blocks
 
 The doc holds generated blocks between ``<!-- generated:NAME -->`` and ``<!-- /generated -->``;
 everything else in it is hand-written prose. A test runs ``--check`` so the doc's offsets,
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if unknown else 0
     stale = new != text
     if stale:
-        print(f"{args.document} is stale; run: python -m host.protocol.spec --write "
+        print(f"{args.document} is stale; run: python -m sonobridge.protocol.spec --write "
               f"{args.document}", file=sys.stderr)
     return 1 if (stale or unknown or missing) else 0
 

@@ -3,7 +3,7 @@
 These definitions are the single source of truth. The encoder and decoder use them directly
 (for commands and replies) or through :func:`compile_struct`, which derives an equivalent
 ``struct.Struct`` for the hot path (frame header, ``ECHO_LINE``, ``FRAME_END``). The tables in
-``docs/protocol.md`` are rendered from them by ``python -m host.protocol.spec``.
+``docs/protocol.md`` are rendered from them by ``python -m sonobridge.protocol.spec``.
 
 Every field carries a doc string ``unit ¦ valid range ¦ meaning`` built by :func:`doc`.
 """

@@ -1,7 +1,7 @@
 """Canonical test vectors: one or more frames per message type, shared with the C firmware.
 
-    python -m host.protocol.vectors --write tests/vectors   # regenerate (only on purpose!)
-    python -m host.protocol.vectors --check tests/vectors   # verify the files still match
+    python -m sonobridge.protocol.vectors --write tests/vectors   # regenerate (only on purpose!)
+    python -m sonobridge.protocol.vectors --check tests/vectors   # verify the files still match
 
 Each vector is ``NN_name.hex`` (the frame's bytes as hex, 16 per line) and an entry in
 ``vectors.json`` with the message fields, so any implementation can rebuild and compare. The

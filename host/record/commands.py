@@ -1,7 +1,7 @@
 """The ``record``, ``replay``, ``convert`` and ``export`` subcommands of ``sonobridge``.
 
 ``host/cli.py`` adds them with :func:`add_parsers`. Until then (and for tests) this module runs
-on its own: ``python -m host.record.commands record sim://?phantom=wire -o rec.h5``. Heavy
+on its own: ``python -m sonobridge.record.commands record sim://?phantom=wire -o rec.h5``. Heavy
 imports (h5py, the DSP chain) happen inside the commands, so building the parser stays cheap.
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from host.record.urlhandler import register as _register_replay_urls
+from sonobridge.record.urlhandler import register as _register_replay_urls
 
 #: Python's thread switch interval while recording (the default is 5 ms)
 RECORD_SWITCH_INTERVAL_S = 0.001
@@ -102,7 +102,7 @@ def _refuse_existing(paths: list[str | None], force: bool) -> str | None:
 
 def cmd_record(args: argparse.Namespace) -> int:
     """Record from a board to HDF5 (and optionally a raw capture), with live progress."""
-    from host.device import Device, DeviceError
+    from sonobridge.device import Device, DeviceError
 
     from .recorder import Recorder
 
@@ -447,7 +447,7 @@ def add_parsers(subparsers: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one of these subcommands on its own (``python -m host.record.commands``)."""
+    """Run one of these subcommands on its own (``python -m sonobridge.record.commands``)."""
     parser = argparse.ArgumentParser(prog="sonobridge")
     add_parsers(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
     args = parser.parse_args(argv)

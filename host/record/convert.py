@@ -2,7 +2,7 @@
 
 The capture holds every byte the device client read, each chunk with the host time it was
 read. :class:`OfflineClient` is the client's own receive path
-(:class:`~host.device.receiver.Receiver`), fed the same chunks with the same timestamps. It
+(:class:`~sonobridge.device.receiver.Receiver`), fed the same chunks with the same timestamps. It
 therefore produces the same lines, sweeps and loss figures, and :func:`convert_capture` writes
 them with the same :class:`DatasetWriter`. Link events in the capture (disconnects) are
 applied where the client applied them.
@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from host.device import Frame
-from host.device.receiver import Receiver
-from host.protocol import Decoder, DeviceInfo, EchoLine
+from sonobridge.device import Frame
+from sonobridge.device.receiver import Receiver
+from sonobridge.protocol import Decoder, DeviceInfo, EchoLine
 
 from .hdf5 import DatasetWriter
 from .meta import ConfigTracker, adjust_for_stop, info_from_dict, stop_cut
@@ -31,7 +31,7 @@ FrameSink = Callable[[Frame], None]
 
 
 class OfflineClient(Receiver):
-    """The device client's receive path (:class:`~host.device.receiver.Receiver`), fed from a
+    """The device client's receive path (:class:`~sonobridge.device.receiver.Receiver`), fed from a
     capture instead of a port, plus the disconnects the capture recorded."""
 
     def __init__(self, on_line: LineSink | None = None, on_frame: FrameSink | None = None

@@ -1,8 +1,8 @@
 """Export a recording: one B-mode PNG per frame, or an NPZ of samples and metadata.
 
-PNG frames go through the same processing as the viewer (``host.dsp.Chain`` and
-``ScanConverter``); this module uses ``host.dsp`` directly and never the viewer, and writes
-PNG with the standard library (:mod:`host.record.png`), so no GUI toolkit is needed.
+PNG frames go through the same processing as the viewer (``sonobridge.dsp.Chain`` and
+``ScanConverter``); this module uses ``sonobridge.dsp`` directly and never the viewer, and writes
+PNG with the standard library (:mod:`sonobridge.record.png`), so no GUI toolkit is needed.
 
 NPZ is written as a stream (``zipfile`` + ``numpy.lib.format``), one segment's rows at a time,
 so a recording larger than memory can still be exported.
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from host.protocol import SampleFormat, SweepKind
+from sonobridge.protocol import SampleFormat, SweepKind
 
 from .hdf5 import FRAME_DTYPE, LINE_DTYPE, BadRow, Recording, Segment, open_recording
 from .png import write_png
@@ -97,7 +97,7 @@ def iter_frame_images(rec: Recording, *, size: tuple[int, int] = (512, 512),
                       skip: dict[str, list[BadRow]] | None = None) -> Iterator[FrameImage]:
     """B-mode pictures of every frame (scan-converted when the sweep allows it); rows in
     ``skip`` (per segment name, e.g. :func:`damaged_rows`) are drawn as missing lines."""
-    from host.dsp import Chain, ChainConfig, ScanConverter
+    from sonobridge.dsp import Chain, ChainConfig, ScanConverter
 
     info = rec.device_info
     number = 0

@@ -46,10 +46,10 @@ from typing import Any
 import h5py
 import numpy as np
 
-import host
-from host.device import Frame
-from host.protocol import PROTOCOL_VERSION, DeviceInfo, EchoLine, SampleFormat
-from host.protocol.samples import DTYPES
+import sonobridge
+from sonobridge.device import Frame
+from sonobridge.protocol import PROTOCOL_VERSION, DeviceInfo, EchoLine, SampleFormat
+from sonobridge.protocol.samples import DTYPES
 
 from .meta import (
     FORMAT_NAME,
@@ -209,7 +209,7 @@ class DatasetWriter:
         a = self._file.attrs
         a["format"] = FORMAT_NAME
         a["format_version"] = FORMAT_VERSION
-        a["software_version"] = host.__version__
+        a["software_version"] = sonobridge.__version__
         a["protocol_version"] = PROTOCOL_VERSION
         a["created_utc"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
         a["complete"] = False

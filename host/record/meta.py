@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from host.device import AcquisitionConfig
-from host.protocol import DeviceInfo, EchoLine
-from host.protocol.messages import payload_fields
+from sonobridge.device import AcquisitionConfig
+from sonobridge.protocol import DeviceInfo, EchoLine
+from sonobridge.protocol.messages import payload_fields
 
 FORMAT_NAME = "sonobridge-recording"
 FORMAT_VERSION = 1

@@ -1,7 +1,7 @@
 """Raw capture: an append-only file of every chunk the host received, stamped with host time.
 
 The capture is the ground truth a recording can always be rebuilt from: replaying its
-device-to-host records through :class:`host.protocol.Decoder` gives exactly the messages the
+device-to-host records through :class:`sonobridge.protocol.Decoder` gives exactly the messages the
 device client decoded live. The format (docs/recording.md) is::
 
     file header (16 B): magic "SBCAP\\r\\n\\x1a" | u16 version=1 | u16 header size=16 | u32 CRC-32

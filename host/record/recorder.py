@@ -1,7 +1,7 @@
-"""Recording a live board: the glue between a :class:`~host.device.Device` and the writers.
+"""Recording a live board: the glue between a :class:`~sonobridge.device.Device` and the writers.
 
-    from host.device import Device
-    from host.record import Recorder
+    from sonobridge.device import Device
+    from sonobridge.record import Recorder
 
     dev = Device("sim://?phantom=wire")
     rec = Recorder("session.h5", raw_path="session.sbcap").attach(dev)
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import host
-from host.device import Device, Frame
-from host.protocol import PROTOCOL_VERSION, DeviceInfo, EchoLine
+import sonobridge
+from sonobridge.device import Device, Frame
+from sonobridge.protocol import PROTOCOL_VERSION, DeviceInfo, EchoLine
 
 from .hdf5 import DEFAULT_FLUSH_S, DEFAULT_QUEUE_BYTES, DatasetWriter, check_reserve
 from .meta import (
@@ -166,7 +166,7 @@ class Recorder:
             dev.add_raw_listener(self._on_raw)
             dev.add_gap_listener(self._on_gap)
             self.raw.write_event({
-                "type": "session", "port": dev.port, "software_version": host.__version__,
+                "type": "session", "port": dev.port, "software_version": sonobridge.__version__,
                 "protocol_version": PROTOCOL_VERSION,
                 "started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat()})
         if self.dataset is not None:

@@ -2,8 +2,8 @@
 
 The replay board has the interface the simulator's engine drives (``feed``, ``pull``,
 ``state``, ``acquiring``, ``pending_bytes``, ``power_on``, ``boots``), so it is served by
-``host.sim.engine`` (``SimEngine`` with a ``PtyTransport``, ``QueueTransport`` or
-``SocketTransport``): only those transport and engine classes are used from ``host.sim``.
+``sonobridge.sim.engine`` (``SimEngine`` with a ``PtyTransport``, ``QueueTransport`` or
+``SocketTransport``): only those transport and engine classes are used from ``sonobridge.sim``.
 
 Semantics (docs/recording.md):
 
@@ -48,8 +48,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from host.device import AcquisitionConfig
-from host.protocol import (
+from sonobridge.device import AcquisitionConfig
+from sonobridge.protocol import (
     UNSOLICITED,
     Ack,
     Capability,
@@ -78,8 +78,8 @@ from host.protocol import (
     decode_payload,
     encode,
 )
-from host.protocol.constants import HEADER_SIZE
-from host.protocol.rules import RetryCache, check_configure
+from sonobridge.protocol.constants import HEADER_SIZE
+from sonobridge.protocol.rules import RetryCache, check_configure
 
 from .meta import config_to_dict, info_from_dict
 from .raw import KIND_RX, CaptureError, CaptureReader, is_capture
@@ -345,7 +345,7 @@ class ReplayBoard:
 
     def power_on(self, now_s: float, *, announce: bool = False) -> None:
         """Boot: sequence 0, idle, playback rewound to the beginning."""
-        from host.protocol.constants import PARTIAL_FRAME_TIMEOUT_S
+        from sonobridge.protocol.constants import PARTIAL_FRAME_TIMEOUT_S
 
         self.boots += 1
         self._boot_s = now_s
@@ -587,7 +587,7 @@ def create_replay_engine(path: str | Path, transport: Any, *, speed: float = 1.0
                          loop: bool = False, link: str = "unlimited") -> Any:
     """A :class:`ReplayBoard` for ``path`` on ``transport``, driven by the simulator's engine
     (not started)."""
-    from host.sim.engine import SimEngine
+    from sonobridge.sim.engine import SimEngine
 
     board = ReplayBoard(open_source(path), speed=speed, loop=loop)
     return SimEngine(board, transport, link=link)  # type: ignore[arg-type]
@@ -600,7 +600,7 @@ def serve_replay(path: str | Path, *, mode: str = "pty", link_path: str | None =
                  stop: threading.Event | None = None) -> int:
     """Serve a recording on a pty (``mode='pty'``) or TCP until interrupted; print the port
     first."""
-    from host.sim.engine import PtyTransport, SocketTransport
+    from sonobridge.sim.engine import PtyTransport, SocketTransport
 
     source_check = open_source(path)  # fail before printing a port that would not work
     del source_check
@@ -613,7 +613,7 @@ def serve_replay(path: str | Path, *, mode: str = "pty", link_path: str | None =
         where = f"socket://{h}:{p}"
     engine = create_replay_engine(path, transport, speed=speed, loop=loop, link=link)
     (ready or (lambda text: print(text, flush=True)))(where)
-    from host.sim.server import run_until_stopped
+    from sonobridge.sim.server import run_until_stopped
 
     if run_until_stopped(engine, stop, what="replay"):
         return 1

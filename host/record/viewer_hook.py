@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from host.device import Device
+from sonobridge.device import Device
 
 from .recorder import Recorder
 

@@ -1,6 +1,6 @@
 """A recorded byte stream cut back into what was on the wire: intact frames and the rest.
 
-:class:`FrameSplitter` finds frames exactly as :class:`host.protocol.Decoder` does (sync,
+:class:`FrameSplitter` finds frames exactly as :class:`sonobridge.protocol.Decoder` does (sync,
 header CRC-16 and length, then CRC-32, stepping one byte past a failed sync), but keeps the
 bytes: each intact frame as it was received, and everything between frames (garbage, damaged
 frames) as *junk*. Concatenating its output gives back the input, so a replay that re-emits
@@ -14,9 +14,9 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from host.protocol import MAX_PAYLOAD, SYNC, UNSOLICITED, MsgType
-from host.protocol.codec import HEADER
-from host.protocol.constants import HEADER_SIZE
+from sonobridge.protocol import MAX_PAYLOAD, SYNC, UNSOLICITED, MsgType
+from sonobridge.protocol.codec import HEADER
+from sonobridge.protocol.constants import HEADER_SIZE
 
 _REPLY_TYPES = frozenset({MsgType.ACK, MsgType.NAK, MsgType.PONG})
 _MAYBE_REPLY = frozenset({MsgType.DEVICE_INFO, MsgType.STATUS})

@@ -12,7 +12,7 @@ by one FFT along samples, and remodulated with ``e^{jΦ(t)}``.
 
 :class:`EchoSynth` does that once per :class:`Acquisition` (:meth:`EchoSynth.prepare`) and then
 produces frames cheaply: cached noise-free RF × TGC + pooled noise + moving reflectors + blood
-flowing in vessels (:class:`~host.sim.phantom.Vessel`), whose scatterers are placed at each
+flowing in vessels (:class:`~sonobridge.sim.phantom.Vessel`), whose scatterers are placed at each
 firing's time and rendered per frame with the same spread-and-convolve scheme, restricted to
 the rows and samples the vessels reach.
 """
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.fft
 
-from host.protocol import SweepKind
+from sonobridge.protocol import SweepKind
 
 from .adc import Adc, NoisePool
 from .phantom import Phantom, Vessel
@@ -159,7 +159,7 @@ class Acquisition:
     ``positions`` ``(n_lines,)``: beam angle in radians (sector), lateral offset in metres
     (linear) or zeros (fixed); any order, repeats allowed (ensembles). ``tgc_db`` is the
     per-sample gain ``(n_samples,)`` in dB (scalar = constant, None = 0 dB); see
-    :func:`~host.sim.adc.tgc_curve_db`. Sample ``n`` is taken at ``start_delay_s + n /
+    :func:`~sonobridge.sim.adc.tgc_curve_db`. Sample ``n`` is taken at ``start_delay_s + n /
     sample_rate_hz`` after the line's transmit. ``prf_hz`` is the line firing rate.
     """
 

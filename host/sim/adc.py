@@ -12,15 +12,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from host.protocol import SampleFormat
-from host.protocol.rules import tgc_gain_db
-from host.protocol.samples import MAX_ADC_BITS
+from sonobridge.protocol import SampleFormat
+from sonobridge.protocol.rules import tgc_gain_db
+from sonobridge.protocol.samples import MAX_ADC_BITS
 
 
 def tgc_curve_db(points_db: Sequence[float] | np.ndarray, n_samples: int) -> np.ndarray:
     """Per-sample TGC gain in dB ``(n_samples,)`` float64 from evenly spread gain points.
 
-    The protocol's semantics, from :func:`host.protocol.rules.tgc_gain_db`: point ``k`` of
+    The protocol's semantics, from :func:`sonobridge.protocol.rules.tgc_gain_db`: point ``k`` of
     ``count`` applies at sample ``k·(n_samples−1)/(count−1)``, linear in between.
     """
     if n_samples < 1:
@@ -34,7 +34,7 @@ class Adc:
 
     ``thermal_noise_v_rms`` is the preamp/probe noise referred to the TGC input (the TGC
     amplifies it together with the echoes); ``noise_lsb_rms`` is the converter's own noise,
-    added after the gain. :class:`~host.sim.acoustics.EchoSynth` adds both (see
+    added after the gain. :class:`~sonobridge.sim.acoustics.EchoSynth` adds both (see
     :meth:`noise_v_rms`); :meth:`digitize` only quantizes, so it is deterministic.
     """
 

@@ -20,7 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
-from host.protocol import (
+from sonobridge.protocol import (
     Ack,
     Capability,
     Configure,
@@ -46,14 +46,14 @@ from host.protocol import (
     Stop,
     encode,
 )
-from host.protocol.constants import (
+from sonobridge.protocol.constants import (
     PARTIAL_FRAME_TIMEOUT_S,
     UNSOLICITED,
     frame_len,
     sample_nbytes,
 )
-from host.protocol.rules import RetryCache, check_configure, nominal_positions
-from host.protocol.samples import MAX_ADC_BITS
+from sonobridge.protocol.rules import RetryCache, check_configure, nominal_positions
+from sonobridge.protocol.samples import MAX_ADC_BITS
 
 from .profile import BoardProfile
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from host.protocol import DeviceState
-from host.protocol.constants import PARTIAL_FRAME_TIMEOUT_S
+from sonobridge.protocol import DeviceState
+from sonobridge.protocol.constants import PARTIAL_FRAME_TIMEOUT_S
 
 from .board import SimBoard
 from .link import FaultEvent, FaultInjector, FaultPlan, TokenBucket, link_profile

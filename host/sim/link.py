@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from host.protocol import SYNC
+from sonobridge.protocol import SYNC
 
 
 @dataclass(frozen=True)

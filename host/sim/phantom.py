@@ -3,7 +3,7 @@
 Coordinates are metres in the imaging plane: ``x`` lateral (positive toward the transducer's +x
 side), ``z`` depth from the transducer face. The schema is documented in ``docs/sim.md``
 ("Phantoms"); builtin files live in ``host/sim/phantoms/``. A phantom is only a description:
-:class:`~host.sim.acoustics.EchoSynth` turns it into scatterers for a given transducer.
+:class:`~sonobridge.sim.acoustics.EchoSynth` turns it into scatterers for a given transducer.
 """
 
 from __future__ import annotations

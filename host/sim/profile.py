@@ -11,8 +11,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from host.protocol import Capability, Configure, DeviceInfo, SampleFormat, SweepKind
-from host.protocol.messages import payload_fields
+from sonobridge.protocol import Capability, Configure, DeviceInfo, SampleFormat, SweepKind
+from sonobridge.protocol.messages import payload_fields
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -104,7 +104,7 @@ def load_profile(name_or_path: str | Path = "sim") -> BoardProfile:
         cfg = Configure(**defaults, tgc_cdb=tuple(round(g * 100) for g in tgc_db))
     except (TypeError, ValueError) as exc:
         raise ProfileError(f"{path}: {exc}") from exc
-    from host.protocol.rules import check_configure
+    from sonobridge.protocol.rules import check_configure
 
     if violation := check_configure(cfg, info):
         raise ProfileError(f"{path} [defaults]: {violation.message}")

@@ -1,7 +1,7 @@
 """The phantom physics as the board's frame renderer: protocol configuration → samples.
 
 Maps a CONFIGURE (µrad/µm positions, decimation, TGC points in 0.01 dB, sample format) onto an
-``Acquisition`` for :class:`~host.sim.acoustics.EchoSynth`, renders one sweep per call, and
+``Acquisition`` for :class:`~sonobridge.sim.acoustics.EchoSynth`, renders one sweep per call, and
 digitizes it in the configured wire format.
 """
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from host.protocol import Configure, DeviceInfo, SweepKind
-from host.protocol.rules import nominal_positions
+from sonobridge.protocol import Configure, DeviceInfo, SweepKind
+from sonobridge.protocol.rules import nominal_positions
 
 from .acoustics import Acquisition, EchoSynth, Transducer
 from .adc import Adc, tgc_curve_db

@@ -1,4 +1,4 @@
-"""A pyserial port over an in-process :class:`~host.sim.engine.QueueTransport`.
+"""A pyserial port over an in-process :class:`~sonobridge.sim.engine.QueueTransport`.
 
 The ``sim://`` and ``replay://`` URL handlers differ only in how they find or start the board
 behind the URL (their ``open`` and ``close``). The byte plumbing, and the modem-line stubs

@@ -26,7 +26,7 @@ def _qt_app(headless: bool):
 
 def _open(port: str, headless: bool):
     """Open the device or explain why not (dialog when interactive, stderr when headless)."""
-    from host.device import DeviceError, open_device
+    from sonobridge.device import DeviceError, open_device
 
     try:
         return open_device(port, queue_frames=2)
@@ -106,7 +106,7 @@ def run_viewer(port: str | None, *, snapshot: str | Path | None = None, frames: 
 def _install_recorder() -> None:
     """Enable the record button when the recording package is present."""
     try:
-        from host.record.viewer_hook import recorder_factory  # type: ignore[import-not-found]
+        from sonobridge.record.viewer_hook import recorder_factory  # type: ignore[import-not-found]
     except ImportError:
         return
     from .window import ViewerWindow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6 import QtWidgets
 
-from host.device import PortInfo, list_candidate_ports
+from sonobridge.device import PortInfo, list_candidate_ports
 
 
 class PortPicker(QtWidgets.QDialog):

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from host.device import Device, Frame, FrameTimeout
-from host.device.errors import DeviceError
-from host.dsp import (
+from sonobridge.device import Device, Frame, FrameTimeout
+from sonobridge.device.errors import DeviceError
+from sonobridge.dsp import (
     Chain,
     ChainConfig,
     MMode,

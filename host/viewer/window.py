@@ -1,8 +1,9 @@
 """The live viewer window: B-mode, A-mode, M-mode, controls and an honest status bar.
 
-The GUI thread only draws. Frames are processed by :class:`~host.viewer.pipeline.FramePipeline`
-on its own thread. Device commands (configure, start, stop) run on short worker threads, so a
-slow board never freezes the window. Nothing crosses threads through Qt signals: worker threads
+The GUI thread only draws. Frames are processed by
+:class:`~sonobridge.viewer.pipeline.FramePipeline` on its own thread. Device commands
+(configure, start, stop) run on short worker threads, so a slow board never freezes the
+window. Nothing crosses threads through Qt signals: worker threads
 post to a queue and leave frames in the pipeline's mailbox, and a 5 ms GUI timer collects
 both. Emitting PySide6 signals from Python threads corrupts reference counts in some
 releases (a "deallocating None" abort was seen with 6.12).
@@ -24,7 +25,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from host.device import Device, DeviceError
+from sonobridge.device import Device, DeviceError
 
 from .pipeline import DisplayFrame, FramePipeline
 
@@ -365,7 +366,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         cfg = self.device.config
         info = self.device.info
         if cfg is None:
-            from host.device import AcquisitionConfig
+            from sonobridge.device import AcquisitionConfig
 
             cfg = AcquisitionConfig.default_for(info)
         self.depth_spin.blockSignals(True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from host.protocol import Decoder, Message, SampleFormat
-from host.sim.board import RenderRequest, SimBoard
-from host.sim.profile import load_profile
+from sonobridge.protocol import Decoder, Message, SampleFormat
+from sonobridge.sim.board import RenderRequest, SimBoard
+from sonobridge.sim.profile import load_profile
 
 
 class IndexRenderer:
@@ -49,7 +49,7 @@ class Host:
 
     def send(self, msg: Message, now: float = 0.0, *, flags: int = 0, seq: int | None = None
              ) -> int:
-        from host.protocol import encode
+        from sonobridge.protocol import encode
 
         use = self.seq if seq is None else seq
         self.board.feed(encode(msg, use, flags=flags), now)

@@ -16,7 +16,7 @@ from pathlib import Path
 import serial
 from board_fixtures import IndexRenderer, make_board
 
-from host.protocol import (
+from sonobridge.protocol import (
     Configure,
     Decoder,
     DeviceInfo,
@@ -27,10 +27,10 @@ from host.protocol import (
     Status,
     encode,
 )
-from host.protocol.constants import PARTIAL_FRAME_TIMEOUT_S
-from host.record.replay import ReplayBoard
-from host.sim.engine import PtyTransport, SimEngine
-from host.sim.server import SimOptions, create_engine
+from sonobridge.protocol.constants import PARTIAL_FRAME_TIMEOUT_S
+from sonobridge.record.replay import ReplayBoard
+from sonobridge.sim.engine import PtyTransport, SimEngine
+from sonobridge.sim.server import SimOptions, create_engine
 
 CUT = 60
 #: the PONG after a truncated CONFIGURE must beat this; the protocol promises 100 ms

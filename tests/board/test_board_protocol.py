@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from board_fixtures import Host, expected_samples, make_board
 
-from host.protocol import (
+from sonobridge.protocol import (
     CONFIGURE_FIELD_IDS,
     Ack,
     Configure,
@@ -28,8 +28,8 @@ from host.protocol import (
     Stop,
     encode_frame,
 )
-from host.protocol.constants import UNSOLICITED
-from host.protocol.rules import check_configure
+from sonobridge.protocol.constants import UNSOLICITED
+from sonobridge.protocol.rules import check_configure
 
 
 def small_config(**kw) -> Configure:

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import numpy as np
 from board_fixtures import IndexRenderer
 
-from host.protocol import EchoLine
-from host.sim.engine import PtyTransport, SimEngine
-from host.sim.server import SimOptions, create_engine
+from sonobridge.protocol import EchoLine
+from sonobridge.sim.engine import PtyTransport, SimEngine
+from sonobridge.sim.server import SimOptions, create_engine
 
 _names = iter(range(10**9))
 
@@ -29,7 +29,7 @@ def sim_board(kind: str, faults: str = "", seed: int = 1, link: str = "unlimited
         return
     from urllib.parse import urlencode
 
-    from host.sim.urlhandler.protocol_sim import engine_for
+    from sonobridge.sim.urlhandler.protocol_sim import engine_for
 
     query = urlencode({"phantom": "wire", "faults": faults, "seed": seed, "link": link,
                        "truth": 1, "name": f"test-{next(_names)}"})
@@ -81,7 +81,7 @@ def wait_until(predicate, timeout_s: float = 5.0, what: str = "condition") -> No
 
 def drain(engine: SimEngine, dev) -> None:
     """Wait until the board is idle, its buffer empty, and the client has read every byte."""
-    from host.protocol import DeviceState
+    from sonobridge.protocol import DeviceState
 
     def done() -> bool:
         with engine.lock:

@@ -25,7 +25,7 @@ import tty
 
 import numpy as np
 
-from host.protocol import (
+from sonobridge.protocol import (
     PROTOCOL_VERSION,
     Ack,
     Configure,
@@ -46,7 +46,7 @@ from host.protocol import (
     encode_frame,
     encode_payload,
 )
-from host.protocol.samples import DTYPES
+from sonobridge.protocol.samples import DTYPES
 
 #: a sane, small board: every limit a test pushes past is easy to name
 DEFAULT_INFO = DeviceInfo(

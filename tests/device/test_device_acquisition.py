@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 from device_fixtures import sim_on_pty, wait_until
 
-from host.device import open_device
-from host.device.acquisition import ProcessReader, ThreadReader, start_reader
-from host.device.link import open_port
-from host.device.reader_process import NICENESS
-from host.device.receiver import Receiver
-from host.protocol import Decoder, DeviceInfo, EchoLine, FrameEnd, SampleFormat, encode
+from sonobridge.device import open_device
+from sonobridge.device.acquisition import ProcessReader, ThreadReader, start_reader
+from sonobridge.device.link import open_port
+from sonobridge.device.reader_process import NICENESS
+from sonobridge.device.receiver import Receiver
+from sonobridge.protocol import Decoder, DeviceInfo, EchoLine, FrameEnd, SampleFormat, encode
 
 
 def _pattern(n: int, start: int = 0) -> bytes:

@@ -10,14 +10,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from host.cli import main
-from host.device import PortError, open_device
+from sonobridge.cli import main
+from sonobridge.device import PortError, open_device
 
 
 @contextlib.contextmanager
 def sim_process(*args: str) -> Iterator[str]:
     """`sonobridge sim ...` in a subprocess; yields the first line it prints."""
-    proc = subprocess.Popen([sys.executable, "-m", "host.cli", "sim", *args],
+    proc = subprocess.Popen([sys.executable, "-m", "sonobridge", "sim", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = proc.stdout.readline().strip()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from device_fixtures import assert_lines_match_truth, sim_on_pty, truth_lines
 
-from host.device import ConfigError, NakError, open_device
-from host.protocol import Configure, ErrorCode, Nak
-from host.protocol.rules import check_configure
+from sonobridge.device import ConfigError, NakError, open_device
+from sonobridge.protocol import Configure, ErrorCode, Nak
+from sonobridge.protocol.rules import check_configure
 
 
 def test_handshake_and_configure_round_trip():
@@ -94,7 +94,7 @@ def test_status_ping_and_stats():
 
 
 def test_sim_url_handshake_and_configure_round_trip():
-    from host.sim.urlhandler.protocol_sim import engine_for
+    from sonobridge.sim.urlhandler.protocol_sim import engine_for
 
     url = "sim://?phantom=wire&name=roundtrip"
     with open_device(url) as dev:
@@ -108,8 +108,8 @@ def test_sim_url_handshake_and_configure_round_trip():
 
 
 def test_protocol_version_mismatch_says_which_side_to_update(tmp_path):
-    from host.device import ProtocolMismatch
-    from host.sim.profile import BOARDS_DIR
+    from sonobridge.device import ProtocolMismatch
+    from sonobridge.sim.profile import BOARDS_DIR
 
     text = (BOARDS_DIR / "sim.toml").read_text().replace(
         "[capabilities]\n", "[capabilities]\nprotocol_version = 2\n")
@@ -122,8 +122,8 @@ def test_protocol_version_mismatch_says_which_side_to_update(tmp_path):
 def test_a_lost_command_is_retried_with_the_retry_flag():
     from board_fixtures import IndexRenderer
 
-    from host.sim.engine import PtyTransport
-    from host.sim.server import SimOptions, create_engine
+    from sonobridge.sim.engine import PtyTransport
+    from sonobridge.sim.server import SimOptions, create_engine
 
     class DeafOnce(PtyTransport):
         """Loses the first chunk the host writes, like a reply lost on a noisy link."""
@@ -162,7 +162,7 @@ def test_slow_consumer_loses_oldest_frames_but_listeners_get_everything():
         assert [f.index for f in dev.frames(timeout=1.0, count=2)] == [28, 29]
         assert len(lines) == 120
         # the raw tap saw exactly the bytes the decoder did, and they replay to the same lines
-        from host.protocol import Decoder, EchoLine
+        from sonobridge.protocol import Decoder, EchoLine
 
         replayed = [m for m in Decoder().feed(bytes(raw)) if isinstance(m, EchoLine)]
         assert [(m.frame_index, m.line_index) for m in replayed] == lines
@@ -170,7 +170,7 @@ def test_slow_consumer_loses_oldest_frames_but_listeners_get_everything():
 
 
 def test_request_raw_gets_the_nak_for_a_malformed_frame():
-    from host.protocol import MsgType, encode_frame
+    from sonobridge.protocol import MsgType, encode_frame
 
     with sim_on_pty() as (_, port), open_device(port) as dev:
         seq = dev.next_seq()
@@ -180,8 +180,8 @@ def test_request_raw_gets_the_nak_for_a_malformed_frame():
 
 
 def test_default_config_respects_a_fixed_hv_supply_and_gain_range():
-    from host.device import AcquisitionConfig, validate
-    from host.protocol import Capability, DeviceInfo
+    from sonobridge.device import AcquisitionConfig, validate
+    from sonobridge.protocol import Capability, DeviceInfo
 
     info = DeviceInfo(sample_formats=2, capabilities=Capability.NONE, hv_min_mv=20_000,
                       hv_max_mv=20_000, gain_min_cdb=500, gain_max_cdb=4000)

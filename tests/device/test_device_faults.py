@@ -13,8 +13,8 @@ from device_fixtures import (
     wait_until,
 )
 
-from host.device import open_device
-from host.protocol import EchoLine
+from sonobridge.device import open_device
+from sonobridge.protocol import EchoLine
 
 N_FRAMES = 40
 LINES = 8

@@ -20,16 +20,16 @@ import pytest
 from device_fixtures import wait_until
 from hostile_board import DEFAULT_INFO, HostileBoard, echo_line
 
-from host.device import (
+from sonobridge.device import (
     DeviceError,
     DeviceFailed,
     HandshakeError,
     ProtocolMismatch,
     open_device,
 )
-from host.device.listeners import MAX_FAILURES, ListenerSet
-from host.device.receiver import Receiver
-from host.protocol import (
+from sonobridge.device.listeners import MAX_FAILURES, ListenerSet
+from sonobridge.device.receiver import Receiver
+from sonobridge.protocol import (
     SYNC,
     UNSOLICITED,
     Decoder,
@@ -585,7 +585,7 @@ def test_a_frame_the_board_never_finishes_does_not_make_the_client_deaf() -> Non
     """A board that dies mid-line (100 bytes of a 2 KiB ECHO_LINE, then silence) must not hold
     back the replies behind it: the client gives the partial frame up after its idle timeout
     (``HOST_PARTIAL_TIMEOUT_S``) and the next PING is answered."""
-    from host.device.dialect import HOST_PARTIAL_TIMEOUT_S
+    from sonobridge.device.dialect import HOST_PARTIAL_TIMEOUT_S
 
     with HostileBoard() as board, open_device(board.path) as dev:
         frame = encode(echo_line(0, 0, n_samples=1024), 99)

@@ -33,9 +33,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from host.device.frames import Frame
-from host.device.receiver import ReceiveCounts, Receiver
-from host.protocol import (
+from sonobridge.device.frames import Frame
+from sonobridge.device.receiver import ReceiveCounts, Receiver
+from sonobridge.protocol import (
     SYNC,
     UNSOLICITED,
     Ack,
@@ -52,8 +52,8 @@ from host.protocol import (
     encode,
     encode_frame,
 )
-from host.protocol.limits import device_info_problems
-from host.protocol.samples import DTYPES
+from sonobridge.protocol.limits import device_info_problems
+from sonobridge.protocol.samples import DTYPES
 
 EXAMPLES = int(os.environ.get("SONOBRIDGE_FUZZ_EXAMPLES", "400"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,

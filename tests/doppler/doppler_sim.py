@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from host.dsp import Chain, ChainConfig, ensemble_iq
-from host.sim import Acquisition, EchoSynth, Phantom
+from sonobridge.dsp import Chain, ChainConfig, ensemble_iq
+from sonobridge.sim import Acquisition, EchoSynth, Phantom
 
 C = 1540.0
 F0 = 5e6

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from host.dsp import Chain, ChainConfig, color_flow, ensemble_iq, flow_colormap, flow_rgba
-from host.sim import Acquisition, EchoSynth, load_phantom
+from sonobridge.dsp import Chain, ChainConfig, color_flow, ensemble_iq, flow_colormap, flow_rgba
+from sonobridge.sim import Acquisition, EchoSynth, load_phantom
 
 
 def test_colormap_runs_from_blue_through_dark_to_red():

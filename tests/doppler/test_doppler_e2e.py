@@ -8,8 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
-from host.device import open_device
-from host.dsp import (
+from sonobridge.device import open_device
+from sonobridge.dsp import (
     Chain,
     ChainConfig,
     PwSpectrum,
@@ -19,7 +19,7 @@ from host.dsp import (
     nyquist_velocity_m_s,
     range_gate,
 )
-from host.sim import load_phantom
+from sonobridge.sim import load_phantom
 
 _names = itertools.count()
 

@@ -8,7 +8,7 @@ from doppler_sim import DEPTH, F0, PRF, V_NYQ, C, chain, fire, gate, vessel_phan
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from host.dsp import (
+from sonobridge.dsp import (
     angle_correct,
     color_flow,
     ensemble_iq,
@@ -19,7 +19,7 @@ from host.dsp import (
     nyquist_velocity_m_s,
     wrap_velocity,
 )
-from host.sim import Acquisition, EchoSynth
+from sonobridge.sim import Acquisition, EchoSynth
 
 
 def pooled_velocity(axial_m_s: float, *, frames: int = 4, attenuation: float = 0.0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from host.dsp import (
+from sonobridge.dsp import (
     Chain,
     ChainConfig,
     PwSpectrum,

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from host.dsp import (
+from sonobridge.dsp import (
     color_flow,
     iir_wall_filter,
     kasai,

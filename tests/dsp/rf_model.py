@@ -7,7 +7,7 @@ full width at half amplitude (the -6 dB bandwidth of the two-way pulse) is B·f0
     σ = sqrt(2 ln 2) / (π B f0)        and the axial envelope FWHM = 2 ln2/π · c/(B f0)
                                                                      ≈ 0.441 c / (B f0).
 
-Geometry matches host.dsp.ScanConverter: 'linear' lines sit at lateral positions x_l (metres)
+Geometry matches sonobridge.dsp.ScanConverter: 'linear' lines sit at lateral positions x_l (metres)
 looking down +z, range = z; 'sector' lines leave the origin at angle θ_l (0 = down, positive to
 the right), range = sqrt(x² + z²). Echo time in the record is 2·range/c - start_delay_s.
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from host.dsp import (
+from sonobridge.dsp import (
     axial_fwhm,
     cnr,
     contrast_db,

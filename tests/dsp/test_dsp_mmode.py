@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from host.dsp import MMode
+from sonobridge.dsp import MMode
 
 
 def _line(value: int, n: int = 5) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import rf_model
 
-from host.dsp import (
+from sonobridge.dsp import (
     Chain,
     ChainConfig,
     axial_fwhm,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import rf_model
 
-from host.dsp import Chain, ChainConfig, ScanConverter
+from sonobridge.dsp import Chain, ChainConfig, ScanConverter
 
 FS, F0 = 40e6, 5e6
 

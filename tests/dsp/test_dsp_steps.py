@@ -9,7 +9,7 @@ import rf_model
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from host.dsp import (
+from sonobridge.dsp import (
     BandPlan,
     Chain,
     ChainConfig,

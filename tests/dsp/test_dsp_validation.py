@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from host.dsp import Chain, ChainConfig
+from sonobridge.dsp import Chain, ChainConfig
 
 FS, F0 = 40e6, 5e6
 

@@ -2,7 +2,7 @@
 
 Each board's C definition is compiled on the host (tools/dump_board.c) and prints its
 DEVICE_INFO frame and power-up CONFIGURE; the Python side decodes those bytes and compares
-them with the TOML profile that ``host.sim.profile.load_profile`` reads. So a profile cannot
+them with the TOML profile that ``sonobridge.sim.profile.load_profile`` reads. So a profile cannot
 drift from the firmware, even for the RP2040 board, whose firmware cannot be built here.
 """
 
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from host.protocol import Configure, Decoder, DeviceInfo, Flags, MsgType, decode_payload
-from host.protocol.messages import payload_fields
-from host.sim.profile import load_profile
+from sonobridge.protocol import Configure, Decoder, DeviceInfo, Flags, MsgType, decode_payload
+from sonobridge.protocol.messages import payload_fields
+from sonobridge.sim.profile import load_profile
 
 if sys.version_info >= (3, 11):
     import tomllib

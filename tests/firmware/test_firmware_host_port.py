@@ -2,7 +2,7 @@
 
 The C firmware and the Python host meet only at the bytes: these tests build the host port
 with make, start it, open the pty it prints with pyserial, send frames made by
-``host.protocol.encode`` and decode everything it sends with ``host.protocol.Decoder``.
+``sonobridge.protocol.encode`` and decode everything it sends with ``sonobridge.protocol.Decoder``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import serial
 
-from host.protocol import (
+from sonobridge.protocol import (
     Ack,
     Configure,
     Decoder,
@@ -46,10 +46,10 @@ from host.protocol import (
     encode,
     encode_frame,
 )
-from host.protocol.constants import PARTIAL_FRAME_TIMEOUT_S
-from host.protocol.messages import payload_fields
-from host.protocol.rules import check_configure, nominal_positions
-from host.sim.profile import load_profile
+from sonobridge.protocol.constants import PARTIAL_FRAME_TIMEOUT_S
+from sonobridge.protocol.messages import payload_fields
+from sonobridge.protocol.rules import check_configure, nominal_positions
+from sonobridge.sim.profile import load_profile
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "hardware" / "firmware"

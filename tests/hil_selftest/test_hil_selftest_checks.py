@@ -16,9 +16,9 @@ import hil_checks as hc
 from hil_board import sim_profile_file
 from hil_report import REQUIREMENTS, HilReport
 
-from host.protocol import Ack, Capability, DeviceInfo, ErrorCode, Nak, SampleFormat
-from host.protocol.rules import check_configure
-from host.sim.profile import load_profile
+from sonobridge.protocol import Ack, Capability, DeviceInfo, ErrorCode, Nak, SampleFormat
+from sonobridge.protocol.rules import check_configure
+from sonobridge.sim.profile import load_profile
 
 SIM_INFO = load_profile("sim").info
 #: a board unlike the simulator: other limits, no RESET, no HV control, linear sweep

@@ -99,7 +99,7 @@ def test_board_program_is_started_and_tested(tmp_path: Path) -> None:
     program = tmp_path / "fake-fw-host"
     program.write_text(f"#!{sys.executable}\n"
                        "import os, sys\n"
-                       "os.execv(sys.executable, [sys.executable, '-m', 'host.cli', 'sim', "
+                       "os.execv(sys.executable, [sys.executable, '-m', 'sonobridge', 'sim', "
                        "'--pty'])\n")
     program.chmod(program.stat().st_mode | stat.S_IXUSR)
     code, summary, output = run_suite(tmp_path, "--firmware-host", str(program),

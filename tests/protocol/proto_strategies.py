@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from host.protocol import (
+from sonobridge.protocol import (
     Ack,
     Configure,
     DeviceInfo,
@@ -24,7 +24,7 @@ from host.protocol import (
     Status,
     Stop,
 )
-from host.protocol.constants import MAX_NAK_TEXT, MAX_PING_DATA, MAX_TEXT
+from sonobridge.protocol.constants import MAX_NAK_TEXT, MAX_PING_DATA, MAX_TEXT
 
 u8 = st.integers(0, 0xFF)
 u16 = st.integers(0, 0xFFFF)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from host.protocol import (
+from sonobridge.protocol import (
     MAX_PAYLOAD,
     SYNC,
     Decoder,
@@ -20,8 +20,8 @@ from host.protocol import (
     encode,
     encode_frame,
 )
-from host.protocol.codec import HEADER_BODY, HEADER_CRC
-from host.protocol.constants import HEADER_SIZE, frame_len
+from sonobridge.protocol.codec import HEADER_BODY, HEADER_CRC
+from sonobridge.protocol.constants import HEADER_SIZE, frame_len
 
 
 def line(i: int, n: int = 256, seed: int = 0) -> EchoLine:

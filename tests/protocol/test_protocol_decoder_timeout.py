@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from proto_strategies import messages
 
-from host.protocol import Configure, Decoder, GetStatus, Ping, encode
-from host.protocol.constants import PARTIAL_FRAME_TIMEOUT_S
+from sonobridge.protocol import Configure, Decoder, GetStatus, Ping, encode
+from sonobridge.protocol.constants import PARTIAL_FRAME_TIMEOUT_S
 
 GAP = PARTIAL_FRAME_TIMEOUT_S
 # the messages are big (ECHO_LINE, PING data); what matters is every cut of every type

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from host.protocol import (
+from sonobridge.protocol import (
     CONFIGURE_FIELD_IDS,
     Configure,
     Decoder,
@@ -24,8 +24,8 @@ from host.protocol import (
     structs,
     vectors,
 )
-from host.protocol.crc import crc16_ccitt_false, crc32
-from host.protocol.samples import pack12, unpack12
+from sonobridge.protocol.crc import crc16_ccitt_false, crc32
+from sonobridge.protocol.samples import pack12, unpack12
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "vectors"
@@ -77,7 +77,7 @@ def test_doc_tables_match_the_structs():
     new, unknown = spec.update(doc)
     assert not unknown
     assert not spec.missing_blocks(doc)
-    assert new == doc, "docs/protocol.md is stale: python -m host.protocol.spec --write ..."
+    assert new == doc, "docs/protocol.md is stale: python -m sonobridge.protocol.spec --write ..."
 
 
 def test_doc_check_detects_a_wrong_offset():

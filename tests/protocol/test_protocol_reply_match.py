@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from host.protocol import Ack, DeviceInfo, MsgType, Nak, Pong, Status
-from host.protocol.rules import reply_matches
+from sonobridge.protocol import Ack, DeviceInfo, MsgType, Nak, Pong, Status
+from sonobridge.protocol.rules import reply_matches
 
 
 @pytest.mark.parametrize(("reply", "command", "expected"), [

@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from proto_strategies import BY_TYPE, echo_lines, messages, seqs
 
-from host.protocol import Decoder, EchoLine, MsgType, decode_payload, encode, encode_payload
-from host.protocol.messages import MESSAGE_CLASSES
+from sonobridge.protocol import Decoder, EchoLine, MsgType, decode_payload, encode, encode_payload
+from sonobridge.protocol.messages import MESSAGE_CLASSES
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from host.protocol import Capability, Configure, DeviceInfo, ErrorCode, SampleFormat
-from host.protocol.rules import check_configure, nominal_positions, tgc_gain_db
+from sonobridge.protocol import Capability, Configure, DeviceInfo, ErrorCode, SampleFormat
+from sonobridge.protocol.rules import check_configure, nominal_positions, tgc_gain_db
 
 INFO = DeviceInfo(
     sample_formats=(1 << SampleFormat.I16) | (1 << SampleFormat.PACKED12),

@@ -9,6 +9,6 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-from host.record.urlhandler import register  # noqa: E402
+from sonobridge.record.urlhandler import register  # noqa: E402
 
 register()

@@ -14,11 +14,11 @@ from urllib.parse import urlencode
 
 import numpy as np
 
-from host.device import Device, Frame, FrameAssembler
-from host.protocol import DeviceInfo, DeviceState, EchoLine, SampleFormat
-from host.record import DatasetWriter, Recorder, RecordingSummary, open_recording
-from host.record.meta import ConfigChange
-from host.sim.urlhandler.protocol_sim import engine_for
+from sonobridge.device import Device, Frame, FrameAssembler
+from sonobridge.protocol import DeviceInfo, DeviceState, EchoLine, SampleFormat
+from sonobridge.record import DatasetWriter, Recorder, RecordingSummary, open_recording
+from sonobridge.record.meta import ConfigChange
+from sonobridge.sim.urlhandler.protocol_sim import engine_for
 
 _names = itertools.count()
 LINES = 8
@@ -85,7 +85,7 @@ def rows_stored_before(path: Path, cut: int, segment: str = "segments/0000") -> 
     ``cut`` (what a salvage of the file cut there can give back)."""
     import h5py
 
-    from host.record.hdf5 import LINE_DTYPE, row_offset
+    from sonobridge.record.hdf5 import LINE_DTYPE, row_offset
 
     with h5py.File(path, "r") as f:
         samples, lines = f[f"{segment}/samples"], f[f"{segment}/lines"]
@@ -207,7 +207,7 @@ def assert_same_recording(a: Path, b: Path, *, host_time: bool = True) -> None:
 
 
 def decode_png(data: bytes) -> np.ndarray:
-    """Decode the PNGs host.record.png writes (8-bit grey or RGB, filter 0), checking CRCs."""
+    """Decode the PNGs sonobridge.record.png writes (8-bit grey or RGB, filter 0), checking CRCs."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, idat, header = 8, b"", None
     while pos < len(data):

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 from record_fixtures import decode_png, sim_url
 
-from host.protocol import Decoder, EchoLine, MsgType
-from host.record import CaptureReader, iter_rx, open_recording, verify_recording
-from host.record.commands import main
-from host.record.export import iter_frame_images
-from host.record.raw import KIND_RX
-from host.record.wire import FrameSplitter
+from sonobridge.protocol import Decoder, EchoLine, MsgType
+from sonobridge.record import CaptureReader, iter_rx, open_recording, verify_recording
+from sonobridge.record.commands import main
+from sonobridge.record.export import iter_frame_images
+from sonobridge.record.raw import KIND_RX
+from sonobridge.record.wire import FrameSplitter
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--lines", "8", "--samples", "512", "--prf", "4000"]
@@ -154,10 +154,10 @@ def test_export_png_and_npz(tmp_path, capsys):
 
 
 def test_kill_9_keeps_both_files_readable_up_to_the_last_flush(tmp_path):
-    """``python -m host.record.commands record`` (the same code as ``sonobridge record``)."""
+    """``python -m sonobridge.record.commands record`` (the same code as ``sonobridge record``)."""
     h5, raw = tmp_path / "k.h5", tmp_path / "k.sbcap"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "host.record.commands", "record", sim_url(), "-o", str(h5),
+        [sys.executable, "-m", "sonobridge.record.commands", "record", sim_url(), "-o", str(h5),
          "--raw", str(raw), "--lines", "16", "--samples", "1024", "--prf", "4000",
          "--progress-interval", "0.1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)

@@ -21,10 +21,10 @@ from record_fixtures import (
     write_recording,
 )
 
-from host.record import open_recording
-from host.record.commands import main
-from host.record.export import iter_frame_images
-from host.record.hdf5 import row_offset
+from sonobridge.record import open_recording
+from sonobridge.record.commands import main
+from sonobridge.record.export import iter_frame_images
+from sonobridge.record.hdf5 import row_offset
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--lines", "8", "--samples", "512", "--prf", "4000"]
@@ -175,7 +175,7 @@ def test_a_damaged_chunk_index_is_one_clear_message(recording, tmp_path, capsys)
 
 
 def test_the_real_command_line_shows_no_traceback(recording, tmp_path):
-    """``python -m host.cli``: the installed ``sonobridge`` entry point, in its own process."""
+    """``python -m sonobridge``: the installed ``sonobridge`` entry point, in its own process."""
     sb, tree = _copy(recording, tmp_path, "sb.h5"), _copy(recording, tmp_path, "tree.h5")
     flip_byte(sb, 41)
     _break_chunk_index(tree)
@@ -183,7 +183,7 @@ def test_the_real_command_line_shows_no_traceback(recording, tmp_path):
                        (["export", str(tree), "--png", str(tmp_path / "png")], 1),
                        (["convert", str(tree), "-o", str(tmp_path / "t.h5")], 1),
                        (["replay", str(sb), "--url"], 2)):
-        proc = subprocess.run([sys.executable, "-m", "host.cli", *args], capture_output=True,
+        proc = subprocess.run([sys.executable, "-m", "sonobridge", *args], capture_output=True,
                               text=True, cwd=ROOT, timeout=60)
         assert proc.returncode == code, (args, proc.stderr)
         assert "Traceback" not in proc.stderr and proc.stderr.startswith("error: "), args
@@ -205,7 +205,7 @@ def test_record_refuses_a_flush_interval_of_zero_or_less(tmp_path, capsys, value
 
 
 def test_record_keeps_the_reserve_it_is_given(tmp_path, capsys, monkeypatch):
-    import host.record.hdf5 as hdf5
+    import sonobridge.record.hdf5 as hdf5
 
     monkeypatch.setattr(hdf5, "free_bytes", lambda directory: 100_000_000)  # 100 MB free
     # by default the simulated board's rated 35 MB/s asks for 5 s = 175 MB: too little room

@@ -14,16 +14,16 @@ import numpy as np
 import pytest
 from record_fixtures import INFO, synthetic_lines, wait_until, write_recording
 
-from host.device import AcquisitionConfig
-from host.protocol import SampleFormat
-from host.record import (
+from sonobridge.device import AcquisitionConfig
+from sonobridge.protocol import SampleFormat
+from sonobridge.record import (
     DatasetWriter,
     RecordingError,
     open_recording,
     salvage_recording,
     verify_recording,
 )
-from host.record.hdf5 import (
+from sonobridge.record.hdf5 import (
     FRAME_DTYPE,
     LINE_DTYPE,
     RESERVE_FLOOR,
@@ -31,7 +31,7 @@ from host.record.hdf5 import (
     reserve_for,
     row_offset,
 )
-from host.record.meta import config_to_dict, info_to_dict
+from sonobridge.record.meta import config_to_dict, info_to_dict
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "recording.md"
 _lines = synthetic_lines
@@ -242,7 +242,7 @@ def test_the_disk_reserve_scales_with_the_rated_throughput(tmp_path):
 
 
 def test_the_reserve_decides_when_the_disk_counts_as_full(tmp_path, monkeypatch):
-    import host.record.hdf5 as hdf5
+    import sonobridge.record.hdf5 as hdf5
 
     monkeypatch.setattr(hdf5, "free_bytes", lambda directory: 100_000_000)  # 100 MB free
     fast = replace(INFO, rated_throughput_bps=35_000_000)  # 175 MB reserve by default
@@ -263,8 +263,8 @@ def test_the_reserve_decides_when_the_disk_counts_as_full(tmp_path, monkeypatch)
 
 @pytest.mark.parametrize("bad", [0, -0.5, float("nan"), float("inf")])
 def test_a_flush_interval_of_zero_or_less_is_refused(tmp_path, bad):
-    from host.record import Recorder
-    from host.record.raw import CaptureWriter
+    from sonobridge.record import Recorder
+    from sonobridge.record.raw import CaptureWriter
 
     with pytest.raises(ValueError, match=r"flush interval must be .* > 0"):
         DatasetWriter(tmp_path / "a.h5", flush_interval_s=bad)
@@ -291,7 +291,7 @@ def test_frames_tables_written_before_lost_host_read_with_it_zero(tmp_path):
 
 
 def test_a_frames_host_loss_is_stored(tmp_path):
-    from host.device import FrameAssembler
+    from sonobridge.device import FrameAssembler
 
     frames = []
     asm = FrameAssembler(frames.append)
@@ -309,8 +309,8 @@ def test_a_frames_host_loss_is_stored(tmp_path):
 
 
 def test_lines_lost_host_is_accounted_and_a_stop_cut_comes_off_it_last():
-    from host.record.meta import ACCOUNTING_FIELDS, adjust_for_stop
-    from host.record.recorder import accounting_from
+    from sonobridge.record.meta import ACCOUNTING_FIELDS, adjust_for_stop
+    from sonobridge.record.recorder import accounting_from
 
     assert "lines_lost_host" in ACCOUNTING_FIELDS
     stats = {"lines_missing": 10, "lines_lost_link": 3, "lines_lost_device": 2,

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from host.protocol import DeviceInfo, EchoLine, FrameEnd, SampleFormat, encode
-from host.record import open_recording
-from host.record.convert import convert_capture
-from host.record.meta import info_to_dict
-from host.record.raw import CaptureWriter
+from sonobridge.protocol import DeviceInfo, EchoLine, FrameEnd, SampleFormat, encode
+from sonobridge.record import open_recording
+from sonobridge.record.convert import convert_capture
+from sonobridge.record.meta import info_to_dict
+from sonobridge.record.raw import CaptureWriter
 
 
 def _line(i: int, seq: int) -> bytes:

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from record_fixtures import wait_until
 
-from host.protocol import Decoder, EchoLine, Ping, encode
-from host.record.raw import (
+from sonobridge.protocol import Decoder, EchoLine, Ping, encode
+from sonobridge.record.raw import (
     FILE_HEADER,
     KIND_EVENT,
     KIND_GAP,

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host.device import AcquisitionConfig, open_device
-from host.protocol import (
+from sonobridge.device import AcquisitionConfig, open_device
+from sonobridge.protocol import (
     Ack,
     Configure,
     Decoder,
@@ -35,9 +35,9 @@ from host.protocol import (
     Stop,
     encode,
 )
-from host.record.meta import config_to_dict, info_to_dict
-from host.record.raw import CaptureWriter
-from host.record.replay import ReplayBoard, open_source
+from sonobridge.record.meta import config_to_dict, info_to_dict
+from sonobridge.record.raw import CaptureWriter
+from sonobridge.record.replay import ReplayBoard, open_source
 
 ROOT = Path(__file__).resolve().parents[2]
 INFO = DeviceInfo(request_seq=0, board_name="recorded-board", board_id=42, adc_bits=10,
@@ -227,7 +227,7 @@ def test_reset_reboots_and_rewinds(capture):
 
 
 def test_an_hdf5_recording_is_a_source_too(tmp_path, capture):
-    from host.record import convert_capture
+    from sonobridge.record import convert_capture
 
     convert_capture(capture, tmp_path / "rec.h5")
     source = open_source(tmp_path / "rec.h5")
@@ -247,8 +247,8 @@ def _damaged_h5(tmp_path, capture, row: int) -> Path:
     """The capture converted to HDF5, with one bit of ``row``'s samples flipped."""
     import h5py
 
-    from host.record import convert_capture
-    from host.record.hdf5 import row_offset
+    from sonobridge.record import convert_capture
+    from sonobridge.record.hdf5 import row_offset
 
     path = tmp_path / "rec.h5"
     convert_capture(capture, path)
@@ -288,7 +288,7 @@ def test_replay_says_in_its_summary_how_many_damaged_rows_it_skipped(tmp_path, c
                                                                        capsys):
     import threading
 
-    from host.record.replay import serve_replay
+    from sonobridge.record.replay import serve_replay
 
     path = _damaged_h5(tmp_path, capture, 5)
     stop, where = threading.Event(), []
@@ -326,7 +326,7 @@ def test_not_a_recording(tmp_path):
 
 
 def test_replay_url_serves_open_device(capture):
-    from host.record.urlhandler.protocol_replay import engine_for, replay_url
+    from sonobridge.record.urlhandler.protocol_replay import engine_for, replay_url
 
     url = replay_url(str(capture), speed=0)
     with open_device(url) as dev:
@@ -341,7 +341,7 @@ def test_replay_url_serves_open_device(capture):
 
 
 def _cli(*args: str, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "host.record.commands", *args],
+    return subprocess.Popen([sys.executable, "-m", "sonobridge.record.commands", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=ROOT, **kw)
 
@@ -366,7 +366,7 @@ def test_cli_replay_on_a_pty_prints_the_path_first(capture, tmp_path):
 
 
 def test_cli_replay_url_and_errors(capture, tmp_path):
-    from host.record.commands import main
+    from sonobridge.record.commands import main
 
     proc = _cli("replay", str(capture), "--url", "--speed", "2", "--loop")
     out, err = proc.communicate(timeout=20)

@@ -22,10 +22,10 @@ from record_fixtures import (
     write_recording,
 )
 
-from host.record import RecordingError, open_recording, salvage_recording, verify_recording
-from host.record.hdf5 import row_offset
-from host.record.meta import info_to_dict
-from host.record.salvage import _lookup3
+from sonobridge.record import RecordingError, open_recording, salvage_recording, verify_recording
+from sonobridge.record.hdf5 import row_offset
+from sonobridge.record.meta import info_to_dict
+from sonobridge.record.salvage import _lookup3
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ from record_fixtures import (
     replay_ended,
 )
 
-from host.record import convert_capture, iter_rx, open_recording
-from host.record.meta import config_to_dict, info_to_dict
-from host.record.urlhandler.protocol_replay import replay_url
+from sonobridge.record import convert_capture, iter_rx, open_recording
+from sonobridge.record.meta import config_to_dict, info_to_dict
+from sonobridge.record.urlhandler.protocol_replay import replay_url
 
 
 def _slots(rec) -> dict[tuple[int, int, int], np.ndarray]:
@@ -66,7 +66,7 @@ def test_recording_keeps_every_line_and_the_session_facts(tmp_path):
         assert (np.diff(lines["host_time_ns"]) >= 0).all()
         assert (np.diff(lines["seq"]) >= 1).all()
     # the capture replays through the decoder into the very same lines
-    from host.protocol import Decoder, EchoLine
+    from sonobridge.protocol import Decoder, EchoLine
 
     dec = Decoder()
     lines = [m for chunk, _ in iter_rx(raw) for m in dec.feed(chunk) if isinstance(m, EchoLine)]
@@ -74,7 +74,7 @@ def test_recording_keeps_every_line_and_the_session_facts(tmp_path):
 
 
 def _config_of(rec):
-    from host.record.meta import config_from_dict
+    from sonobridge.record.meta import config_from_dict
 
     return config_from_dict(rec.config)
 
@@ -146,8 +146,8 @@ def test_lost_line_accounting_matches_the_client_and_the_truth(tmp_path, faults)
 def test_a_sweep_cut_short_by_stop_is_not_a_loss(tmp_path):
     from record_fixtures import sim_drained, sim_url, wait_until
 
-    from host.device import Device
-    from host.record import Recorder
+    from sonobridge.device import Device
+    from sonobridge.record import Recorder
 
     url = sim_url()
     dev = Device(url)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import hilbert
 
-from host.sim import Acquisition, EchoSynth, Phantom, load_phantom
+from sonobridge.sim import Acquisition, EchoSynth, Phantom, load_phantom
 
 C = 1540.0
 

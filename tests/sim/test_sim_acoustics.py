@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sim_fixtures import C, envelope, fixed_acq, peak, phantom, spectrum_band
 
-from host.sim import Acquisition, Adc, EchoSynth, Transducer, load_phantom
-from host.sim.acoustics import FWHM_PER_SIGMA
+from sonobridge.sim import Acquisition, Adc, EchoSynth, Transducer, load_phantom
+from sonobridge.sim.acoustics import FWHM_PER_SIGMA
 
 LAMBDA = C / 5e6
 

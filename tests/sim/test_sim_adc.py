@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from host.protocol import SampleFormat
-from host.protocol.samples import samples_from_buffer, samples_to_bytes
-from host.sim import Adc, NoisePool, tgc_curve_db
+from sonobridge.protocol import SampleFormat
+from sonobridge.protocol.samples import samples_from_buffer, samples_to_bytes
+from sonobridge.sim import Adc, NoisePool, tgc_curve_db
 
 FORMATS = [
     (SampleFormat.U8, np.uint8, 8, 128),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sim_fixtures import envelope, fixed_acq, peak
 
-from host.sim import Acquisition, EchoSynth, PhantomError, builtin_phantoms, load_phantom
+from sonobridge.sim import Acquisition, EchoSynth, PhantomError, builtin_phantoms, load_phantom
 
 GOOD = """
 name = "mine"

@@ -15,8 +15,8 @@ _names = itertools.count()
 @pytest.fixture
 def viewer(qtbot, request):
     """A ViewerWindow on a fresh simulated board: yields (window, device, url)."""
-    from host.device import open_device
-    from host.viewer.window import ViewerWindow
+    from sonobridge.device import open_device
+    from sonobridge.viewer.window import ViewerWindow
 
     params = getattr(request, "param", {})
     query = "&".join(f"{k}={v}" for k, v in {"phantom": "wire", **params}.items())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from host.sim.urlhandler.protocol_sim import engine_for
+from sonobridge.sim.urlhandler.protocol_sim import engine_for
 
 VESSEL = {"phantom": "vessel"}
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from host.device import PortInfo
-from host.viewer.picker import PortPicker
+from sonobridge.device import PortInfo
+from sonobridge.viewer.picker import PortPicker
 
 
 def test_picker_lists_boards_first_and_the_simulator(qtbot):

@@ -7,7 +7,7 @@ import h5py
 
 def test_record_button_records_to_hdf5(qtbot, viewer, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    from host.viewer.app import _install_recorder
+    from sonobridge.viewer.app import _install_recorder
 
     _install_recorder()
     win, dev, _ = viewer

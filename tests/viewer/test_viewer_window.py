@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtGui
 
-from host.sim import load_phantom
-from host.sim.urlhandler.protocol_sim import engine_for
+from sonobridge.sim import load_phantom
+from sonobridge.sim.urlhandler.protocol_sim import engine_for
 
 
 def screenshot(widget) -> np.ndarray:
@@ -175,7 +175,7 @@ def test_disconnect_banner_appears_and_clears(qtbot, viewer):
 def test_snapshot_cli_writes_a_valid_png(tmp_path):
     out = tmp_path / "view.png"
     proc = subprocess.run(
-        [sys.executable, "-m", "host.cli", "view", "sim://?phantom=wire", "--snapshot",
+        [sys.executable, "-m", "sonobridge", "view", "sim://?phantom=wire", "--snapshot",
          str(out), "--frames", "3"],
         capture_output=True, text=True, timeout=120,
         env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
@@ -189,8 +189,8 @@ def test_snapshot_cli_writes_a_valid_png(tmp_path):
 
 
 def test_view_reports_a_protocol_mismatch(tmp_path, capsys):
-    from host.sim.profile import BOARDS_DIR
-    from host.viewer import run_viewer
+    from sonobridge.sim.profile import BOARDS_DIR
+    from sonobridge.viewer import run_viewer
 
     profile = tmp_path / "v2.toml"
     profile.write_text((BOARDS_DIR / "sim.toml").read_text().replace(
@@ -201,7 +201,7 @@ def test_view_reports_a_protocol_mismatch(tmp_path, capsys):
 
 
 def test_view_without_a_display_says_what_to_do(monkeypatch, capsys):
-    from host.viewer import run_viewer
+    from sonobridge.viewer import run_viewer
 
     for var in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
         monkeypatch.delenv(var, raising=False)

@@ -1,8 +1,8 @@
-"""pyserial URL handlers of host.record: ``replay://PATH`` (see ``protocol_replay``)."""
+"""pyserial URL handlers of sonobridge.record: ``replay://PATH`` (see ``protocol_replay``)."""
 
 import serial
 
-PACKAGE = "host.record.urlhandler"
+PACKAGE = "sonobridge.record.urlhandler"
 
 
 def register() -> None:

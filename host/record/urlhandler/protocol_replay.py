@@ -1,6 +1,6 @@
 """pyserial URL handler: ``replay://PATH?speed=1&loop=0`` serves a recording in-process.
 
-Once ``host.record.urlhandler`` is in ``serial.protocol_handler_packages``,
+Once ``sonobridge.record.urlhandler`` is in ``serial.protocol_handler_packages``,
 ``serial.serial_for_url("replay:///data/session.h5")`` (and so ``open_device`` and every
 ``PORT`` argument) opens a recording as if it were a board. ``PATH`` is a raw capture or an
 HDF5 recording; ``replay:///abs/path`` and ``replay://relative/path`` both work. Options:
@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 from serial.serialutil import SerialException
 
-from host.record.replay import create_replay_engine
-from host.record.urlhandler import register
-from host.sim.serial_port import QueueSerial
+from sonobridge.record.replay import create_replay_engine
+from sonobridge.record.urlhandler import register
+from sonobridge.sim.serial_port import QueueSerial
 
 __all__ = ["ReplayOptions", "Serial", "engine_for", "parse_url", "register", "replay_url"]
 
@@ -102,7 +102,7 @@ class Serial(QueueSerial):
 
     def open(self) -> None:
         """Start (or attach to) the replay named by the URL."""
-        from host.sim.engine import QueueTransport
+        from sonobridge.sim.engine import QueueTransport
 
         if self.is_open:
             raise SerialException("Port is already open.")

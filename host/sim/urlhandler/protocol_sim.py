@@ -1,6 +1,6 @@
 """pyserial URL handler: ``sim://?phantom=cyst&link=usb-fs&seed=1&faults=...`` in-process.
 
-Registered by ``host.device`` through ``serial.protocol_handler_packages``, so
+Registered by ``sonobridge.device`` through ``serial.protocol_handler_packages``, so
 ``serial.serial_for_url("sim://?phantom=cyst")`` opens a simulated board exactly like a real
 port. Options: ``phantom``, ``profile``, ``link``, ``faults``, ``seed``, ``truth`` (1 = keep
 ground truth), and ``name`` (several boards in one process).
@@ -17,9 +17,9 @@ import urllib.parse
 
 from serial.serialutil import SerialException
 
-from host.sim.engine import QueueTransport, SimEngine
-from host.sim.serial_port import QueueSerial
-from host.sim.server import SimOptions, create_engine
+from sonobridge.sim.engine import QueueTransport, SimEngine
+from sonobridge.sim.serial_port import QueueSerial
+from sonobridge.sim.server import SimOptions, create_engine
 
 _registry: dict[str, SimEngine] = {}
 _registry_lock = threading.Lock()
@@ -27,7 +27,7 @@ _registry_lock = threading.Lock()
 
 def sim_ports() -> list[tuple[str, str]]:
     """URLs of the simulated board with each builtin phantom, and a description of each."""
-    from host.sim.phantom import builtin_phantoms
+    from sonobridge.sim.phantom import builtin_phantoms
 
     return [(f"sim://?phantom={name}", f"simulated board: {text}")
             for name, text in builtin_phantoms().items()]

@@ -1,0 +1,7 @@
+"""``python -m sonobridge``: the ``sonobridge`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
