@@ -45,7 +45,7 @@ from .metrics import (
 )
 from .mmode import MMode
 from .persistence import persist
-from .scan_convert import ScanConverter
+from .scan_convert import ScanConverter, beam_coordinates, beam_xy
 from .spectral import PwSpectrum, Spectrogram, pw_spectrogram, range_gate
 from .tgc import apply_gain, auto_tgc_db, db_to_gain, tgc_gain_db
 from .wall_filter import (
@@ -71,6 +71,8 @@ __all__ = [
     "apply_gain",
     "auto_tgc_db",
     "axial_fwhm",
+    "beam_coordinates",
+    "beam_xy",
     "blank",
     "blanking_window",
     "cnr",

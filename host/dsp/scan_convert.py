@@ -11,6 +11,29 @@ _SHIFT = 8
 _ONE = 1 << _SHIFT
 
 
+def beam_xy(kind: str, position: np.ndarray | float, range_m: np.ndarray | float
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Where a beam's sample lies: ``(x_m, z_m)`` for a line at ``position`` and ``range_m``.
+
+    ``kind`` is ``"sector"`` (``position`` an angle in radians from the probe's axis) or
+    ``"linear"`` (``position`` a lateral offset in metres). Inputs broadcast like NumPy.
+    """
+    position, range_m = np.asarray(position, float), np.asarray(range_m, float)
+    if kind == "sector":
+        return range_m * np.sin(position), range_m * np.cos(position)
+    return np.broadcast_to(position, np.broadcast(position, range_m).shape), \
+        np.broadcast_to(range_m, np.broadcast(position, range_m).shape)
+
+
+def beam_coordinates(kind: str, x_m: np.ndarray | float, z_m: np.ndarray | float
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """The inverse of :func:`beam_xy`: ``(position, range_m)`` of the point ``(x_m, z_m)``."""
+    x_m, z_m = np.asarray(x_m, float), np.asarray(z_m, float)
+    if kind == "sector":
+        return np.arctan2(x_m, z_m), np.hypot(x_m, z_m)
+    return x_m, z_m
+
+
 class ScanConverter:
     """Precomputed bilinear resampling of ``(n_lines, n_samples)`` data onto an (H, W) grid.
 
@@ -89,16 +112,12 @@ class ScanConverter:
         theta = np.linspace(p[0], p[-1], 1025)
         if p[0] < 0.0 < p[-1]:
             theta = np.append(theta, 0.0)
-        r = np.array([d[0], d[-1]])
-        x = np.outer(r, np.sin(theta))
-        z = np.outer(r, np.cos(theta))
+        x, z = beam_xy("sector", theta[None, :], np.array([d[0], d[-1]])[:, None])
         return float(x.min()), float(x.max()), float(z.min()), float(z.max())
 
     def _lateral_range(self, x_m: np.ndarray, z_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Map Cartesian points to (position along the line axis, range along the beam)."""
-        if self.kind == "sector":
-            return np.arctan2(x_m, z_m), np.hypot(x_m, z_m)
-        return x_m, z_m
+        return beam_coordinates(self.kind, x_m, z_m)
 
     def _build_table(self) -> None:
         """Precompute the four flat source indices and bilinear weights of every pixel."""

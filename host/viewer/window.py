@@ -12,7 +12,6 @@ releases (a "deallocating None" abort was seen with 6.12).
 from __future__ import annotations
 
 import logging
-import math
 import queue
 import sys
 import threading
@@ -26,6 +25,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from sonobridge.device import Device, DeviceError
+from sonobridge.dsp import beam_coordinates, beam_xy
 
 from .pipeline import DisplayFrame, FramePipeline
 
@@ -525,10 +525,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
             return
         conv = self.pipeline.converter
         if conv is not None and frame.selected_line < len(conv.positions):
-            p = float(conv.positions[frame.selected_line])
-            z = frame.gate_depth_m * 100
-            xy = (z * math.sin(p), z * math.cos(p)) if conv.kind == "sector" else (p * 100, z)
-            self.gate_marker.setData([xy[0]], [xy[1]])
+            x, z = beam_xy(conv.kind, conv.positions[frame.selected_line], frame.gate_depth_m)
+            self.gate_marker.setData([float(x) * 100], [float(z) * 100])
         v = frame.pw_velocity_m_s
         self.pw_image.setImage(frame.pw.T, autoLevels=False, levels=frame.pw_levels)
         rect = QtCore.QRectF(0, float(v[0]), frame.pw.shape[0], float(v[-1] - v[0]))
@@ -550,12 +548,9 @@ class ViewerWindow(QtWidgets.QMainWindow):
             return
         if frame.selected_line >= len(conv.positions):
             return
-        p = float(conv.positions[frame.selected_line])
-        z = np.array([frame.extent_m[2], frame.extent_m[3]]) * 100
-        if conv.kind == "sector":
-            self.line_marker.setData(z * math.sin(p), z * math.cos(p))
-        else:
-            self.line_marker.setData([p * 100, p * 100], z)
+        x, z = beam_xy(conv.kind, conv.positions[frame.selected_line],
+                       np.array([frame.extent_m[2], frame.extent_m[3]]))
+        self.line_marker.setData(x * 100, z * 100)
 
     def _on_bmode_click(self, event: object) -> None:
         conv = self.pipeline.converter
@@ -575,7 +570,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
             return None
         conv = self.pipeline.converter
         # on a sector the gate sits at the clicked range along the beam
-        depth = math.hypot(x_m, z_m) if conv is not None and conv.kind == "sector" else z_m
+        depth = float(beam_coordinates(conv.kind, x_m, z_m)[1]) if conv is not None else z_m
         self.pipeline.update_settings(gate_depth_m=depth)
         self.tabs.setCurrentWidget(self.pw_plot)
         return line

@@ -5,6 +5,8 @@ from functools import lru_cache
 import numpy as np
 import pytest
 import rf_model
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sonobridge.dsp import Chain, ChainConfig, ScanConverter
 
@@ -161,3 +163,17 @@ def test_dsp_wrong_data_shape_is_refused() -> None:
         sc.convert(np.zeros((3, 10), dtype=np.float32))
     with pytest.raises(TypeError, match="complex"):
         sc.convert(np.zeros((2, 10), dtype=np.complex64))
+
+
+@given(kind=st.sampled_from(["sector", "linear"]),
+       position=st.floats(-1.0, 1.0), range_m=st.floats(1e-4, 0.3))
+def test_beam_xy_and_beam_coordinates_are_inverse(kind: str, position: float,
+                                                  range_m: float) -> None:
+    """The one geometry of a beam: a sample's (x, z) maps back to its line position and range."""
+    from sonobridge.dsp import beam_coordinates, beam_xy
+
+    x, z = beam_xy(kind, position, range_m)
+    p, r = beam_coordinates(kind, x, z)
+    np.testing.assert_allclose([float(p), float(r)], [position, range_m], rtol=1e-9, atol=1e-12)
+    if kind == "sector":
+        assert float(z) > 0 and np.isclose(float(np.hypot(x, z)), range_m)
