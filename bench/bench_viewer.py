@@ -47,7 +47,7 @@ def drawing_fps(app, n: int = 300) -> tuple[float, float]:
     import pyqtgraph as pg
     from PySide6 import QtGui
 
-    from sonobridge.viewer.window import colormap_lut
+    from sonobridge.viewer.colormaps import colormap_lut
 
     pg.setConfigOptions(imageAxisOrder="row-major")
     w = pg.PlotWidget()

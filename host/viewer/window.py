@@ -25,46 +25,23 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from sonobridge.device import Device, DeviceError
-from sonobridge.dsp import beam_coordinates, beam_xy
+from sonobridge.dsp import beam_coordinates
 
+from .bmode_view import BModeView
+from .colormaps import COLORMAPS, colormap_lut
+from .controls import TGC_SLIDERS, ControlsPanel
 from .pipeline import DisplayFrame, FramePipeline
+from .side_panels import SidePanels
+from .status_bar import StatusFields
 
 log = logging.getLogger("sonobridge.viewer")
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
-COLORMAPS = ("grey", "hot", "viridis", "magma", "cividis")
 #: the A-mode, M-mode and PW panels are redrawn at most this often (the B-mode every frame)
 SIDE_PANEL_INTERVAL_S = 1 / 15
-TGC_SLIDERS = 8
 
-
-def colormap_lut(name: str) -> np.ndarray:
-    """A 256-entry RGB lookup table for a colour map name."""
-    if name == "grey":
-        ramp = np.arange(256, dtype=np.uint8)
-        return np.stack([ramp, ramp, ramp], axis=1)
-    if name == "hot":
-        x = np.linspace(0, 1, 256)
-        rgb = np.clip(np.stack([3 * x, 3 * x - 1, 3 * x - 2], axis=1), 0, 1)
-        return (rgb * 255).astype(np.uint8)
-    return pg.colormap.get(name).getLookupTable(nPts=256, alpha=False)
-
-
-class TimedImageItem(pg.ImageItem):
-    """An ImageItem that records when it was last painted (for the latency measurement)."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self.painted_ns = 0
-        self.on_paint: Callable[[int], None] | None = None
-
-    def paint(self, painter: QtGui.QPainter, *args: object) -> None:
-        """Paint, then stamp the time."""
-        super().paint(painter, *args)
-        self.painted_ns = time.monotonic_ns()
-        if self.on_paint is not None:
-            self.on_paint(self.painted_ns)
+__all__ = ["COLORMAPS", "SIDE_PANEL_INTERVAL_S", "TGC_SLIDERS", "ViewerWindow"]
 
 
 class ViewerWindow(QtWidgets.QMainWindow):
@@ -119,195 +96,53 @@ class ViewerWindow(QtWidgets.QMainWindow):
                                   "padding:6px;")
         self.banner.setVisible(False)
         layout.addWidget(self.banner)
-
         split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
-        self.bmode_plot = pg.PlotWidget(title="B-mode")
-        self.bmode_plot.setLabel("bottom", "lateral", units="cm")
-        self.bmode_plot.setLabel("left", "depth", units="cm")
-        self.bmode_plot.invertY(True)
-        self.bmode_plot.setAspectLocked(True)
-        self.bmode_plot.setBackground("k")
-        self.bmode_image = TimedImageItem()
-        self.bmode_image.setLookupTable(colormap_lut("grey"))
-        self.bmode_image.setLevels((0, 255))
-        self.bmode_plot.addItem(self.bmode_image)
-        # colour flow (red toward the probe, blue away) drawn over the grey B-mode
-        self.flow_image = pg.ImageItem()
-        self.flow_image.setZValue(1)
-        self.bmode_plot.addItem(self.flow_image)
-        self.gate_marker = pg.ScatterPlotItem(symbol="s", size=9, brush=None,
-                                              pen=pg.mkPen("#00e676", width=2))
-        self.gate_marker.setZValue(2)
-        self.bmode_plot.addItem(self.gate_marker)
-        self.line_marker = pg.PlotCurveItem(pen=pg.mkPen("#ffcc00", width=1,
-                                                         style=QtCore.Qt.PenStyle.DashLine))
-        self.bmode_plot.addItem(self.line_marker)
-        self.bmode_plot.scene().sigMouseClicked.connect(self._on_bmode_click)
-        split.addWidget(self.bmode_plot)
-
-        right = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
-        self.amode_plot = pg.PlotWidget(title="A-mode (selected line)")
-        self.amode_plot.setLabel("bottom", "depth", units="cm")
-        self.amode_plot.setLabel("left", "amplitude (full scale)")
-        self.amode_plot.addLegend(offset=(-10, 10))
-        self.rf_curve = self.amode_plot.plot(pen=pg.mkPen("#4fa3ff", width=1), name="RF")
-        self.env_curve = self.amode_plot.plot(pen=pg.mkPen("#ffcc00", width=2), name="envelope")
-        # a fixed range, rescaled at most once a second: autoranging every frame repaints the
-        # axes each time, which costs more than the curves themselves
-        self.amode_plot.disableAutoRange()
-        self.amode_plot.setYRange(-1, 1)
-        self._amode_scaled_s = 0.0
-        self.rf_curve.setDownsampling(auto=True, method="peak")
-        self.rf_curve.setClipToView(True)
-        right.addWidget(self.amode_plot)
-        self.mmode_plot = pg.PlotWidget(title="M-mode (selected line)")
-        self.mmode_plot.setLabel("bottom", "sweep (frames)")
-        self.mmode_plot.setLabel("left", "depth", units="cm")
-        self.mmode_plot.invertY(True)
-        self.mmode_image = pg.ImageItem()
-        self.mmode_image.setLookupTable(colormap_lut("grey"))
-        self.mmode_image.setLevels((0, 255))
-        self.mmode_plot.addItem(self.mmode_image)
-        self._mmode_rect = QtCore.QRectF()
-        # the trace sweeps left to right over the old one, like a scanner's M-mode: the ring
-        # buffer is drawn as it is, no reordering per frame
-        self.mmode_cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen("#ffcc00"))
-        self.mmode_plot.addItem(self.mmode_cursor)
-        tabs = QtWidgets.QTabWidget()
-        tabs.addTab(self.mmode_plot, "M-mode")
-        self.pw_plot = pg.PlotWidget(title="PW Doppler at the gate (Shift+click the B-mode)")
-        self.pw_plot.setLabel("bottom", "spectra")
-        self.pw_plot.setLabel("left", "velocity toward the probe", units="m/s")
-        self.pw_image = pg.ImageItem()
-        self.pw_image.setLookupTable(colormap_lut("grey"))
-        self.pw_plot.addItem(self.pw_image)
-        self.pw_cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen("#ffcc00"))
-        self.pw_plot.addItem(self.pw_cursor)
-        self.pw_plot.addItem(pg.InfiniteLine(angle=0, pos=0, pen=pg.mkPen("#888")))
-        self._pw_rect = QtCore.QRectF()
-        tabs.addTab(self.pw_plot, "PW Doppler")
-        self.tabs = tabs
-        right.addWidget(tabs)
-        split.addWidget(right)
+        self.bmode = BModeView()
+        self.bmode.scene().sigMouseClicked.connect(self._on_bmode_click)
+        split.addWidget(self.bmode)
+        self.panels = SidePanels()
+        split.addWidget(self.panels)
         split.setSizes([720, 480])
         layout.addWidget(split, 1)
         self.setCentralWidget(central)
+        # the parts' items under the names tools and tests use
+        self.bmode_plot, self.bmode_image = self.bmode, self.bmode.image
+        self.flow_image, self.line_marker = self.bmode.flow_image, self.bmode.line_marker
+        self.gate_marker = self.bmode.gate_marker
+        self.tabs, self.pw_plot = self.panels.tabs, self.panels.pw_plot
+        self.amode_plot, self.mmode_image = self.panels.amode_plot, self.panels.mmode_image
 
     def _build_controls(self) -> None:
         dock = QtWidgets.QDockWidget("Controls", self)
         dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
-        panel = QtWidgets.QWidget()
-        form = QtWidgets.QVBoxLayout(panel)
-
-        self.start_button = QtWidgets.QPushButton("Start (Space)")
-        self.start_button.setCheckable(True)
-        self.start_button.clicked.connect(self._on_start_clicked)
-        form.addWidget(self.start_button)
-
-        image_box = QtWidgets.QGroupBox("Image (host)")
-        grid = QtWidgets.QFormLayout(image_box)
-        self.gain_slider = self._slider(-30, 30, 0, self._on_image_settings)
-        self.dr_slider = self._slider(20, 90, 50, self._on_image_settings)
-        self.persist_slider = self._slider(0, 90, 0, self._on_image_settings)
-        self.cmap_combo = QtWidgets.QComboBox()
-        self.cmap_combo.addItems(COLORMAPS)
-        self.cmap_combo.currentTextChanged.connect(self._on_colormap)
-        grid.addRow("gain (dB)", self.gain_slider)
-        grid.addRow("dynamic range (dB)", self.dr_slider)
-        grid.addRow("persistence (%)", self.persist_slider)
-        grid.addRow("colour map", self.cmap_combo)
-        self.flow_check = QtWidgets.QCheckBox("colour flow (with ensembles)")
-        self.flow_check.setChecked(True)
-        self.flow_check.toggled.connect(self._on_image_settings)
-        grid.addRow(self.flow_check)
-        self.flow_threshold = self._slider(-60, 0, -24, self._on_image_settings)
-        grid.addRow("flow threshold (dB)", self.flow_threshold)
-        form.addWidget(image_box)
-
-        tgc_box = QtWidgets.QGroupBox("TGC (sent to the board)")
-        tgc = QtWidgets.QVBoxLayout(tgc_box)
-        row = QtWidgets.QHBoxLayout()
-        row.addWidget(QtWidgets.QLabel("slope (dB/cm)"))
-        self.tgc_slope = QtWidgets.QDoubleSpinBox()
-        self.tgc_slope.setRange(0.0, 6.0)
-        self.tgc_slope.setSingleStep(0.25)
-        self.tgc_slope.setValue(0.0)
-        self.tgc_slope.valueChanged.connect(self._schedule_tgc)
-        row.addWidget(self.tgc_slope)
-        tgc.addLayout(row)
-        sliders = QtWidgets.QHBoxLayout()
-        self.tgc_sliders: list[QtWidgets.QSlider] = []
-        for _ in range(TGC_SLIDERS):
-            s = QtWidgets.QSlider(QtCore.Qt.Orientation.Vertical)
-            s.setRange(-10, 40)
-            s.setValue(0)
-            s.setToolTip("gain at this depth (dB), shallow → deep")
-            s.valueChanged.connect(self._schedule_tgc)
-            sliders.addWidget(s)
-            self.tgc_sliders.append(s)
-        tgc.addLayout(sliders)
+        c = self.controls = ControlsPanel(self.device.info,
+                                          can_record=self.recorder_factory is not None)
+        c.start_button.clicked.connect(self._on_start_clicked)
+        for slider in (c.gain_slider, c.dr_slider, c.persist_slider, c.flow_threshold):
+            slider.valueChanged.connect(self._on_image_settings)
+        c.flow_check.toggled.connect(self._on_image_settings)
+        c.cmap_combo.currentTextChanged.connect(self._on_colormap)
+        c.tgc_slope.valueChanged.connect(self._schedule_tgc)
+        for slider in c.tgc_sliders:
+            slider.valueChanged.connect(self._schedule_tgc)
+        c.apply_button.clicked.connect(self._on_apply)
+        c.record_button.clicked.connect(self._on_record_clicked)
+        c.snapshot_button.clicked.connect(lambda: self.snapshot())
         self._tgc_timer = QtCore.QTimer(self)
         self._tgc_timer.setSingleShot(True)
         self._tgc_timer.timeout.connect(self._send_tgc)
-        form.addWidget(tgc_box)
-
-        acq_box = QtWidgets.QGroupBox("Acquisition (sent to the board)")
-        acq = QtWidgets.QFormLayout(acq_box)
-        self.depth_spin = QtWidgets.QDoubleSpinBox()
-        self.depth_spin.setRange(0.5, 100.0)
-        self.depth_spin.setSuffix(" cm")
-        self.prf_spin = QtWidgets.QSpinBox()
-        self.prf_spin.setRange(1, 1_000_000)
-        self.prf_spin.setSuffix(" Hz")
-        self.lines_spin = QtWidgets.QSpinBox()
-        self.lines_spin.setRange(1, 65535)
-        acq.addRow("depth", self.depth_spin)
-        acq.addRow("PRF", self.prf_spin)
-        acq.addRow("lines / frame", self.lines_spin)
-        self.ensemble_spin = QtWidgets.QSpinBox()
-        self.ensemble_spin.setRange(1, max(1, self.device.info.ensemble_max))
-        self.ensemble_spin.setToolTip("firings per line; 2 or more turns on Doppler")
-        acq.addRow("ensemble", self.ensemble_spin)
-        self.apply_button = QtWidgets.QPushButton("Apply")
-        self.apply_button.clicked.connect(self._on_apply)
-        acq.addRow(self.apply_button)
-        self.error_label = QtWidgets.QLabel()
-        self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color:#d32f2f;")
-        acq.addRow(self.error_label)
-        form.addWidget(acq_box)
-
-        self.record_button = QtWidgets.QPushButton("Record (R)")
-        self.record_button.setCheckable(True)
-        self.record_button.clicked.connect(self._on_record_clicked)
-        self.record_button.setEnabled(self.recorder_factory is not None)
-        if self.recorder_factory is None:
-            self.record_button.setToolTip("recording is not available in this installation")
-        form.addWidget(self.record_button)
-        self.snapshot_button = QtWidgets.QPushButton("Snapshot PNG (S)")
-        self.snapshot_button.clicked.connect(lambda: self.snapshot())
-        form.addWidget(self.snapshot_button)
-        form.addStretch(1)
-        dock.setWidget(panel)
+        # the controls under the names tools and tests use
+        self.start_button, self.gain_slider, self.tgc_slope = (c.start_button, c.gain_slider,
+                                                               c.tgc_slope)
+        self.depth_spin, self.ensemble_spin = c.depth_spin, c.ensemble_spin
+        self.error_label, self.record_button = c.error_label, c.record_button
+        dock.setWidget(c)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self._sync_acquisition_controls()
 
-    def _slider(self, lo: int, hi: int, value: int, slot: Callable[[], None]) -> QtWidgets.QSlider:
-        s = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
-        s.setRange(lo, hi)
-        s.setValue(value)
-        s.valueChanged.connect(slot)
-        return s
-
     def _build_status(self) -> None:
-        bar = self.statusBar()
-        info = self.device.info
-        self.status_board = QtWidgets.QLabel(f"{info.board_name}  fw {info.firmware_version}")
-        self.status_rates = QtWidgets.QLabel()
-        self.status_errors = QtWidgets.QLabel()
-        self.status_device = QtWidgets.QLabel()
-        for w in (self.status_board, self.status_rates, self.status_errors, self.status_device):
-            bar.addPermanentWidget(w)
+        self.status = StatusFields(self.statusBar(), self.device.info)
+        self.status_board, self.status_rates = self.status.board, self.status.rates
 
     def _build_shortcuts(self) -> None:
         keys = {
@@ -339,7 +174,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
                           self.device.start if want else self.device.stop)
 
     def _run_command(self, what: str, fn: Callable[[], object]) -> None:
-        """Run a device command on a worker thread; the result comes back as a signal."""
+        """Run a device command on a worker thread; its result is posted to the event queue,
+        which the GUI timer collects (never a Qt signal from another thread)."""
 
         def work() -> None:
             with self._busy:
@@ -363,29 +199,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
             self._sync_acquisition_controls()
 
     def _sync_acquisition_controls(self) -> None:
-        cfg = self.device.config
-        info = self.device.info
-        if cfg is None:
-            from sonobridge.device import AcquisitionConfig
-
-            cfg = AcquisitionConfig.default_for(info)
-        self.depth_spin.blockSignals(True)
-        self.depth_spin.setValue(round(cfg.depth_range_m(info)[1] * 100, 1))
-        self.depth_spin.blockSignals(False)
-        self.prf_spin.setValue(cfg.prf_hz)
-        self.lines_spin.setValue(cfg.lines_per_frame)
-        self.ensemble_spin.setValue(cfg.ensemble_size)
-        # show the board's TGC curve on the sliders (resampled to their depths), slope 0
-        curve = np.interp(np.linspace(0, 1, TGC_SLIDERS),
-                          np.linspace(0, 1, len(cfg.tgc_db)) if len(cfg.tgc_db) > 1 else [0, 1],
-                          list(cfg.tgc_db) if len(cfg.tgc_db) > 1 else [cfg.tgc_db[0]] * 2)
-        for slider, value in zip(self.tgc_sliders, curve, strict=True):
-            slider.blockSignals(True)
-            slider.setValue(round(float(value)))
-            slider.blockSignals(False)
-        self.tgc_slope.blockSignals(True)
-        self.tgc_slope.setValue(0.0)
-        self.tgc_slope.blockSignals(False)
+        self.controls.show_config(self.device.config, self.device.info)
 
     def apply_acquisition(self, depth_cm: float | None = None, prf_hz: int | None = None,
                           lines: int | None = None, ensemble: int | None = None) -> None:
@@ -402,20 +216,13 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self._run_command("configure", lambda: self.device.configure(**changes))
 
     def _on_apply(self) -> None:
-        self.apply_acquisition(self.depth_spin.value(), self.prf_spin.value(),
-                               self.lines_spin.value(), self.ensemble_spin.value())
+        c = self.controls
+        self.apply_acquisition(c.depth_spin.value(), c.prf_spin.value(), c.lines_spin.value(),
+                               c.ensemble_spin.value())
 
     def tgc_points_db(self) -> tuple[float, ...]:
         """The TGC curve the controls describe: slope × depth + per-depth offsets, in dB."""
-        info = self.device.info
-        cfg = self.device.config
-        depth_cm = self.depth_spin.value() if cfg is None else cfg.depth_range_m(info)[1] * 100
-        n = min(TGC_SLIDERS, max(1, info.tgc_points_max))
-        depths = np.linspace(0, depth_cm, n)
-        offsets = np.array([s.value() for s in self.tgc_sliders[:n]], dtype=float)
-        gain = self.tgc_slope.value() * depths + offsets
-        lo, hi = info.gain_min_cdb / 100, info.gain_max_cdb / 100
-        return tuple(float(g) for g in np.clip(gain, lo, hi))
+        return self.controls.tgc_points_db(self.device.config, self.device.info)
 
     def _schedule_tgc(self) -> None:
         self._tgc_timer.start(300)  # send once the user stops moving the sliders
@@ -468,13 +275,9 @@ class ViewerWindow(QtWidgets.QMainWindow):
         frame = self.pipeline.take()
         if frame is None:
             return
-        x0, x1, z0, z1 = (v * 100 for v in frame.extent_m)
-        self.bmode_image.setImage(frame.image, autoLevels=False)
-        if self.last_frame is None or self.last_frame.extent_m != frame.extent_m:
-            self.bmode_image.setRect(QtCore.QRectF(x0, z0, x1 - x0, z1 - z0))
-            self.bmode_plot.setRange(xRange=(x0, x1), yRange=(z0, z1), padding=0.02)
-        self._draw_line_marker(frame)
-        self._draw_doppler_overlay(frame)
+        converter = self.pipeline.converter
+        self.bmode.draw(frame, converter)
+        self.bmode.draw_gate(frame, converter)
         self._drawn_frame_ns = frame.frame_time_ns
         self.bmode_image.on_paint = self._record_latency
         # the side panels are read by eye, not measured: 15 updates a second are plenty, and
@@ -482,75 +285,14 @@ class ViewerWindow(QtWidgets.QMainWindow):
         now = time.monotonic()
         if now - self._panels_drawn_s >= SIDE_PANEL_INTERVAL_S or frame.index < 2:
             self._panels_drawn_s = now
-            self._draw_panels(frame)
+            self.panels.draw(frame)
         self.last_frame = frame
         self.frames_drawn += 1
-
-    def _draw_panels(self, frame: DisplayFrame) -> None:
-        """A-mode, M-mode and PW Doppler."""
-        depth_cm = frame.depth_m * 100
-        self.rf_curve.setData(frame.rf_depth_m * 100, frame.rf)
-        self.env_curve.setData(depth_cm, frame.envelope)
-        now = time.monotonic()
-        if now - self._amode_scaled_s > 1.0 or self.last_frame is None \
-                or self.last_frame.depth_m.size != frame.depth_m.size:
-            peak = max(1e-3, float(np.abs(frame.rf).max()), float(frame.envelope.max()))
-            self.amode_plot.setRange(xRange=(depth_cm[0], depth_cm[-1]),
-                                     yRange=(-1.1 * peak, 1.1 * peak), padding=0)
-            self._amode_scaled_s = now
-        self.mmode_image.setImage(frame.mmode, autoLevels=False)
-        history = frame.mmode.shape[1]
-        m_depth = frame.mmode_depth_m * 100
-        rect = QtCore.QRectF(0, m_depth[0], history, m_depth[-1] - m_depth[0])
-        if rect != self._mmode_rect:
-            self.mmode_image.setRect(rect)
-            self.mmode_plot.setRange(xRange=(0, history), yRange=(m_depth[0], m_depth[-1]),
-                                     padding=0)
-            self._mmode_rect = rect
-        self.mmode_cursor.setValue(frame.mmode_write)
-        self._draw_pw(frame)
-
-    def _draw_doppler_overlay(self, frame: DisplayFrame) -> None:
-        x0, x1, z0, z1 = (v * 100 for v in frame.extent_m)
-        if frame.flow is not None:
-            self.flow_image.setImage(frame.flow, autoLevels=False)
-            self.flow_image.setRect(QtCore.QRectF(x0, z0, x1 - x0, z1 - z0))
-            self.flow_image.setVisible(True)
-        else:
-            self.flow_image.setVisible(False)
-
-    def _draw_pw(self, frame: DisplayFrame) -> None:
-        if frame.pw is None:
-            self.gate_marker.setData([], [])
-            return
-        conv = self.pipeline.converter
-        if conv is not None and frame.selected_line < len(conv.positions):
-            x, z = beam_xy(conv.kind, conv.positions[frame.selected_line], frame.gate_depth_m)
-            self.gate_marker.setData([float(x) * 100], [float(z) * 100])
-        v = frame.pw_velocity_m_s
-        self.pw_image.setImage(frame.pw.T, autoLevels=False, levels=frame.pw_levels)
-        rect = QtCore.QRectF(0, float(v[0]), frame.pw.shape[0], float(v[-1] - v[0]))
-        if rect != self._pw_rect:
-            self.pw_image.setRect(rect)
-            self.pw_plot.setRange(xRange=(0, frame.pw.shape[0]), yRange=(v[0], v[-1]),
-                                  padding=0)
-            self._pw_rect = rect
-        self.pw_cursor.setValue(frame.pw_write)
 
     def _record_latency(self, painted_ns: int) -> None:
         if self._drawn_frame_ns:
             self.latencies_ms.append((painted_ns - self._drawn_frame_ns) / 1e6)
             self._drawn_frame_ns = None
-
-    def _draw_line_marker(self, frame: DisplayFrame) -> None:
-        conv = self.pipeline.converter
-        if conv is None:
-            return
-        if frame.selected_line >= len(conv.positions):
-            return
-        x, z = beam_xy(conv.kind, conv.positions[frame.selected_line],
-                       np.array([frame.extent_m[2], frame.extent_m[3]]))
-        self.line_marker.setData(x * 100, z * 100)
 
     def _on_bmode_click(self, event: object) -> None:
         conv = self.pipeline.converter
@@ -591,11 +333,12 @@ class ViewerWindow(QtWidgets.QMainWindow):
     # -- settings --------------------------------------------------------------------------------
 
     def _on_image_settings(self) -> None:
-        self.pipeline.update_settings(gain_db=float(self.gain_slider.value()),
-                                      dynamic_range_db=float(self.dr_slider.value()),
-                                      persistence=self.persist_slider.value() / 100,
-                                      color_flow=self.flow_check.isChecked(),
-                                      flow_threshold_db=float(self.flow_threshold.value()))
+        c = self.controls
+        self.pipeline.update_settings(gain_db=float(c.gain_slider.value()),
+                                      dynamic_range_db=float(c.dr_slider.value()),
+                                      persistence=c.persist_slider.value() / 100,
+                                      color_flow=c.flow_check.isChecked(),
+                                      flow_threshold_db=float(c.flow_threshold.value()))
 
     def _on_colormap(self, name: str) -> None:
         lut = colormap_lut(name)
@@ -622,14 +365,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
 
     def _update_status(self) -> None:
         s = self.device.stats
-        self.status_rates.setText(f"{s.frames_per_s:5.1f} frames/s  {s.lines_per_s:6.0f} lines/s"
-                                  f"  {s.mb_per_s:5.2f} MB/s")
-        skipped = self.pipeline.skipped + s.frames_dropped_queue
-        host = f" ({s.lines_lost_host} by this host)" if s.lines_lost_host else ""
-        self.status_errors.setText(f"CRC errors {s.crc_errors}  lost lines {s.lines_missing}"
-                                   f"{host}  skipped for display {skipped}")
-        if s.temperature_c is not None:
-            self.status_device.setText(f"{s.temperature_c:.1f} °C  HV {s.hv_v:.1f} V")
+        self.status.show(s, self.pipeline.skipped + s.frames_dropped_queue)
 
     def _on_link_state(self, state: str) -> None:
         if state == "disconnected":

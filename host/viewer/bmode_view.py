@@ -1,0 +1,88 @@
+"""The B-mode view: the scan-converted image, the colour-flow overlay, the selected line and
+the PW Doppler gate, with axes in centimetres."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui
+
+from sonobridge.dsp import ScanConverter, beam_xy
+
+from .colormaps import colormap_lut
+from .pipeline import DisplayFrame
+
+
+class TimedImageItem(pg.ImageItem):
+    """An ImageItem that records when it was last painted (for the latency measurement)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.painted_ns = 0
+        self.on_paint: Callable[[int], None] | None = None
+
+    def paint(self, painter: QtGui.QPainter, *args: object) -> None:
+        """Paint, then stamp the time."""
+        super().paint(painter, *args)
+        self.painted_ns = time.monotonic_ns()
+        if self.on_paint is not None:
+            self.on_paint(self.painted_ns)
+
+
+class BModeView(pg.PlotWidget):
+    """The B-mode plot and what is drawn over it."""
+
+    def __init__(self) -> None:
+        super().__init__(title="B-mode")
+        self.setLabel("bottom", "lateral", units="cm")
+        self.setLabel("left", "depth", units="cm")
+        self.invertY(True)
+        self.setAspectLocked(True)
+        self.setBackground("k")
+        self.image = TimedImageItem()
+        self.image.setLookupTable(colormap_lut("grey"))
+        self.image.setLevels((0, 255))
+        self.addItem(self.image)
+        # colour flow (red toward the probe, blue away) drawn over the grey B-mode
+        self.flow_image = pg.ImageItem()
+        self.flow_image.setZValue(1)
+        self.addItem(self.flow_image)
+        self.gate_marker = pg.ScatterPlotItem(symbol="s", size=9, brush=None,
+                                              pen=pg.mkPen("#00e676", width=2))
+        self.gate_marker.setZValue(2)
+        self.addItem(self.gate_marker)
+        self.line_marker = pg.PlotCurveItem(pen=pg.mkPen("#ffcc00", width=1,
+                                                         style=QtCore.Qt.PenStyle.DashLine))
+        self.addItem(self.line_marker)
+        self._extent: tuple[float, float, float, float] | None = None
+
+    def draw(self, frame: DisplayFrame, converter: ScanConverter | None) -> None:
+        """The image, its colour-flow overlay and the selected line's marker."""
+        x0, x1, z0, z1 = (v * 100 for v in frame.extent_m)
+        self.image.setImage(frame.image, autoLevels=False)
+        if self._extent != frame.extent_m:
+            self.image.setRect(QtCore.QRectF(x0, z0, x1 - x0, z1 - z0))
+            self.setRange(xRange=(x0, x1), yRange=(z0, z1), padding=0.02)
+            self._extent = frame.extent_m
+        if frame.flow is not None:
+            self.flow_image.setImage(frame.flow, autoLevels=False)
+            self.flow_image.setRect(QtCore.QRectF(x0, z0, x1 - x0, z1 - z0))
+            self.flow_image.setVisible(True)
+        else:
+            self.flow_image.setVisible(False)
+        if converter is not None and frame.selected_line < len(converter.positions):
+            x, z = beam_xy(converter.kind, converter.positions[frame.selected_line],
+                           np.array([frame.extent_m[2], frame.extent_m[3]]))
+            self.line_marker.setData(x * 100, z * 100)
+
+    def draw_gate(self, frame: DisplayFrame, converter: ScanConverter | None) -> None:
+        """The PW Doppler range gate on the selected line (hidden without a spectrum)."""
+        if frame.pw is None:
+            self.gate_marker.setData([], [])
+        elif converter is not None and frame.selected_line < len(converter.positions):
+            x, z = beam_xy(converter.kind, converter.positions[frame.selected_line],
+                           frame.gate_depth_m)
+            self.gate_marker.setData([float(x) * 100], [float(z) * 100])

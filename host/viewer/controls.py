@@ -1,0 +1,144 @@
+"""The controls dock's panel: host-side image settings, the TGC sent to the board, the
+acquisition settings, and the start, record and snapshot buttons.
+
+It holds the widgets and what they describe (the TGC curve, the board's configuration shown
+on them); the window connects their signals to what they do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtCore, QtWidgets
+
+from sonobridge.device import AcquisitionConfig
+from sonobridge.protocol import DeviceInfo
+
+from .colormaps import COLORMAPS
+
+TGC_SLIDERS = 8
+
+
+def _slider(lo: int, hi: int, value: int) -> QtWidgets.QSlider:
+    s = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+    s.setRange(lo, hi)
+    s.setValue(value)
+    return s
+
+
+class ControlsPanel(QtWidgets.QWidget):
+    """The controls (see the module docstring)."""
+
+    def __init__(self, info: DeviceInfo, *, can_record: bool) -> None:
+        super().__init__()
+        form = QtWidgets.QVBoxLayout(self)
+        self.start_button = QtWidgets.QPushButton("Start (Space)")
+        self.start_button.setCheckable(True)
+        form.addWidget(self.start_button)
+
+        image_box = QtWidgets.QGroupBox("Image (host)")
+        grid = QtWidgets.QFormLayout(image_box)
+        self.gain_slider = _slider(-30, 30, 0)
+        self.dr_slider = _slider(20, 90, 50)
+        self.persist_slider = _slider(0, 90, 0)
+        self.cmap_combo = QtWidgets.QComboBox()
+        self.cmap_combo.addItems(COLORMAPS)
+        grid.addRow("gain (dB)", self.gain_slider)
+        grid.addRow("dynamic range (dB)", self.dr_slider)
+        grid.addRow("persistence (%)", self.persist_slider)
+        grid.addRow("colour map", self.cmap_combo)
+        self.flow_check = QtWidgets.QCheckBox("colour flow (with ensembles)")
+        self.flow_check.setChecked(True)
+        grid.addRow(self.flow_check)
+        self.flow_threshold = _slider(-60, 0, -24)
+        grid.addRow("flow threshold (dB)", self.flow_threshold)
+        form.addWidget(image_box)
+
+        tgc_box = QtWidgets.QGroupBox("TGC (sent to the board)")
+        tgc = QtWidgets.QVBoxLayout(tgc_box)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(QtWidgets.QLabel("slope (dB/cm)"))
+        self.tgc_slope = QtWidgets.QDoubleSpinBox()
+        self.tgc_slope.setRange(0.0, 6.0)
+        self.tgc_slope.setSingleStep(0.25)
+        self.tgc_slope.setValue(0.0)
+        row.addWidget(self.tgc_slope)
+        tgc.addLayout(row)
+        sliders = QtWidgets.QHBoxLayout()
+        self.tgc_sliders: list[QtWidgets.QSlider] = []
+        for _ in range(TGC_SLIDERS):
+            s = QtWidgets.QSlider(QtCore.Qt.Orientation.Vertical)
+            s.setRange(-10, 40)
+            s.setValue(0)
+            s.setToolTip("gain at this depth (dB), shallow → deep")
+            sliders.addWidget(s)
+            self.tgc_sliders.append(s)
+        tgc.addLayout(sliders)
+        form.addWidget(tgc_box)
+
+        acq_box = QtWidgets.QGroupBox("Acquisition (sent to the board)")
+        acq = QtWidgets.QFormLayout(acq_box)
+        self.depth_spin = QtWidgets.QDoubleSpinBox()
+        self.depth_spin.setRange(0.5, 100.0)
+        self.depth_spin.setSuffix(" cm")
+        self.prf_spin = QtWidgets.QSpinBox()
+        self.prf_spin.setRange(1, 1_000_000)
+        self.prf_spin.setSuffix(" Hz")
+        self.lines_spin = QtWidgets.QSpinBox()
+        self.lines_spin.setRange(1, 65535)
+        acq.addRow("depth", self.depth_spin)
+        acq.addRow("PRF", self.prf_spin)
+        acq.addRow("lines / frame", self.lines_spin)
+        self.ensemble_spin = QtWidgets.QSpinBox()
+        self.ensemble_spin.setRange(1, max(1, info.ensemble_max))
+        self.ensemble_spin.setToolTip("firings per line; 2 or more turns on Doppler")
+        acq.addRow("ensemble", self.ensemble_spin)
+        self.apply_button = QtWidgets.QPushButton("Apply")
+        acq.addRow(self.apply_button)
+        self.error_label = QtWidgets.QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color:#d32f2f;")
+        acq.addRow(self.error_label)
+        form.addWidget(acq_box)
+
+        self.record_button = QtWidgets.QPushButton("Record (R)")
+        self.record_button.setCheckable(True)
+        self.record_button.setEnabled(can_record)
+        if not can_record:
+            self.record_button.setToolTip("recording is not available in this installation")
+        form.addWidget(self.record_button)
+        self.snapshot_button = QtWidgets.QPushButton("Snapshot PNG (S)")
+        form.addWidget(self.snapshot_button)
+        form.addStretch(1)
+
+    def show_config(self, cfg: AcquisitionConfig | None, info: DeviceInfo) -> None:
+        """Show the board's configuration (its defaults before the first) on the controls."""
+        if cfg is None:
+            cfg = AcquisitionConfig.default_for(info)
+        self.depth_spin.blockSignals(True)
+        self.depth_spin.setValue(round(cfg.depth_range_m(info)[1] * 100, 1))
+        self.depth_spin.blockSignals(False)
+        self.prf_spin.setValue(cfg.prf_hz)
+        self.lines_spin.setValue(cfg.lines_per_frame)
+        self.ensemble_spin.setValue(cfg.ensemble_size)
+        # show the board's TGC curve on the sliders (resampled to their depths), slope 0
+        curve = np.interp(np.linspace(0, 1, TGC_SLIDERS),
+                          np.linspace(0, 1, len(cfg.tgc_db)) if len(cfg.tgc_db) > 1 else [0, 1],
+                          list(cfg.tgc_db) if len(cfg.tgc_db) > 1 else [cfg.tgc_db[0]] * 2)
+        for slider, value in zip(self.tgc_sliders, curve, strict=True):
+            slider.blockSignals(True)
+            slider.setValue(round(float(value)))
+            slider.blockSignals(False)
+        self.tgc_slope.blockSignals(True)
+        self.tgc_slope.setValue(0.0)
+        self.tgc_slope.blockSignals(False)
+
+    def tgc_points_db(self, cfg: AcquisitionConfig | None, info: DeviceInfo
+                      ) -> tuple[float, ...]:
+        """The TGC curve the controls describe: slope × depth + per-depth offsets, in dB."""
+        depth_cm = self.depth_spin.value() if cfg is None else cfg.depth_range_m(info)[1] * 100
+        n = min(TGC_SLIDERS, max(1, info.tgc_points_max))
+        depths = np.linspace(0, depth_cm, n)
+        offsets = np.array([s.value() for s in self.tgc_sliders[:n]], dtype=float)
+        gain = self.tgc_slope.value() * depths + offsets
+        lo, hi = info.gain_min_cdb / 100, info.gain_max_cdb / 100
+        return tuple(float(g) for g in np.clip(gain, lo, hi))
