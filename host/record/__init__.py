@@ -1,11 +1,15 @@
 """Recording, conversion, replay and export of board sessions.
 
 * :class:`Recorder` records a live :class:`~sonobridge.device.Device` into an HDF5 dataset
-  (:mod:`sonobridge.record.hdf5`) and/or an append-only raw capture (:mod:`sonobridge.record.raw`);
+  (:mod:`sonobridge.record.hdf5_writer`, layout in :mod:`sonobridge.record.hdf5_schema`) and/or an
+  append-only raw capture (:mod:`sonobridge.record.raw`), both written on a
+  :mod:`sonobridge.record.background_writer` thread;
 * :func:`convert_capture` turns a raw capture into the same HDF5 dataset;
-* :func:`open_recording` reads a dataset; :func:`verify_recording` finds damaged rows and
-  :func:`salvage_recording` (:mod:`sonobridge.record.salvage`) copies what survives of a truncated
-  or damaged file;
+* :func:`open_recording` (:mod:`sonobridge.record.hdf5_reader`) reads a dataset;
+  :func:`verify_recording` finds damaged rows and :func:`salvage_recording`
+  (:mod:`sonobridge.record.salvage`) copies what survives of a truncated or damaged file;
+* :mod:`sonobridge.record.formats` tells a raw capture from an HDF5 recording by its first bytes
+  (``READERS``) for replay, export and convert;
 * :class:`~sonobridge.record.replay.ReplayBoard` serves a recording as a board again, on a pty or as
   ``replay://PATH``;
 * :mod:`sonobridge.record.export` writes PNG frames or an NPZ file.
@@ -26,17 +30,17 @@ _EXPORTS = {
     "ConvertResult": "convert",
     "OfflineClient": "convert",
     "convert_capture": "convert",
-    "FRAME_DTYPE": "hdf5",
-    "LINE_DTYPE": "hdf5",
-    "BadRow": "hdf5",
-    "DatasetWriter": "hdf5",
-    "Recording": "hdf5",
-    "RecordingError": "hdf5",
+    "FRAME_DTYPE": "hdf5_schema",
+    "LINE_DTYPE": "hdf5_schema",
+    "BadRow": "hdf5_schema",
+    "DatasetWriter": "hdf5_writer",
+    "Recording": "hdf5_reader",
+    "RecordingError": "hdf5_schema",
     "SalvageReport": "salvage",
-    "Segment": "hdf5",
-    "open_recording": "hdf5",
+    "Segment": "hdf5_reader",
+    "open_recording": "hdf5_reader",
     "salvage_recording": "salvage",
-    "verify_recording": "hdf5",
+    "verify_recording": "hdf5_reader",
     "CaptureError": "raw",
     "CaptureReader": "raw",
     "CaptureWriter": "raw",

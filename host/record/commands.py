@@ -45,8 +45,8 @@ def _recording_error(exc: Exception) -> None:
     if not getattr(exc, "salvage", False) or path is None or problem is None:
         _err(str(exc))
         return
-    from .hdf5 import RecordingError, salvage_command
-    from .salvage import salvage_recording
+    from .hdf5_schema import RecordingError
+    from .salvage import salvage_command, salvage_recording
 
     try:
         n = salvage_recording(path, None).rows_kept
@@ -61,7 +61,7 @@ def _recording_error(exc: Exception) -> None:
 
 def _damaged_rows_message(path: str, rows: list[Any], action: str) -> str:
     """One sentence naming the damaged rows of ``path`` and what was done with them."""
-    from .hdf5 import describe_rows
+    from .hdf5_schema import describe_rows
 
     return (f"{path} has {len(rows)} damaged rows (their samples fail the CRC-32 stored with "
             f"them): {describe_rows(rows)}; {action}")
@@ -234,10 +234,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
     """Raw capture → HDF5 (or salvage a truncated HDF5 recording)."""
     if _h5py_missing():
         return 2
-    from .convert import convert_capture
-    from .hdf5 import RecordingError
-    from .raw import CaptureError, is_capture
-    from .salvage import salvage_recording
+    from .formats import handler_for
+    from .hdf5_schema import RecordingError
+    from .raw import CaptureError
+    from .salvage import SalvageReport
 
     refusal = _refuse_existing([args.output], args.force)
     if refusal:
@@ -247,22 +247,21 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if not src.is_file():
         _err(f"{src} does not exist or is not a file")
         return 2
-    if not is_capture(src):
-        try:
-            report = salvage_recording(src, args.output, overwrite=args.force)
-        except RecordingError as exc:
-            _err(str(exc))
-            return 1
-        print(f"salvaged: {report.message} -> {args.output}")
-        if report.damaged:
-            print("warning: " + _damaged_rows_message(
-                str(src), report.damaged, f"they are not in {args.output}"), file=sys.stderr)
-        return 0
+    # by content: a raw capture is converted, an HDF5 recording salvaged
     try:
-        result = convert_capture(src, args.output, overwrite=args.force)
+        result = handler_for(src, "convert")(src, args.output, overwrite=args.force)
+    except RecordingError as exc:
+        _err(str(exc))
+        return 1
     except CaptureError as exc:
         _err(str(exc))
         return 2
+    if isinstance(result, SalvageReport):
+        print(f"salvaged: {result.message} -> {args.output}")
+        if result.damaged:
+            print("warning: " + _damaged_rows_message(
+                str(src), result.damaged, f"they are not in {args.output}"), file=sys.stderr)
+        return 0
     s = result.stats
     print(f"converted {result.rx_bytes / 1e6:.1f} MB of capture: {result.lines} lines, "
           f"{result.frames} frames -> {args.output}")
@@ -327,7 +326,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if _h5py_missing():
         return 2
     from .export import ExportError, export_npz, export_png
-    from .hdf5 import RecordingError
+    from .hdf5_schema import RecordingError
 
     try:
         if args.png:

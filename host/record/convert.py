@@ -21,7 +21,7 @@ from sonobridge.device import Frame
 from sonobridge.device.receiver import Receiver
 from sonobridge.protocol import Decoder, DeviceInfo, EchoLine
 
-from .hdf5 import DatasetWriter
+from .hdf5_writer import DatasetWriter
 from .meta import ConfigTracker, adjust_for_stop, info_from_dict, stop_cut
 from .raw import KIND_EVENT, KIND_GAP, KIND_RX, CaptureError, CaptureReader
 from .recorder import accounting_from

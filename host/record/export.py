@@ -25,7 +25,9 @@ import numpy as np
 
 from sonobridge.protocol import SampleFormat, SweepKind
 
-from .hdf5 import FRAME_DTYPE, LINE_DTYPE, BadRow, Recording, Segment, open_recording
+from .formats import open_for
+from .hdf5_reader import Recording, Segment
+from .hdf5_schema import FRAME_DTYPE, LINE_DTYPE, BadRow
 from .png import write_png
 
 _INPUT_FORMATS = {SampleFormat.U8: "u8", SampleFormat.I16: "i16", SampleFormat.U16_OB: "u16",
@@ -179,7 +181,7 @@ def export_png(path: str | os.PathLike, out_dir: str | os.PathLike, *, overwrite
         raise FileExistsError(f"{out} exists and is not empty; use --force to write into it")
     out.mkdir(parents=True, exist_ok=True)
     files = total = 0
-    with open_recording(path) as rec:
+    with open_for(path, "export") as rec:
         bad = damaged_rows(rec)
         for fr in iter_frame_images(rec, size=size, dynamic_range_db=dynamic_range_db,
                                     center_freq_hz=center_freq_hz,
@@ -210,7 +212,7 @@ def export_npz(path: str | os.PathLike, out_path: str | os.PathLike, *,
         raise FileExistsError(f"{out} exists; use --force to overwrite it")
     tmp = out.with_name(out.name + ".partial")
     frames = 0
-    with open_recording(path) as rec:
+    with open_for(path, "export") as rec:
         bad = damaged_rows(rec)
         try:
             with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:

@@ -16,7 +16,8 @@ Record kinds: ``RX`` (bytes from the device, exactly as read), ``EVENT`` (a UTF-
 session, device info, configuration, link state, final statistics) and ``GAP`` (u64: bytes the
 capture had to drop because the disk could not keep up, never silently).
 
-Writing happens on a background thread: :meth:`CaptureWriter.write_rx` only appends to a queue,
+Writing happens on a background thread (:mod:`sonobridge.record.background_writer`, shared with
+the HDF5 writer): :meth:`CaptureWriter.write_rx` only appends to a queue,
 so the device's reader thread is never held up by the disk. The file is flushed to the OS at
 least every ``flush_interval_s``: the file is unbuffered and every batch (at most 50 ms of
 data) is handed to the OS in one gathered write, so a ``kill -9`` keeps everything up to the
@@ -27,12 +28,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import mmap
 import os
 import re
 import struct
-import threading
 import time
 import zlib
 from collections import deque
@@ -40,6 +39,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
+
+from .background_writer import BackgroundWriter, check_flush_interval
 
 MAGIC = b"SBCAP\r\n\x1a"
 VERSION = 1
@@ -92,15 +93,6 @@ class Record(NamedTuple):
     host_ns: int
     kind: int
     data: bytes
-
-
-def is_capture(path: str | os.PathLike) -> bool:
-    """True if ``path`` starts with the capture magic."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(len(MAGIC)) == MAGIC
-    except OSError:
-        return False
 
 
 def _file_header() -> bytes:
@@ -307,13 +299,6 @@ def iter_rx(path: str | os.PathLike, *, strict: bool = True) -> Iterator[tuple[b
             yield rec.data, rec.host_ns
 
 
-def check_flush_interval(seconds: float) -> None:
-    """Raise ValueError unless ``seconds`` is a usable flush interval (finite and > 0)."""
-    if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"the flush interval must be a number of seconds > 0 (e.g. 0.5), "
-                         f"got {seconds!r}")
-
-
 @dataclass
 class CaptureStats:
     """What a :class:`CaptureWriter` did."""
@@ -337,7 +322,6 @@ class CaptureWriter:
         check_flush_interval(flush_interval_s)
         self.path = Path(path)
         self.flush_interval_s = flush_interval_s
-        self.max_queue_bytes = max_queue_bytes
         self.stats = CaptureStats()
         #: os.fsync at every flush interval as well (power-loss safety, at a cost)
         self.fsync = fsync
@@ -345,30 +329,26 @@ class CaptureWriter:
         self._fd = self._file.fileno()
         self._file.write(_file_header())
         self.stats.file_bytes = self.stats.flushed_bytes = FILE_HEADER.size
-        self._cond = threading.Condition()
-        self._queue: deque[tuple[int, bytes, int]] = deque()
-        self._queued = 0
+        #: bytes not kept since the last record queued: the next one is preceded by a GAP
         self._gap = 0
-        self._closing = False
-        self._failed = False
-        self._thread = threading.Thread(target=self._run, name="sonobridge-capture", daemon=True)
-        self._thread.start()
+        # an unbuffered file: every batch is handed to the OS as it is written, so only
+        # fsync is left to do at the flush interval
+        self._bg = BackgroundWriter(
+            name="sonobridge-capture", write_batch=self._write_batch,
+            flush=self._fsync if fsync else None, on_failure=self._failed_with,
+            flush_interval_s=flush_interval_s, max_queue_bytes=max_queue_bytes)
 
     def write_rx(self, data: bytes, host_ns: int) -> None:
         """Queue received bytes; never blocks (bytes that cannot be kept are counted)."""
         n = len(data)
-        with self._cond:
-            if self._failed or self._closing or self._queued + n > self.max_queue_bytes:
+        with self._bg.lock:
+            if not self._bg.has_room(n):
                 self.stats.dropped_bytes += n
                 self._gap += n
                 return
-            if self._gap:
-                self._queue.append((KIND_GAP, struct.pack("<Q", self._gap), host_ns))
+            if self._gap and self._bg.put((KIND_GAP, struct.pack("<Q", self._gap), host_ns)):
                 self._gap = 0
-            self._queue.append((KIND_RX, data, host_ns))
-            self._queued += n
-            if self._queued >= (1 << 20):
-                self._cond.notify()
+            self._bg.put((KIND_RX, data, host_ns), n)
 
     def write_gap(self, n_bytes: int, host_ns: int) -> None:
         """Mark bytes the host lost before recording them (its acquisition buffer overflowed).
@@ -376,57 +356,26 @@ class CaptureWriter:
         They go in the same ``gap`` record as bytes this writer could not keep: either way the
         stream has a hole there that a reader must not join across.
         """
-        with self._cond:
-            if self._failed or self._closing:
-                return
-            self._gap += n_bytes
-            self._queue.append((KIND_GAP, struct.pack("<Q", self._gap), host_ns))
-            self._gap = 0
-            self._cond.notify()
+        with self._bg.lock:
+            gap = struct.pack("<Q", self._gap + n_bytes)
+            if self._bg.put((KIND_GAP, gap, host_ns), wake=True):
+                self._gap = 0
 
     def write_event(self, event: dict, host_ns: int | None = None) -> None:
         """Queue a JSON event record."""
         data = json.dumps(event, separators=(",", ":"), default=_json_default).encode()
-        with self._cond:
-            if self._failed or self._closing:
-                return
-            self._queue.append((KIND_EVENT, data, time.monotonic_ns() if host_ns is None
-                                else host_ns))
-            self._cond.notify()
+        self._bg.put((KIND_EVENT, data, time.monotonic_ns() if host_ns is None else host_ns),
+                     wake=True)
 
     def close(self) -> CaptureStats:
         """Write what is queued, flush and close; returns the final counts."""
-        with self._cond:
-            self._closing = True
-            self._cond.notify()
-        self._thread.join()
+        self._bg.close()
         with contextlib.suppress(OSError):
             self._file.close()
         return self.stats
 
-    def _run(self) -> None:
-        last_flush = time.monotonic()
-        poll = min(0.05, self.flush_interval_s)
-        while True:
-            with self._cond:
-                if not self._queue and not self._closing:
-                    self._cond.wait(poll)
-                items, self._queue = self._queue, deque()
-                self._queued = 0
-                closing = self._closing
-            if items and not self._failed:
-                self._write_batch(items)
-            now = time.monotonic()
-            if self.fsync and not self._failed and now - last_flush >= self.flush_interval_s:
-                try:
-                    os.fsync(self._fd)
-                except OSError as exc:
-                    self._fail(exc, deque())
-                last_flush = now
-            if closing:
-                with self._cond:
-                    if not self._queue:
-                        return
+    def _fsync(self) -> None:
+        os.fsync(self._fd)
 
     def _write_batch(self, items: deque) -> None:
         """Every queued record in one gathered write: no copies, the GIL released meanwhile
@@ -439,11 +388,7 @@ class CaptureWriter:
             nbytes += RECORD_HEADER.size + len(data) + RECORD_TRAILER.size
             if kind == KIND_RX:
                 rx += len(data)
-        try:
-            self._writev(buffers)
-        except OSError as exc:
-            self._fail(exc, items)
-            return
+        self._writev(buffers)
         self.stats.records += len(items)
         self.stats.file_bytes += nbytes
         self.stats.rx_bytes += rx
@@ -462,11 +407,10 @@ class CaptureWriter:
                     n = os.write(self._fd, rest)
                     rest = rest[n:]
 
-    def _fail(self, exc: OSError, items: deque) -> None:
-        with self._cond:
-            self._failed = True
-            self.stats.error = f"writing {self.path} failed: {exc}"
-            self.stats.dropped_bytes += sum(len(d) for k, d, _ in items if k == KIND_RX)
+    def _failed_with(self, exc: OSError, lost: deque, _during: str) -> None:
+        """Writing stopped (called with the queue's lock held): count what was not kept."""
+        self.stats.error = f"writing {self.path} failed: {exc}"
+        self.stats.dropped_bytes += sum(len(d) for k, d, _ in lost if k == KIND_RX)
 
 
 def _json_default(value: object) -> object:

@@ -30,7 +30,8 @@ import sonobridge
 from sonobridge.device import Device, Frame
 from sonobridge.protocol import PROTOCOL_VERSION, DeviceInfo, EchoLine
 
-from .hdf5 import DEFAULT_FLUSH_S, DEFAULT_QUEUE_BYTES, DatasetWriter, check_reserve
+from .background_writer import check_flush_interval
+from .hdf5_writer import DEFAULT_FLUSH_S, DEFAULT_QUEUE_BYTES, DatasetWriter, check_reserve
 from .meta import (
     ACCOUNTING_FIELDS,
     ConfigTracker,
@@ -40,7 +41,7 @@ from .meta import (
     stats_to_dict,
     stop_cut,
 )
-from .raw import CaptureWriter, check_flush_interval
+from .raw import CaptureWriter
 
 
 @dataclass

@@ -81,19 +81,19 @@ from sonobridge.protocol import (
 from sonobridge.protocol.constants import HEADER_SIZE
 from sonobridge.protocol.rules import RetryCache, check_configure
 
+from .formats import open_for
 from .meta import config_to_dict, info_from_dict
-from .raw import KIND_RX, CaptureError, CaptureReader, is_capture
+from .raw import KIND_RX, CaptureError, CaptureReader
 from .wire import FrameSplitter, WireItem, restamp
 
 if TYPE_CHECKING:  # h5py is imported only when an HDF5 recording is replayed
-    from .hdf5 import BadRow
+    from .hdf5_schema import BadRow
 
 log = logging.getLogger("sonobridge.record")
 
 _M = 0xFFFFFFFF
 #: damaged rows named one by one in the log before only their count is kept
 _LOGGED_ROWS = 10
-_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 #: at most this much per pull, so one engine tick never blocks on a huge backlog
 MAX_PULL_BYTES = 1 << 20
 
@@ -172,7 +172,7 @@ class RecordingSource:
     """An HDF5 recording as wire pieces (ECHO_LINE per row, FRAME_END where one arrived)."""
 
     def __init__(self, path: str | Path) -> None:
-        from .hdf5 import open_recording
+        from .hdf5_reader import open_recording
 
         self.path = Path(path)
         with open_recording(self.path) as rec:
@@ -193,7 +193,7 @@ class RecordingSource:
 
     def damage_note(self) -> str:
         """How many damaged rows were not sent, and which."""
-        from .hdf5 import describe_rows
+        from .hdf5_schema import describe_rows
 
         parts = []
         if self.damaged:
@@ -219,7 +219,8 @@ class RecordingSource:
     def items(self) -> Iterator[WireItem]:
         """The rows re-encoded, in recorded order, at their recorded host times; damaged rows
         are skipped (and counted in ``damaged``)."""
-        from .hdf5 import H5_ERRORS, RecordingError, open_recording
+        from .hdf5_reader import open_recording
+        from .hdf5_schema import H5_ERRORS, RecordingError
 
         try:
             rec = open_recording(self.path)
@@ -289,16 +290,9 @@ class RecordingSource:
 
 
 def open_source(path: str | Path) -> ReplaySource:
-    """A replay source for a raw capture or an HDF5 recording (by content, not name)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist or is not a file")
-    if is_capture(path):
-        return CaptureSource(path)
-    with path.open("rb") as f:
-        if f.read(8) == _HDF5_SIGNATURE:
-            return RecordingSource(path)
-    raise ValueError(f"{path} is neither a sonobridge raw capture nor an HDF5 recording")
+    """A replay source for a raw capture or an HDF5 recording, picked by content, not name
+    (:data:`sonobridge.record.formats.READERS`)."""
+    return open_for(Path(path), "replay")
 
 
 class _ResetMark:

@@ -36,16 +36,17 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .hdf5 import (
-    _FRAMES_CHUNK,
-    _LIBVER,
-    _LINES_CHUNK,
+from .hdf5_schema import (
     FRAME_DTYPE,
+    FRAMES_CHUNK,
     HDF5_SIGNATURE,
     JSON_ATTRS,
+    LIBVER,
     LINE_DTYPE,
+    LINES_CHUNK,
     BadRow,
     RecordingError,
+    chunk_offset,
     describe_rows,
     frames_table,
 )
@@ -81,6 +82,12 @@ class SalvageReport:
     #: True when the file needed no salvage (not truncated, nothing damaged)
     intact: bool = False
     output: str | None = None
+
+
+def salvage_command(path: str | os.PathLike) -> str:
+    """The ``sonobridge convert`` command line that salvages ``path`` into a new file."""
+    p = Path(path)
+    return f"sonobridge convert {p} -o {p.with_name(p.stem + '-salvaged.h5')}"
 
 
 def salvage_recording(src: str | os.PathLike, dst: str | os.PathLike | None, *,
@@ -297,18 +304,6 @@ def _opened(path: Path, lay: _Layout, root: int | None = None) -> Iterator[h5py.
         view.close()
 
 
-def _chunk_offset(ds: h5py.Dataset, row: int) -> int | None:
-    """File offset of the chunk holding ``row``, or None if HDF5 cannot locate it."""
-    if ds.chunks is None:
-        return None
-    per = ds.chunks[0]
-    try:
-        info = ds.id.get_chunk_info_by_coord((row // per * per,) + (0,) * (ds.ndim - 1))
-    except Exception:  # whatever a damaged chunk index makes HDF5 raise
-        return None
-    return None if info.byte_offset is None else int(info.byte_offset)
-
-
 def _attrs(attrs: h5py.AttributeManager, lost: list[str] | None = None, what: str = ""
            ) -> dict[str, Any]:
     """Every attribute that still reads; what does not is noted in ``lost``."""
@@ -400,15 +395,15 @@ class _Copier:
                end: int, row_bytes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Rows ``start``..``end`` that can be kept: ``(metadata, samples, mask)``."""
         count = end - start
-        s_off = _chunk_offset(samples, start)
-        per_l = lines.chunks[0] if lines.chunks else _LINES_CHUNK
+        s_off = chunk_offset(samples, start)
+        per_l = lines.chunks[0] if lines.chunks else LINES_CHUNK
         # a row is only trusted when both its samples and its metadata lie before the cut
         stored = np.zeros(count, bool)
         if s_off is not None:
             s_end = s_off + (np.arange(count) + 1) * row_bytes
             l_ends = np.full(count, self.cut + 1, np.int64)
             for first in range(start - start % per_l, end, per_l):
-                l_off = _chunk_offset(lines, first)
+                l_off = chunk_offset(lines, first)
                 if l_off is None:
                     continue
                 rows = np.arange(max(first, start), min(first + per_l, end))
@@ -456,7 +451,7 @@ class _Copier:
                                                                           dtype.itemsize)),
                                                  width))
         ls = ng.create_dataset("lines", shape=(0,), maxshape=(None,), dtype=LINE_DTYPE,
-                               chunks=(_LINES_CHUNK,))
+                               chunks=(LINES_CHUNK,))
         return ds, ls
 
     def sweeps(self, f: h5py.File) -> None:
@@ -464,14 +459,14 @@ class _Copier:
         try:
             ds = f["frames"]
             n = ds.shape[0]
-            per = ds.chunks[0] if ds.chunks else _FRAMES_CHUNK
+            per = ds.chunks[0] if ds.chunks else FRAMES_CHUNK
         except Exception as exc:
             self.problems.append(f"the frames table cannot be read ({_reason(exc)})")
             return
         item = ds.dtype.itemsize
         for start in range(0, n, per):
             end = min(n, start + per)
-            off = _chunk_offset(ds, start)
+            off = chunk_offset(ds, start)
             if off is None:
                 where = "lay past the cut" if self.truncated else "cannot be located"
                 self.problems.append(f"frames {start} to {n - 1} {where}")
@@ -507,7 +502,7 @@ class _Copier:
                     g.attrs[key] = value
         out.require_group("segments")
         frames = np.concatenate(self.frames) if self.frames else np.zeros(0, FRAME_DTYPE)
-        out.create_dataset("frames", data=frames, maxshape=(None,), chunks=(_FRAMES_CHUNK,))
+        out.create_dataset("frames", data=frames, maxshape=(None,), chunks=(FRAMES_CHUNK,))
         out.attrs["complete"] = False
         out.attrs["salvaged_from"] = str(self.src)
         out.attrs["salvage_note"] = note
@@ -526,7 +521,7 @@ def _salvage(src: Path, partial: Path | None) -> SalvageReport:
     with src.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
         lay = _layout(src, buf, size)
         ohdrs = _ohdr_offsets(buf, size)
-    out = None if partial is None else h5py.File(partial, "w", libver=_LIBVER)
+    out = None if partial is None else h5py.File(partial, "w", libver=LIBVER)
     try:
         copier = _Copier(src, lay, out)
         repairs = list(lay.repairs)

@@ -85,7 +85,7 @@ def rows_stored_before(path: Path, cut: int, segment: str = "segments/0000") -> 
     ``cut`` (what a salvage of the file cut there can give back)."""
     import h5py
 
-    from sonobridge.record.hdf5 import LINE_DTYPE, row_offset
+    from sonobridge.record.hdf5_schema import LINE_DTYPE, row_offset
 
     with h5py.File(path, "r") as f:
         samples, lines = f[f"{segment}/samples"], f[f"{segment}/lines"]

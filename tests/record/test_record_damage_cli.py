@@ -24,7 +24,7 @@ from record_fixtures import (
 from sonobridge.record import open_recording
 from sonobridge.record.commands import main
 from sonobridge.record.export import iter_frame_images
-from sonobridge.record.hdf5 import row_offset
+from sonobridge.record.hdf5_schema import row_offset
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--lines", "8", "--samples", "512", "--prf", "4000"]
@@ -205,9 +205,9 @@ def test_record_refuses_a_flush_interval_of_zero_or_less(tmp_path, capsys, value
 
 
 def test_record_keeps_the_reserve_it_is_given(tmp_path, capsys, monkeypatch):
-    import sonobridge.record.hdf5 as hdf5
+    import sonobridge.record.hdf5_writer as hdf5_writer
 
-    monkeypatch.setattr(hdf5, "free_bytes", lambda directory: 100_000_000)  # 100 MB free
+    monkeypatch.setattr(hdf5_writer, "free_bytes", lambda directory: 100_000_000)  # 100 MB free
     # by default the simulated board's rated 35 MB/s asks for 5 s = 175 MB: too little room
     h5 = tmp_path / "default.h5"
     assert main(["record", sim_url(), "-o", str(h5), "--frames", "20", *SMALL]) == 1

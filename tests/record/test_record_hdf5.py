@@ -23,14 +23,8 @@ from sonobridge.record import (
     salvage_recording,
     verify_recording,
 )
-from sonobridge.record.hdf5 import (
-    FRAME_DTYPE,
-    LINE_DTYPE,
-    RESERVE_FLOOR,
-    RESERVE_SECONDS,
-    reserve_for,
-    row_offset,
-)
+from sonobridge.record.hdf5_schema import FRAME_DTYPE, LINE_DTYPE, row_offset
+from sonobridge.record.hdf5_writer import RESERVE_FLOOR, RESERVE_SECONDS, reserve_for
 from sonobridge.record.meta import config_to_dict, info_to_dict
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "recording.md"
@@ -242,9 +236,9 @@ def test_the_disk_reserve_scales_with_the_rated_throughput(tmp_path):
 
 
 def test_the_reserve_decides_when_the_disk_counts_as_full(tmp_path, monkeypatch):
-    import sonobridge.record.hdf5 as hdf5
+    import sonobridge.record.hdf5_writer as hdf5_writer
 
-    monkeypatch.setattr(hdf5, "free_bytes", lambda directory: 100_000_000)  # 100 MB free
+    monkeypatch.setattr(hdf5_writer, "free_bytes", lambda directory: 100_000_000)  # 100 MB free
     fast = replace(INFO, rated_throughput_bps=35_000_000)  # 175 MB reserve by default
     for name, kw, full in (("default", {}, True), ("asked", {"min_free_bytes": 50_000_000},
                                                     False)):

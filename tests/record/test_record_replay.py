@@ -248,7 +248,7 @@ def _damaged_h5(tmp_path, capture, row: int) -> Path:
     import h5py
 
     from sonobridge.record import convert_capture
-    from sonobridge.record.hdf5 import row_offset
+    from sonobridge.record.hdf5_schema import row_offset
 
     path = tmp_path / "rec.h5"
     convert_capture(capture, path)
@@ -319,7 +319,8 @@ def test_replay_says_in_its_summary_how_many_damaged_rows_it_skipped(tmp_path, c
 def test_not_a_recording(tmp_path):
     bad = tmp_path / "x.bin"
     bad.write_bytes(b"hello")
-    with pytest.raises(ValueError, match="neither"):
+    with pytest.raises(ValueError, match=r"x\.bin .*none of the known formats \(sonobridge raw "
+                       r"capture \(\.sbcap\), sonobridge HDF5 recording \(\.h5\)\)"):
         open_source(bad)
     with pytest.raises(FileNotFoundError):
         open_source(tmp_path / "missing.sbcap")

@@ -23,7 +23,7 @@ from record_fixtures import (
 )
 
 from sonobridge.record import RecordingError, open_recording, salvage_recording, verify_recording
-from sonobridge.record.hdf5 import row_offset
+from sonobridge.record.hdf5_schema import row_offset
 from sonobridge.record.meta import info_to_dict
 from sonobridge.record.salvage import _lookup3
 
