@@ -200,6 +200,42 @@ def _cmd_stream(args: argparse.Namespace) -> int:
     return 0
 
 
+def hil_pytest_args(args: argparse.Namespace) -> list[str]:
+    """The pytest command line running the packaged HIL suite with ``sonobridge hil``'s options."""
+    argv = ["--pyargs", "sonobridge.hil", "-p", "no:cacheprovider", "-rs",
+            # prepend mode would import the tests under the checkout's folder name (host.hil)
+            "--import-mode=importlib",
+            # this process imported sonobridge before pytest could mark the plugin's package
+            # for assertion rewriting; the tests' own modules are rewritten all the same
+            "-W", "ignore:Module already imported so cannot be rewritten; sonobridge"
+                  ":pytest.PytestAssertRewriteWarning"]
+    if args.port:
+        argv += ["--sonobridge-port", args.port, "--sonobridge-baud", str(args.baud)]
+    elif args.firmware_host:
+        argv += ["--sonobridge-firmware-host", args.firmware_host]
+    if args.report:
+        argv += ["--sonobridge-report", args.report]
+    for req in args.req:
+        argv += ["--sonobridge-req", req]
+    if args.duration is not None:
+        argv += ["--sonobridge-duration", str(args.duration)]
+    return argv + list(args.pytest_args)
+
+
+def _cmd_hil(args: argparse.Namespace) -> int:
+    """Run the hardware-in-the-loop suite against a board (or the simulated board)."""
+    if args.port and args.firmware_host:
+        print("error: give either a PORT or --firmware-host, not both", file=sys.stderr)
+        return 2
+    try:
+        import pytest
+    except ImportError as exc:
+        print(f"error: the HIL suite needs pytest: pip install 'sonobridge[hil]' ({exc})",
+              file=sys.stderr)
+        return 2
+    return int(pytest.main(hil_pytest_args(args)))
+
+
 def _add_port(p: argparse.ArgumentParser) -> None:
     p.add_argument("port", help="device path, COM name, pyserial URL, or sim://?phantom=...")
     p.add_argument("--baud", type=int, default=115200,
@@ -273,6 +309,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="random seed for --protocol")
     p.set_defaults(func=_cmd_demo)
 
+    p = sub.add_parser("hil", help="run the hardware-in-the-loop suite on a board or the "
+                       "simulator (needs pip install 'sonobridge[hil]')",
+                       description="Run the hardware-in-the-loop suite (docs/hil.md). Without "
+                       "PORT it tests the simulated board. Further pytest options go last, after "
+                       "--, e.g. `sonobridge hil /dev/ttyACM0 -- --sonobridge-unplug -x`.")
+    p.add_argument("port", nargs="?", help="device path, COM name or pyserial URL of the board; "
+                   "default: start the simulated board")
+    p.add_argument("--baud", type=int, default=115200,
+                   help="baud rate for UART boards (USB CDC ignores it)")
+    p.add_argument("--firmware-host", nargs="?", const="auto", metavar="PATH",
+                   help="test the C firmware's host build instead (default: the repository's "
+                   "hardware/firmware/build/sonobridge-fw-host)")
+    p.add_argument("--report", metavar="DIR",
+                   help="write junit.xml, summary.md and summary.json into DIR")
+    p.add_argument("--req", nargs="+", action="extend", default=[], metavar="ID",
+                   help="only these requirements (an id or a prefix such as HIL-STR)")
+    p.add_argument("--duration", type=float, metavar="S",
+                   help="streaming time of the throughput test in seconds")
+    p.set_defaults(func=_cmd_hil, pytest_args=[])  # what follows `--`: see parse_args
+
     from sonobridge.record.commands import add_parsers as add_record_parsers
 
     add_record_parsers(sub)  # record, replay, convert, export
@@ -285,10 +341,27 @@ def _fault_help() -> str:
     return FAULT_HELP
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """Parse the command line; for ``hil``, everything after ``--`` is kept for pytest.
+
+    Split off by hand: argparse gives every positional its values at their first occurrence,
+    so ``hil PORT ... -- -x`` would leave ``-x`` unrecognised.
+    """
+    argv = list(argv)
+    extra: list[str] = []
+    if argv[:1] == ["hil"] and "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1:]
+    args = parser.parse_args(argv)
+    if extra:
+        args.pytest_args = extra
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sonobridge`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, sys.argv[1:] if argv is None else argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -10,12 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hil_tests"))
-
-import hil_checks as hc
-from hil_board import sim_profile_file
-from hil_report import REQUIREMENTS, HilReport
-
+from sonobridge.hil import checks as hc
+from sonobridge.hil.board import sim_profile_file
+from sonobridge.hil.report import REQUIREMENTS, HilReport
 from sonobridge.protocol import Ack, Capability, DeviceInfo, ErrorCode, Nak, SampleFormat
 from sonobridge.protocol.rules import check_configure
 from sonobridge.sim.profile import load_profile
@@ -300,6 +297,40 @@ def test_report_lists_requirements(tmp_path: Path) -> None:
     assert "| stream_throughput_mb_s | 31.5 MB/s | measured |" in md
 
 
+def test_report_shows_the_whole_failure_text(tmp_path: Path) -> None:
+    """A multi-line failure is shown whole in the requirement table, not cut after its intro."""
+    rep = HilReport()
+    message = ("while streaming 35 MB/s for 2.0 s, PRF 5559 Hz:\n"
+               "7028 of 11136 lines lost: 7028 dropped by the board itself\n"
+               "3 CRC errors | 1 header error")
+    rep.add_result("a::t", "HIL-STR-3", "failed", message, 0.1)
+    md_path, js_path = rep.write(tmp_path)
+    row = next(line for line in md_path.read_text().splitlines()
+               if line.startswith("| HIL-STR-3 |"))
+    assert row.endswith("| while streaming 35 MB/s for 2.0 s, PRF 5559 Hz:<br>7028 of 11136 "
+                        "lines lost: 7028 dropped by the board itself<br>3 CRC errors \\| 1 "
+                        "header error |"), row
+    data = json.loads(js_path.read_text())
+    by_id = {r["id"]: r for r in data["requirements"]}
+    assert by_id["HIL-STR-3"]["message"] == message
+
+
+def test_report_describes_the_testing_host(tmp_path: Path) -> None:
+    """Version, Python, CPU count and load are in both summaries (load explains timing faults)."""
+    from sonobridge import __version__
+
+    rep = HilReport()
+    rep.add_result("a::t", "HIL-HS-1", "passed", "", 0.1)
+    md_path, js_path = rep.write(tmp_path)
+    host = json.loads(js_path.read_text())["host"]
+    assert host["sonobridge"] == __version__
+    assert host["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert host["cpu_count"] >= 1
+    assert len(host["load_average"]) == 3
+    md = md_path.read_text()
+    assert "## Host" in md and f"| sonobridge | {__version__} |" in md and "| cpu_count |" in md
+
+
 def test_sim_profile_gets_a_deeper_buffer(tmp_path: Path) -> None:
     """The suite's simulated board keeps every DEVICE_INFO field, only its buffer is deeper."""
     path = sim_profile_file("sim", 250, tmp_path)
@@ -308,3 +339,18 @@ def test_sim_profile_gets_a_deeper_buffer(tmp_path: Path) -> None:
     assert prof.send_buffer_bytes == int(SIM_INFO.rated_throughput_bps * 0.25)
     assert sim_profile_file("sim", 0, tmp_path) == "sim"
     assert check_configure(prof.defaults, prof.info) is None
+
+
+def test_firmware_host_without_the_repository_says_what_to_do(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Installed from a wheel (no hardware/ folder): a clear skip reason, and PATH still works."""
+    from sonobridge.hil import board
+
+    monkeypatch.setattr(board, "repository", lambda: None)
+    with pytest.raises(board.TargetUnavailable, match="installed without its repository") as exc:
+        board.firmware_host_argv("auto")
+    assert "--firmware-host PATH" in str(exc.value)
+    program = tmp_path / "fw-host"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    assert board.firmware_host_argv(str(program)) == [str(program)]

@@ -95,3 +95,18 @@ def test_same_requirements_pass_without_faults(tmp_path: Path) -> None:
     assert code == 0 and set(got.values()) == {"pass"}, f"{got}\n{output[-3000:]}"
     m = summary["measurements"]
     assert m["stream_received_lines"]["value"] == m["stream_expected_lines"]["value"] > 0
+
+
+def test_multi_line_failure_is_shown_whole(tmp_path: Path) -> None:
+    """Every line of a multi-line failure reaches summary.json, summary.md and the terminal."""
+    code, summary, output = run_suite(tmp_path, "--sim-faults", "wrong-nak", "--req", "HIL-FRM-1")
+    assert code != 0, output[-3000:]
+    text = messages(summary, "HIL-FRM-1")
+    lines = [line.strip() for line in text.strip().splitlines()]
+    assert len(lines) > 1, f"expected a failure of several lines:\n{text}"
+    row = next(line for line in (tmp_path / "report" / "summary.md").read_text().splitlines()
+               if line.startswith("| HIL-FRM-1 |"))
+    terminal = output[output.index("sonobridge HIL requirements"):]
+    for line in lines:
+        assert line in row, f"summary.md's table lacks {line!r}:\n{row}"
+        assert line in terminal, f"the terminal summary lacks {line!r}:\n{terminal}"

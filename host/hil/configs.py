@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from hil_checks import UNRATED_THROUGHPUT_BPS, clamp_gain_cdb, rated_prf
-
 from sonobridge.device import AcquisitionConfig
+from sonobridge.hil.checks import UNRATED_THROUGHPUT_BPS, clamp_gain_cdb, rated_prf
 from sonobridge.protocol import Capability, DeviceInfo
 
 

@@ -1,9 +1,9 @@
 """Requirements, measurements and the human-readable HIL report (Markdown + JSON).
 
-Tests mark themselves with ``@pytest.mark.requirement("HIL-STR-3")``; the plugin in
-``conftest.py`` feeds every test outcome to :class:`HilReport`, tests record measurements with
-``hil_report.record(...)``, and ``pytest_sessionfinish`` writes ``summary.md`` and
-``summary.json`` next to pytest's ``junit.xml`` in ``--report DIR``.
+Tests mark themselves with ``@pytest.mark.requirement("HIL-STR-3")``; the hooks in
+``sonobridge.hil.suite`` feed every test outcome to :class:`HilReport`, tests record
+measurements with ``hil_report.record(...)``, and ``pytest_sessionfinish`` writes
+``summary.md`` and ``summary.json`` next to pytest's ``junit.xml`` in ``--report DIR``.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ import dataclasses
 import datetime as dt
 import json
 import math
+import os
 import platform
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sonobridge import __version__
 from sonobridge.protocol import Capability, DeviceInfo, SampleFormat, SweepKind
 
 
@@ -137,6 +139,17 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def host_facts() -> dict[str, Any]:
+    """The testing computer: software versions and how busy it was (load shows in timing)."""
+    try:
+        load: list[float] | None = [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):  # Windows has no load average
+        load = None
+    return {"sonobridge": __version__, "python": sys.version.split()[0],
+            "platform": platform.platform(), "cpu_count": os.cpu_count(),
+            "load_average": load}
+
+
 def board_facts(info: DeviceInfo) -> dict[str, Any]:
     """DEVICE_INFO as plain data, with bitmasks and enums spelled out."""
     d = dataclasses.asdict(info)
@@ -233,7 +246,7 @@ class HilReport:
                                 .total_seconds(), 2),
             "target": self.target,
             "settings": self.settings,
-            "host": {"python": sys.version.split()[0], "platform": platform.platform()},
+            "host": host_facts(),
             "board": self.board,
             "measurements": {k: dataclasses.asdict(self.measurements[k]) for k in sorted(
                 self.measurements, key=_measurement_rank)},
@@ -265,6 +278,9 @@ class HilReport:
             lines += ["## Settings", "", "| | |", "|---|---|"]
             lines += [f"| {k} | {_md(v)} |" for k, v in data["settings"].items()]
             lines.append("")
+        lines += ["## Host", "", "| | |", "|---|---|"]
+        lines += [f"| {k} | {_md(v)} |" for k, v in data["host"].items()]
+        lines.append("")
         board = data["board"]
         if board:
             lines += ["## Board (DEVICE_INFO)", "", "| Field | Value |", "|---|---|"]
@@ -287,9 +303,8 @@ class HilReport:
                   "|---|---|---|---|"]
         marks = {"pass": "pass", "fail": "**FAIL**", "skip": "skip", "not run": "not run"}
         for r in reqs:
-            detail = _first_line(r["message"])
             lines.append(f"| {r['id']} | {marks[r['outcome']]} | {_md(r['title'])} | "
-                         f"{_md(detail)} |")
+                         f"{_cell(r['message'])} |")
         lines.append("")
         failures = [(r, t) for r in reqs for t in r["tests"] if t["outcome"] in ("failed",
                                                                                  "error")]
@@ -315,9 +330,12 @@ class HilReport:
         return md, js
 
 
-def _first_line(text: str, limit: int = 160) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+def _cell(text: str) -> str:
+    """A whole message in one table cell: its lines joined by ``<br>`` (a cell has no newlines).
+
+    The first line alone is often only an introduction ending in ":", the problems follow it.
+    """
+    return "<br>".join(_md(line) for line in text.strip().splitlines())
 
 
 def _fmt(value: Any) -> str:

@@ -1,0 +1,290 @@
+"""The HIL suite's hooks and fixtures: requirement selection, the report, the board.
+
+They are active only where the suite's ``conftest.py`` imports them (``sonobridge/hil`` in the
+package, ``hil_tests`` in the repository), never merely because sonobridge is installed; the
+options they read are registered by :mod:`sonobridge.hil.plugin`. See docs/hil.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sonobridge.device import DeviceError
+from sonobridge.hil.board import (
+    HilOptions,
+    HilSession,
+    PortTarget,
+    ProcessTarget,
+    SimSettings,
+    SimTarget,
+    Target,
+    TargetUnavailable,
+    firmware_host_argv,
+)
+from sonobridge.hil.plugin import HARDWARE_DURATION_S, SIM_DURATION_S
+from sonobridge.hil.report import REQUIREMENTS, HilReport
+
+#: what a conftest.py takes with ``from sonobridge.hil.suite import *`` (hooks and fixtures,
+#: the autouse one included although its name is private)
+__all__ = [
+    "_idle_between_tests",
+    "hil",
+    "hil_options",
+    "hil_report",
+    "hil_target",
+    "pytest_collection_modifyitems",
+    "pytest_configure",
+    "pytest_runtest_logreport",
+    "pytest_sessionfinish",
+    "pytest_terminal_summary",
+]
+
+_REPORT_KEY = pytest.StashKey[HilReport]()
+#: the session's config, for the logreport hook (which gets no config of its own)
+_CONFIG: list[pytest.Config] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Markers and the report object (also when this conftest is loaded mid-collection)."""
+    config.addinivalue_line("markers", "requirement(id): the HIL requirement a test checks")
+    config.addinivalue_line("markers", "soak: long HIL soak test, run with --soak or -m soak")
+    config.stash[_REPORT_KEY] = HilReport()
+    # not in pytest_sessionstart: with --pyargs sonobridge.hil this conftest is registered
+    # during collection, after the session started (pytest_configure is replayed, that is not)
+    _CONFIG[:] = [config]
+
+
+def _requirement(item: pytest.Item) -> str | None:
+    mark = item.get_closest_marker("requirement")
+    return str(mark.args[0]) if mark and mark.args else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """--req selection, soak skipping, and requirement ids as JUnit properties."""
+    wanted = [w.strip() for arg in config.getoption("sonobridge_req") for w in arg.split(",")
+              if w.strip()]
+    for w in wanted:
+        if not any(_selects(w, rid) for rid in REQUIREMENTS):
+            raise pytest.UsageError(f"--req {w}: no such requirement; known: "
+                                    f"{', '.join(REQUIREMENTS)}")
+    if wanted:
+        config.stash[_REPORT_KEY].note(f"only requirements {', '.join(wanted)} were selected "
+                                       "(--req)")
+    keep, drop = [], []
+    for item in items:
+        rid = _requirement(item)
+        if rid is None:
+            keep.append(item)
+            continue
+        if rid not in REQUIREMENTS:
+            raise pytest.UsageError(f"{item.nodeid}: unknown requirement {rid}")
+        if wanted and not any(_selects(w, rid) for w in wanted):
+            drop.append(item)
+            continue
+        item.user_properties.append(("requirement", rid))
+        keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+    items[:] = _in_requirement_order(keep)
+    _long_timeouts(config, items)
+    markexpr = config.getoption("markexpr", "") or ""
+    if not config.getoption("sonobridge_soak") and "soak" not in markexpr:
+        skip = pytest.mark.skip(reason="soak test: run with --sonobridge-soak (--soak in "
+                                "hil_tests) or -m soak; it streams for --soak-minutes minutes")
+        for item in items:
+            if item.get_closest_marker("soak"):
+                item.add_marker(skip)
+
+
+#: requirements whose tests take about ``--duration`` seconds (one rated-throughput run)
+_STREAMED = ("HIL-STR-3", "HIL-STR-4", "HIL-LAT-2")
+
+
+def _long_timeouts(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give long runs (--duration, --soak-minutes, --unplug) room under pytest-timeout."""
+    if not config.pluginmanager.hasplugin("timeout"):
+        return
+    duration = config.getoption("sonobridge_duration") or HARDWARE_DURATION_S
+    for item in items:
+        rid = _requirement(item)
+        seconds = None
+        if rid in _STREAMED:
+            seconds = 3 * duration + 120
+        elif rid == "HIL-SOAK-1":
+            seconds = 90 * config.getoption("sonobridge_soak_minutes") + 120
+        elif rid == "HIL-REC-2" and config.getoption("sonobridge_unplug"):
+            seconds = 240
+        if seconds is not None:
+            item.add_marker(pytest.mark.timeout(seconds))
+
+
+def _selects(wanted: str, rid: str) -> bool:
+    """``HIL-STR`` selects HIL-STR-1..4; ``HIL-STR-3`` only itself."""
+    return rid == wanted or rid.startswith(wanted.rstrip("-") + "-")
+
+
+def _in_requirement_order(items: list[pytest.Item]) -> list[pytest.Item]:
+    """HIL modules ordered by their first requirement (HIL-HS first); modules stay whole.
+
+    Only the slots HIL tests occupy are reordered, so other tests in the session keep theirs.
+    """
+    order = {rid: i for i, rid in enumerate(REQUIREMENTS)}
+    first: dict[pytest.Module | None, int] = {}
+    for item in items:
+        if (rid := _requirement(item)) is not None:
+            mod = item.getparent(pytest.Module)
+            first[mod] = min(first.get(mod, len(order)), order.get(rid, len(order)))
+    ranked = iter(sorted((i for i in items if i.getparent(pytest.Module) in first),
+                         key=lambda i: first[i.getparent(pytest.Module)]))
+    return [next(ranked) if i.getparent(pytest.Module) in first else i for i in items]
+
+
+def _message(report: pytest.TestReport) -> str:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        text = str(crash.message)
+        for prefix in ("Failed: ", "AssertionError: "):
+            text = text.removeprefix(prefix)
+        return text
+    return report.longreprtext[-2000:] if report.longrepr else ""
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Feed each phase's outcome to the HIL report."""
+    rid = dict(report.user_properties).get("requirement")
+    if rid is None:
+        return
+    hil = _CONFIG[0].stash.get(_REPORT_KEY, None) if _CONFIG else None
+    if hil is None:
+        return
+    if report.failed:
+        outcome = "failed" if report.when == "call" else "error"
+    elif report.skipped:
+        outcome = "skipped"
+    else:
+        outcome = "passed"
+    message = _message(report) if outcome != "passed" else ""
+    hil.add_result(report.nodeid, str(rid), outcome, message, report.duration)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write summary.md and summary.json into --report DIR."""
+    out = session.config.getoption("sonobridge_report", None)
+    report = session.config.stash.get(_REPORT_KEY, None)
+    if out and report is not None and report.tests:
+        report.write(Path(out))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
+                            config: pytest.Config) -> None:
+    """One line per failed requirement, plus where the report went."""
+    report = config.stash.get(_REPORT_KEY, None)
+    if report is None or not report.tests:
+        return
+    reqs = report.requirement_results()
+    failed = [r for r in reqs if r["outcome"] == "fail"]
+    counts = {k: sum(r["outcome"] == k for r in reqs) for k in ("pass", "fail", "skip")}
+    tr = terminalreporter
+    tr.section("sonobridge HIL requirements")
+    tr.line(f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped")
+    for r in failed:
+        # the whole message: its first line often only introduces the problems below it
+        first, *rest = r["message"].strip().splitlines() or [""]
+        tr.line(f"FAIL {r['id']}: {first}")
+        for line in rest:
+            tr.line(f"    {line}")
+    out = config.getoption("sonobridge_report", None)
+    if out:
+        tr.line(f"report: {Path(out) / 'summary.md'} (+ summary.json, junit.xml)")
+
+
+# -- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def hil_options(pytestconfig: pytest.Config) -> HilOptions:
+    """Parsed HIL options."""
+    def opt(name: str) -> Any:
+        return pytestconfig.getoption("sonobridge_" + name)
+
+    port, fw, duration = opt("port"), opt("firmware_host"), opt("duration")
+    if duration is None:
+        duration = SIM_DURATION_S if port is None else HARDWARE_DURATION_S
+    if port and fw:
+        raise pytest.UsageError("give either a port or --sonobridge-firmware-host "
+                                "(--port / --firmware-host in hil_tests), not both")
+    return HilOptions(
+        port=port, baud=opt("baud"), firmware_host=fw, duration_s=float(duration),
+        throughput_bps=opt("throughput"),
+        sim=SimSettings(phantom=opt("phantom"), link=opt("sim_link"), faults=opt("sim_faults"),
+                        seed=opt("sim_seed"), profile=opt("sim_profile"),
+                        buffer_ms=opt("sim_buffer_ms")),
+        unplug=opt("unplug"), soak_minutes=opt("soak_minutes"),
+    )
+
+
+@pytest.fixture(scope="session")
+def hil_report(pytestconfig: pytest.Config) -> HilReport:
+    """The session's report: ``hil_report.record(name, value, unit, what)``."""
+    return pytestconfig.stash[_REPORT_KEY]
+
+
+@pytest.fixture(scope="session")
+def hil_target(hil_options: HilOptions, hil_report: HilReport,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    """The board under test: the given port, the firmware host build, or the simulator."""
+    o = hil_options
+    target: Target
+    if o.port:
+        target = PortTarget(o.port)
+    elif o.firmware_host:
+        try:
+            argv = firmware_host_argv(o.firmware_host)
+        except TargetUnavailable as exc:
+            hil_report.target = {"kind": "firmware-host", "unavailable": str(exc)}
+            pytest.skip(str(exc))
+        target = ProcessTarget(argv)
+    else:
+        target = SimTarget(o.sim, tmp_path_factory.mktemp("hil-sim"))
+    hil_report.target = target.describe()
+    hil_report.settings = {"duration_s": o.duration_s,
+                           "throughput_bps": o.throughput_bps or "DEVICE_INFO rating"}
+    try:
+        yield target
+    finally:
+        target.close()
+
+
+@pytest.fixture(scope="session")
+def hil(hil_target: Target, hil_options: HilOptions, hil_report: HilReport
+        ) -> Iterator[HilSession]:
+    """The opened, handshaken board (one connection for the whole session)."""
+    try:
+        session = HilSession.open(hil_target, baudrate=hil_options.baud)
+    except DeviceError as exc:
+        pytest.fail(f"cannot test the board on {hil_target.port}: {exc}", pytrace=False)
+    hil_report.set_board(session.info)
+    try:
+        yield session
+    finally:
+        session.close()
+        if isinstance(hil_target, ProcessTarget) and (why := hil_target.died()):
+            hil_report.note(why)
+
+
+@pytest.fixture(autouse=True)
+def _idle_between_tests(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Leave the board idle after every HIL test, whatever the test did."""
+    yield
+    if "hil" in request.fixturenames:
+        hil: HilSession = request.getfixturevalue("hil")
+        problem = hil.ensure_idle()
+        if problem:
+            request.getfixturevalue("hil_report").note(
+                f"after {request.node.nodeid}: could not return the board to idle: {problem}")
