@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 
 from sonobridge.device import Device
+from sonobridge.protocol.constants import frame_len
+from sonobridge.protocol.structs import ECHO_LINE_HEADER_SIZE
 from sonobridge.record import Recorder
 from sonobridge.record.commands import RECORD_SWITCH_INTERVAL_S
 
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             cfg = dev.configure(samples_per_line=4096, lines_per_frame=128, prf_hz=args.prf,
                                 sample_format=1)
-            line_bytes = 16 + 40 + 2 * cfg.samples_per_line + 4
+            line_bytes = frame_len(ECHO_LINE_HEADER_SIZE + 2 * cfg.samples_per_line)
             print(f"config: 128 lines x 4096 i16, PRF {cfg.prf_hz} Hz -> offered "
                   f"{cfg.prf_hz * line_bytes / 1e6:.1f} MB/s")
             dev.start()

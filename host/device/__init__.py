@@ -3,7 +3,7 @@
 ``from sonobridge.device import open_device`` is the entry point; see ``client.py``.
 """
 
-from .client import Device, DeviceStats, open_device
+from .client import ClientState, Device, DeviceStats, open_device
 from .config import AcquisitionConfig, validate
 from .errors import (
     CommandTimeout,
@@ -24,6 +24,7 @@ from .ports import PortInfo, list_candidate_ports, list_serial_ports, list_sim_p
 __all__ = [
     "LINE_META",
     "AcquisitionConfig",
+    "ClientState",
     "CommandTimeout",
     "ConfigError",
     "Device",

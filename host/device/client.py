@@ -31,14 +31,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 
 from sonobridge.protocol import (
-    PROTOCOL_VERSION,
     Ack,
     DecoderStats,
     DeviceInfo,
     Flags,
-    GetInfo,
     GetStatus,
     Message,
     MsgType,
@@ -46,12 +45,14 @@ from sonobridge.protocol import (
     Ping,
     Pong,
     Rejected,
+    RejectReason,
     Reset,
     Start,
     Status,
     Stop,
+    next_seq,
 )
-from sonobridge.protocol.limits import device_info_problems, status_problems
+from sonobridge.protocol.limits import status_problems
 from sonobridge.protocol.rules import reply_matches
 from sonobridge.protocol.structs import CONFIGURE_FIELD_IDS
 
@@ -63,7 +64,6 @@ from .errors import (
     DeviceError,
     DeviceFailed,
     FrameTimeout,
-    HandshakeError,
     ImpossibleInfo,
     NakError,
     ProtocolMismatch,
@@ -76,6 +76,18 @@ from .receiver import FrameListener, LineListener, Receiver
 log = logging.getLogger("sonobridge.device")
 
 _FIELD_NAMES = {v: k for k, v in CONFIGURE_FIELD_IDS.items()}
+
+
+class ClientState(StrEnum):
+    """The client's connection state (not the board's ``DeviceState``).
+
+    A ``StrEnum``: ``dev.state == "connected"`` keeps working, and ``on_state`` gets the value.
+    """
+
+    CLOSED = "closed"
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    FAILED = "failed"
 
 
 @dataclass
@@ -203,7 +215,7 @@ class Device:
         self.config: AcquisitionConfig | None = None
         self.streaming = False
         self.on_state: Callable[[str], None] | None = None
-        self.state = "closed"
+        self.state = ClientState.CLOSED
         #: why the client failed (state "failed"), and the error every call then raises
         self.failure: DeviceError | None = None
         self._decoder = self.dialect.new_decoder(self._on_reject)
@@ -241,7 +253,7 @@ class Device:
         except BaseException:
             self.link.close()
             raise
-        self._set_state("connected")
+        self._set_state(ClientState.CONNECTED)
         self._supervisor = threading.Thread(target=self._supervise, name="sonobridge-supervisor",
                                             daemon=True)
         self._supervisor.start()
@@ -258,7 +270,7 @@ class Device:
         self._resync.set()
         self.link.close()
         self._rx.assembler.flush()
-        self._set_state("closed")
+        self._set_state(ClientState.CLOSED)
 
     def __enter__(self) -> Device:
         return self
@@ -267,41 +279,20 @@ class Device:
         self.close()
 
     def _handshake(self) -> None:
-        self.dialect.handshake(self)
-
-    def _handshake_v1(self) -> None:
-        try:
-            info = self.command(GetInfo(), expect=DeviceInfo, retries=2)
-        except CommandTimeout as exc:
-            if self._rejected_versions:
-                raise self._mismatch(max(self._rejected_versions)) from exc
-            raise HandshakeError(
-                f"no sonobridge board answered on {self.port}: nothing came back to GET_INFO "
-                f"({self._decoder.stats.bytes_in} bytes received, none of them a valid "
-                "protocol v1 frame). Is this the right port (`sonobridge ports`), is the board "
-                "powered, and does it run protocol v1 firmware?") from exc
-        assert isinstance(info, DeviceInfo)
-        if info.protocol_version != PROTOCOL_VERSION:
-            raise self._mismatch(info.protocol_version)
-        problems = device_info_problems(info)
-        if problems:
-            raise ImpossibleInfo(
-                f"the board on {self.port} ({info.board_name or 'unnamed'}, firmware "
-                f"{info.firmware_version}) announced an impossible DEVICE_INFO: "
-                f"{'; '.join(problems)}. Its firmware is faulty: update or fix it.")
-        self.info = info
-        # a board left streaming by a previous session: stop it so we start from a known state
-        self.command(Stop(), expect=Ack)
+        self.info = self.dialect.handshake(self)
         self.streaming = False
 
-    def _mismatch(self, version: int) -> ProtocolMismatch:
-        if version > PROTOCOL_VERSION:
-            what = (f"update sonobridge (`pip install -U sonobridge`): the board speaks protocol "
-                    f"v{version}, this sonobridge speaks v{PROTOCOL_VERSION}")
-        else:
-            what = (f"update the board's firmware to a protocol v{PROTOCOL_VERSION} build: it "
-                    f"speaks v{version}")
-        return ProtocolMismatch(f"protocol version mismatch on {self.port}: {what}")
+    # -- the narrow channel a dialect's handshake uses (dialect.CommandChannel) ------------------
+
+    @property
+    def bytes_received(self) -> int:
+        """Bytes the decoder has seen on this connection."""
+        return self._decoder.stats.bytes_in
+
+    @property
+    def rejected_versions(self) -> frozenset[int]:
+        """Protocol versions of intact frames the decoder rejected."""
+        return frozenset(self._rejected_versions)
 
     # -- commands --------------------------------------------------------------------------------
 
@@ -313,7 +304,7 @@ class Device:
         retries = self.retries if retries is None else retries
         with self._command_lock:
             seq = self._seq
-            self._seq = (self._seq + 1) & 0xFFFFFFFF
+            self._seq = next_seq(self._seq)
             waiter = _Waiter(int(msg.MSG_TYPE))
             with self._waiters_lock:
                 self._waiters[seq] = waiter
@@ -354,7 +345,7 @@ class Device:
         """Take a sequence number for a frame built with :func:`send_raw`."""
         with self._command_lock:
             seq = self._seq
-            self._seq = (self._seq + 1) & 0xFFFFFFFF
+            self._seq = next_seq(self._seq)
         return seq
 
     def request_raw(self, frame: bytes, seq: int, timeout_s: float) -> Message | None:
@@ -537,7 +528,7 @@ class Device:
             s.hv_v = st.hv_mv / 1000
             s.buffer_fill = st.buffer_fill_permille / 1000
             s.status_problems = status_problems(st, self.info)
-        s.state = self.state
+        s.state = self.state.value
         s.failure = str(self.failure) if self.failure is not None else ""
         s.logs = list(self._rx.logs)
         return s
@@ -566,7 +557,7 @@ class Device:
             waiter.event.set()
         with self._frames_cond:
             self._frames_cond.notify_all()
-        self._set_state("failed")
+        self._set_state(ClientState.FAILED)
 
     def _on_reply(self, msg: Message) -> None:
         """A reply (ACK, NAK, DEVICE_INFO, STATUS, PONG): wake whoever waits for it."""
@@ -593,9 +584,9 @@ class Device:
             self._frames_cond.notify_all()
 
     def _on_reject(self, rejected: Rejected) -> None:
-        if rejected.reason == "version":
+        if rejected.reason == RejectReason.VERSION:
             self._rejected_versions.add(rejected.version)
-            if self.state == "connected" and not self._version_probe:
+            if self.state == ClientState.CONNECTED and not self._version_probe:
                 # the board may have changed firmware under us: one handshake tells
                 self._version_probe = True
                 self._resync.set()
@@ -603,18 +594,18 @@ class Device:
     def _on_link_state(self, state: str) -> None:
         if state == "disconnected":
             self._rx.assembler.flush()  # keep what arrived: hand the partial sweep on
-            self._set_state("disconnected")
+            self._set_state(ClientState.DISCONNECTED)
         elif state == "reconnected":
             self._rx.restart()
             self._resync.set()
 
-    def _set_state(self, state: str) -> None:
-        if self.failure is not None and state != "closed":
-            state = "failed"  # only closing ends a failure
+    def _set_state(self, state: ClientState) -> None:
+        if self.failure is not None and state != ClientState.CLOSED:
+            state = ClientState.FAILED  # only closing ends a failure
         self.state = state
         if self.on_state is not None:
             try:
-                self.on_state(state)
+                self.on_state(state.value)
             except Exception:  # the GUI's callback must not break the client
                 log.exception("on_state callback failed")
 
@@ -643,7 +634,7 @@ class Device:
                     self._resync.set()
                 continue
             self._version_probe = False
-            self._set_state("connected")
+            self._set_state(ClientState.CONNECTED)
 
     def _restore(self, resume: bool) -> None:
         self._handshake()  # clears self.streaming: the board is stopped now

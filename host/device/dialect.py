@@ -13,13 +13,26 @@ recorder and the DSP work unchanged.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from sonobridge.protocol import Decoder, DecoderStats, Message, Rejected, encode
+from sonobridge.protocol import (
+    PROTOCOL_VERSION,
+    Ack,
+    Decoder,
+    DeviceInfo,
+    GetInfo,
+    Message,
+    Rejected,
+    Stop,
+    StreamDecoder,
+    encode,
+)
+from sonobridge.protocol.limits import device_info_problems
 
-if TYPE_CHECKING:
-    from .client import Device
+from .errors import CommandTimeout, HandshakeError, ImpossibleInfo, ProtocolMismatch
 
+__all__ = ["DIALECTS", "HOST_PARTIAL_TIMEOUT_S", "CommandChannel", "Dialect", "ProtocolV1",
+           "StreamDecoder", "get_dialect", "protocol_mismatch"]
 
 #: a partial frame the board left unfinished for this long is given up on, so a board that
 #: died mid-frame (a brown-out) cannot hold back the replies and the DEVICE_INFO that follow.
@@ -29,19 +42,27 @@ if TYPE_CHECKING:
 HOST_PARTIAL_TIMEOUT_S = 0.2
 
 
-class StreamDecoder(Protocol):
-    """What a dialect's decoder offers (``sonobridge.protocol.Decoder`` is the model)."""
+class CommandChannel(Protocol):
+    """What a handshake may use of the client: commands and the facts for its error messages.
 
-    stats: DecoderStats
+    The dialect only calls down into this; it never reaches into the client's internals.
+    """
 
-    def feed(self, data: bytes, now_s: float | None = None) -> list[Message]:
-        """Bytes in any chunking, arrived at ``now_s`` → messages, never raising."""
+    @property
+    def port(self) -> str:
+        """The port name, for error messages."""
 
-    def expire(self, now_s: float) -> list[Message]:
-        """Give up on a partial frame idle since before ``now_s`` − its timeout."""
+    @property
+    def bytes_received(self) -> int:
+        """Bytes the decoder has seen on this connection."""
 
-    def reset(self) -> None:
-        """Forget partial input (after a reconnect)."""
+    @property
+    def rejected_versions(self) -> frozenset[int]:
+        """Protocol versions of intact frames the decoder rejected."""
+
+    def command(self, msg: Message, *, expect: type | tuple[type, ...] = Ack,
+                retries: int | None = None) -> Message:
+        """Send a command and return its reply (raises on NAK or timeout)."""
 
 
 class Dialect(Protocol):
@@ -55,8 +76,22 @@ class Dialect(Protocol):
     def encode(self, message: Message, seq: int, flags: int = 0) -> bytes:
         """The bytes of a command (dialects without commands raise ``NotImplementedError``)."""
 
-    def handshake(self, device: Device) -> None:
-        """Identify the board and set ``device.info``; raise a DeviceError if it fails."""
+    def handshake(self, channel: CommandChannel) -> DeviceInfo:
+        """Identify the board, leave it stopped, and return its ``DeviceInfo``.
+
+        Raises a DeviceError if it fails.
+        """
+
+
+def protocol_mismatch(port: str, version: int) -> ProtocolMismatch:
+    """The error for a board speaking protocol ``version``, saying which side to update."""
+    if version > PROTOCOL_VERSION:
+        what = (f"update sonobridge (`pip install -U sonobridge`): the board speaks protocol "
+                f"v{version}, this sonobridge speaks v{PROTOCOL_VERSION}")
+    else:
+        what = (f"update the board's firmware to a protocol v{PROTOCOL_VERSION} build: it "
+                f"speaks v{version}")
+    return ProtocolMismatch(f"protocol version mismatch on {port}: {what}")
 
 
 class ProtocolV1:
@@ -72,9 +107,31 @@ class ProtocolV1:
         """A v1 frame."""
         return encode(message, seq, flags=flags)
 
-    def handshake(self, device: Device) -> None:
-        """GET_INFO, check the protocol version, STOP a stream left running."""
-        device._handshake_v1()
+    def handshake(self, channel: CommandChannel) -> DeviceInfo:
+        """GET_INFO, check the protocol version and the info, STOP a stream left running."""
+        try:
+            info = channel.command(GetInfo(), expect=DeviceInfo, retries=2)
+        except CommandTimeout as exc:
+            rejected = channel.rejected_versions
+            if rejected:
+                raise protocol_mismatch(channel.port, max(rejected)) from exc
+            raise HandshakeError(
+                f"no sonobridge board answered on {channel.port}: nothing came back to GET_INFO "
+                f"({channel.bytes_received} bytes received, none of them a valid "
+                "protocol v1 frame). Is this the right port (`sonobridge ports`), is the board "
+                "powered, and does it run protocol v1 firmware?") from exc
+        assert isinstance(info, DeviceInfo)
+        if info.protocol_version != PROTOCOL_VERSION:
+            raise protocol_mismatch(channel.port, info.protocol_version)
+        problems = device_info_problems(info)
+        if problems:
+            raise ImpossibleInfo(
+                f"the board on {channel.port} ({info.board_name or 'unnamed'}, firmware "
+                f"{info.firmware_version}) announced an impossible DEVICE_INFO: "
+                f"{'; '.join(problems)}. Its firmware is faulty: update or fix it.")
+        # a board left streaming by a previous session: stop it so we start from a known state
+        channel.command(Stop(), expect=Ack)
+        return info
 
 
 DIALECTS: dict[str, Dialect] = {ProtocolV1.name: ProtocolV1()}

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sonobridge.protocol import EchoLine, FrameEnd, SampleFormat, SweepKind
-from sonobridge.protocol.samples import DTYPES
+from sonobridge.protocol import EchoLine, FrameEnd, SweepKind
+from sonobridge.protocol.samples import DTYPES, zero_level
 
 SOUND_SPEED_M_S = 1540.0
 
@@ -105,7 +105,7 @@ class Frame:
     @property
     def zero_level(self) -> int:
         """Sample value meaning zero signal (offset-binary midscale, 0 for i16)."""
-        return 0 if self.sample_format == SampleFormat.I16 else 1 << (self.adc_bits - 1)
+        return zero_level(self.sample_format, self.adc_bits)
 
 
 @dataclass

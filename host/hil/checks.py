@@ -30,7 +30,9 @@ from sonobridge.protocol import (
 )
 from sonobridge.protocol.constants import frame_len, sample_nbytes
 from sonobridge.protocol.rules import check_configure
-from sonobridge.protocol.structs import Configure as _ConfigureLayout
+from sonobridge.protocol.samples import zero_level
+from sonobridge.protocol.structs import ECHO_LINE_HEADER_SIZE
+from sonobridge.protocol.structs import ConfigureLayout as _ConfigureLayout
 
 # -- the suite's thresholds (see docs/hil.md, "Requirements") -----------------------------------
 
@@ -52,8 +54,6 @@ PERIOD_ACCURACY = 0.01
 START_LATENCY_S = 10.0
 #: throughput used when the board announces no rating (the slowest link the project knows)
 UNRATED_THROUGHPUT_BPS = 25_000
-
-ECHO_LINE_HEADER = 40
 
 
 # -- replies and expectations -------------------------------------------------------------------
@@ -320,7 +320,7 @@ def combination_cases(info: DeviceInfo) -> list[ConfigCase]:
             continue
         n = info.max_samples_per_line
         nbytes = sample_nbytes(fmt, n) or 0
-        if ECHO_LINE_HEADER + nbytes > MAX_PAYLOAD:
+        if ECHO_LINE_HEADER_SIZE + nbytes > MAX_PAYLOAD:
             msg = replace(base, sample_format=int(fmt), samples_per_line=n)
             cases.append(ConfigCase("samples_per_line", f"{fmt.name} line beyond MAX_PAYLOAD",
                                     n, msg, oracle(msg, info)))
@@ -386,7 +386,8 @@ def frames_timeout_s(n_frames: int, firings_per_frame: int, prf_hz: float) -> fl
 def line_bytes(sample_format: int, samples_per_line: int) -> int:
     """Bytes of one ECHO_LINE frame on the wire."""
     nbytes = sample_nbytes(sample_format, samples_per_line)
-    return frame_len(ECHO_LINE_HEADER + (nbytes if nbytes is not None else 2 * samples_per_line))
+    payload = nbytes if nbytes is not None else 2 * samples_per_line
+    return frame_len(ECHO_LINE_HEADER_SIZE + payload)
 
 
 def window_prf_limit(info: DeviceInfo, samples: int, start_delay: int = 0,
@@ -630,11 +631,6 @@ def latency_problems(stats: dict[str, float], limit_ms: float, where: str) -> li
 
 
 # -- samples ------------------------------------------------------------------------------------
-
-
-def zero_level(sample_format: int, adc_bits: int) -> int:
-    """The code meaning zero signal."""
-    return 0 if sample_format == SampleFormat.I16 else 1 << (adc_bits - 1)
 
 
 def code_range(sample_format: int, adc_bits: int) -> tuple[int, int]:

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from sonobridge.hil.board import HilOptions, HilSession, capture_frames, fail_on
-from sonobridge.hil.checks import axial_resolution_m, depth_problems, full_scale, zero_level
+from sonobridge.hil.checks import axial_resolution_m, depth_problems, full_scale
 from sonobridge.hil.configs import imaging_config
 from sonobridge.hil.report import HilReport
 from sonobridge.protocol import SweepKind
+from sonobridge.protocol.samples import zero_level
 from sonobridge.sim.phantom import load_phantom
 
 SEARCH_M = 1.5e-3  # look for each wire's echo this far around its true depth

@@ -18,8 +18,9 @@ from .constants import (
     MsgType,
     SampleFormat,
     SweepKind,
+    next_seq,
 )
-from .decoder import Decoder, DecoderStats, Rejected
+from .decoder import Decoder, DecoderStats, Rejected, RejectReason, StreamDecoder
 from .messages import (
     Ack,
     Configure,
@@ -68,15 +69,18 @@ __all__ = [
     "PayloadError",
     "Ping",
     "Pong",
+    "RejectReason",
     "Rejected",
     "Reset",
     "SampleFormat",
     "Start",
     "Status",
     "Stop",
+    "StreamDecoder",
     "SweepKind",
     "decode_payload",
     "encode",
     "encode_frame",
     "encode_payload",
+    "next_seq",
 ]

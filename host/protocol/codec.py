@@ -28,14 +28,15 @@ from .constants import (
 from .messages import HEADER_FIELDS, MESSAGE_CLASSES, EchoLine, FrameEnd, Message
 from .samples import samples_from_buffer, samples_to_bytes
 from .structs import (
+    ECHO_LINE_HEADER_SIZE,
     PAYLOADS,
     EchoLineHeader,
+    FrameEndLayout,
     FrameHeader,
     compile_struct,
     field_names,
     fixed_size,
 )
-from .structs import FrameEnd as FrameEndLayout
 
 HEADER = compile_struct(FrameHeader)
 # The header without its CRC: packed first, then checked.
@@ -44,7 +45,6 @@ HEADER_CRC = struct.Struct("<H")
 TRAILER = struct.Struct("<I")
 ECHO_HEADER = compile_struct(EchoLineHeader)
 FRAME_END = compile_struct(FrameEndLayout)
-ECHO_HEADER_SIZE = ECHO_HEADER.size
 
 LAYOUTS: dict[int, cs.Struct] = {MsgType[name]: layout for name, layout in PAYLOADS.items()}
 _FIXED_SIZES = {t: fixed_size(layout) for t, layout in LAYOUTS.items()}
@@ -188,19 +188,19 @@ def decode_payload(msg_type: int, payload: bytes, offset: int = 0, length: int |
 
 def decode_echo_line(buf: bytes, offset: int, length: int) -> EchoLine:
     """Decode an ``ECHO_LINE`` payload of ``length`` bytes at ``buf[offset]``."""
-    if length < ECHO_HEADER_SIZE:
+    if length < ECHO_LINE_HEADER_SIZE:
         raise PayloadError(f"ECHO_LINE payload is {length} bytes, shorter than its header")
     (fmt, bits, ens_i, ens_n, fs, delay, frame, line, nlines, pos, ts, cfg, sweep, _rsv,
      n) = ECHO_HEADER.unpack_from(buf, offset)
     nbytes = sample_nbytes(fmt, n)
     if nbytes is None:
         raise PayloadError(f"ECHO_LINE sample_format {fmt} with {n} samples is impossible")
-    if ECHO_HEADER_SIZE + nbytes != length:
+    if ECHO_LINE_HEADER_SIZE + nbytes != length:
         raise PayloadError(
             f"ECHO_LINE says {n} samples ({nbytes} bytes) but carries "
-            f"{length - ECHO_HEADER_SIZE} bytes"
+            f"{length - ECHO_LINE_HEADER_SIZE} bytes"
         )
-    samples = samples_from_buffer(buf, offset + ECHO_HEADER_SIZE, fmt, n)
+    samples = samples_from_buffer(buf, offset + ECHO_LINE_HEADER_SIZE, fmt, n)
     try:
         return EchoLine(samples, fs, frame, line, nlines, pos, sweep, ens_i, ens_n, delay, ts,
                         cfg, bits, fmt)

@@ -30,6 +30,11 @@ TGC_MAX_POINTS = 32
 SEQ_MODULUS = 1 << 32
 
 
+def next_seq(seq: int, step: int = 1) -> int:
+    """The frame sequence number ``step`` after ``seq`` (u32, wraps to 0)."""
+    return (seq + step) % SEQ_MODULUS
+
+
 class MsgType(IntEnum):
     """Message type byte. Host→device commands are 0x01–0x7F, device→host 0x80–0xFF."""
 

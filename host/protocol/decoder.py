@@ -9,11 +9,12 @@ How it survives a hostile wire:
 * A frame whose CRC-32 fails is not skipped by its length: the decoder steps one byte past its
   sync and rescans. A truncated frame therefore never swallows the good frame after it.
 * Everything inside ``feed`` is guarded; no exception escapes, whatever the input.
-* A device-side decoder (``partial_timeout_s``, with the arrival time passed to ``feed`` and
+* A decoder given ``partial_timeout_s`` (with the arrival time passed to ``feed`` and
   ``expire``) abandons a partial frame once no byte arrived for that idle gap: the candidate
   is dropped one byte past its sync, as if its CRC-32 had failed, and the held bytes are
   rescanned, so a command that arrived right behind a truncated one is found without waiting
-  for more input. The host's decoder has no timeout: a slow link may pause mid-frame.
+  for more input. A device uses ``PARTIAL_FRAME_TIMEOUT_S``; the host a longer one
+  (``sonobridge.device.dialect.HOST_PARTIAL_TIMEOUT_S``), far beyond a pause inside a frame.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import binascii
 import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Protocol
 
 from .codec import HEADER, PayloadError, decode_echo_line, decode_payload
 from .constants import (
@@ -79,11 +82,21 @@ class DecoderStats:
         )
 
 
+class RejectReason(StrEnum):
+    """Why an intact frame was rejected (a ``StrEnum``: ``reason == "version"`` still holds)."""
+
+    VERSION = "version"
+    FLAGS = "flags"
+    TYPE = "type"
+    #: the payload does not fit the type's layout
+    LENGTH = "length"
+
+
 @dataclass(frozen=True, slots=True)
 class Rejected:
     """An intact frame (both CRCs good) that could not be used, and why.
 
-    ``reason`` is ``"version"``, ``"flags"``, ``"type"`` or ``"length"`` (the payload does
+    ``reason`` is a :class:`RejectReason`: version, flags, type or length (the payload does
     not fit the type's layout). A device answers a rejected command with the matching NAK.
     """
 
@@ -92,8 +105,23 @@ class Rejected:
     version: int
     flags: int
     payload_len: int
-    reason: str
+    reason: RejectReason
     detail: str = ""
+
+
+class StreamDecoder(Protocol):
+    """What a dialect's decoder offers (:class:`Decoder` is the model)."""
+
+    stats: DecoderStats
+
+    def feed(self, data: bytes, now_s: float | None = None) -> list[Message]:
+        """Bytes in any chunking, arrived at ``now_s`` → messages, never raising."""
+
+    def expire(self, now_s: float) -> list[Message]:
+        """Give up on a partial frame idle since before ``now_s`` − its timeout."""
+
+    def reset(self) -> None:
+        """Forget partial input (after a reconnect)."""
 
 
 class Decoder:
@@ -267,11 +295,11 @@ class Decoder:
                 seq: int) -> Message | None:
         """Turn an intact frame into a message, or count why it cannot be used."""
         if version != PROTOCOL_VERSION:
-            reason = "version"
+            reason = RejectReason.VERSION
         elif flags & _UNSUPPORTED_FLAGS:
-            reason = "flags"
+            reason = RejectReason.FLAGS
         elif msg_type not in _KNOWN_TYPES:
-            reason = "type"
+            reason = RejectReason.TYPE
         else:
             try:
                 if msg_type == _ECHO_LINE:
@@ -279,7 +307,8 @@ class Decoder:
                 return decode_payload(msg_type, b, pos + HEADER_SIZE, plen)
             except PayloadError as exc:
                 self.stats.malformed += 1
-                self._reject(Rejected(seq, msg_type, version, flags, plen, "length", str(exc)))
+                self._reject(Rejected(seq, msg_type, version, flags, plen, RejectReason.LENGTH,
+                                      str(exc)))
                 return None
         self.stats.unsupported += 1
         self._reject(Rejected(seq, msg_type, version, flags, plen, reason))

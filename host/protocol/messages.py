@@ -24,7 +24,7 @@ from .constants import (
     SampleFormat,
     SweepKind,
 )
-from .samples import DEFAULT_ADC_BITS, DTYPES, MAX_ADC_BITS, format_for_dtype
+from .samples import DEFAULT_ADC_BITS, DTYPES, MAX_ADC_BITS, format_for_dtype, zero_level
 
 
 @dataclass(slots=True)
@@ -328,7 +328,7 @@ class EchoLine(Message):
     @property
     def zero_level(self) -> int:
         """Sample value that means zero signal (offset-binary midscale, or 0 for I16)."""
-        return 0 if self.sample_format == SampleFormat.I16 else 1 << (self.adc_bits - 1)
+        return zero_level(self.sample_format, self.adc_bits)
 
     @property
     def start_delay_s(self) -> float:

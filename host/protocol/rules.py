@@ -22,9 +22,7 @@ from .constants import (
     sample_nbytes,
 )
 from .messages import Configure, DeviceInfo, Message
-from .structs import CONFIGURE_FIELD_IDS
-
-ECHO_LINE_HEADER_SIZE = 40
+from .structs import CONFIGURE_FIELD_IDS, ECHO_LINE_HEADER_SIZE
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,11 @@ MAX_ADC_BITS: dict[int, int] = {
 }
 
 
+def zero_level(sample_format: int, adc_bits: int) -> int:
+    """The code meaning zero signal: offset-binary midscale ``2**(adc_bits-1)``, or 0 for I16."""
+    return 0 if sample_format == SampleFormat.I16 else 1 << (adc_bits - 1)
+
+
 def format_for_dtype(dtype: np.dtype) -> SampleFormat:
     """The natural wire format of a sample array's dtype (uint16 means offset binary)."""
     dtype = np.dtype(dtype)

@@ -49,12 +49,12 @@ HEADER_CRC_SPAN = FrameHeader.sizeof() - 2
 
 # -- host → device -------------------------------------------------------------------------------
 
-GetInfo = cs.Struct()
-Stop = cs.Struct()
-GetStatus = cs.Struct()
-Reset = cs.Struct()
+GetInfoLayout = cs.Struct()
+StopLayout = cs.Struct()
+GetStatusLayout = cs.Struct()
+ResetLayout = cs.Struct()
 
-Configure = cs.Struct(
+ConfigureLayout = cs.Struct(
     "sample_format" / cs.Int8ul
     * doc("enum", "a format set in sample_formats", "Sample format of ECHO_LINE"),
     "decimation" / cs.Int8ul
@@ -86,18 +86,18 @@ Configure = cs.Struct(
     ),
 )
 
-Start = cs.Struct(
+StartLayout = cs.Struct(
     "n_frames" / cs.Int32ul * doc("frames", "0..2^32-1", "Frames to acquire; 0 = until STOP"),
 )
 
-Ping = cs.Struct(
+PingLayout = cs.Struct(
     "token" / cs.Int32ul * doc("", "any", "Echoed in PONG"),
     "data" / cs.GreedyBytes * doc("bytes", f"0..{MAX_PING_DATA}", "Echoed in PONG"),
 )
 
 # -- device → host -------------------------------------------------------------------------------
 
-DeviceInfo = cs.Struct(
+DeviceInfoLayout = cs.Struct(
     "request_seq" / cs.Int32ul * doc("", "", "seq of the GET_INFO; 0xFFFFFFFF if unsolicited"),
     "protocol_version" / cs.Int8ul * doc("", "1", "Highest protocol version the device speaks"),
     "fw_major" / cs.Int8ul * doc("", "", "Firmware version major"),
@@ -135,13 +135,13 @@ DeviceInfo = cs.Struct(
     * doc("bytes/s", "", "Sustained link throughput the board is rated for; 0 if unknown"),
 )
 
-Ack = cs.Struct(
+AckLayout = cs.Struct(
     "request_seq" / cs.Int32ul * doc("", "", "seq of the command acknowledged"),
     "request_type" / cs.Int8ul * doc("", "", "msg_type of the command acknowledged"),
     "reserved" / cs.Bytes(3) * doc("", "0", "Write 0"),
 )
 
-Nak = cs.Struct(
+NakLayout = cs.Struct(
     "request_seq" / cs.Int32ul * doc("", "", "seq of the command refused"),
     "request_type" / cs.Int8ul * doc("", "", "msg_type of the command refused"),
     "error_code" / cs.Int8ul * doc("enum", "see NAK codes", "Why"),
@@ -150,7 +150,7 @@ Nak = cs.Struct(
     "text" / cs.GreedyBytes * doc("UTF-8", f"0..{MAX_NAK_TEXT} bytes", "Human-readable detail"),
 )
 
-Status = cs.Struct(
+StatusLayout = cs.Struct(
     "request_seq" / cs.Int32ul * doc("", "", "seq of the GET_STATUS; 0xFFFFFFFF if unsolicited"),
     "state" / cs.Int8ul * doc("enum", "0 idle, 1 streaming, 2 fault", "Device state"),
     "fault_flags" / cs.Int8ul
@@ -165,14 +165,14 @@ Status = cs.Struct(
     "config_id" / cs.Int16ul * doc("", "", "Id of the active configuration"),
 )
 
-Pong = cs.Struct(
+PongLayout = cs.Struct(
     "request_seq" / cs.Int32ul * doc("", "", "seq of the PING"),
     "token" / cs.Int32ul * doc("", "", "PING.token"),
     "device_time_us" / cs.Int64ul * doc("µs", "", "Device clock when the PING was handled"),
     "data" / cs.GreedyBytes * doc("bytes", f"0..{MAX_PING_DATA}", "PING.data"),
 )
 
-Log = cs.Struct(
+LogLayout = cs.Struct(
     "level" / cs.Int8ul * doc("enum", "10, 20, 30, 40", "debug, info, warning, error"),
     "reserved" / cs.Bytes(3) * doc("", "0", "Write 0"),
     "text" / cs.GreedyBytes * doc("UTF-8", f"0..{MAX_TEXT} bytes", "Message text"),
@@ -197,8 +197,10 @@ EchoLineHeader = cs.Struct(
     "reserved" / cs.Int8ul * doc("", "0", "Write 0"),
     "n_samples" / cs.Int32ul * doc("samples", "", "Samples that follow"),
 )
+#: bytes of ECHO_LINE before its samples (the one home of this number)
+ECHO_LINE_HEADER_SIZE = EchoLineHeader.sizeof()
 
-FrameEnd = cs.Struct(
+FrameEndLayout = cs.Struct(
     "frame_index" / cs.Int32ul * doc("", "", "The sweep that is complete"),
     "lines_sent" / cs.Int16ul
     * doc("lines", "", "ECHO_LINEs sent for it (all firings, ensembles included)"),
@@ -255,24 +257,24 @@ def fixed_size(definition: cs.Struct) -> int:
 
 #: payload layouts by message type name, in the order the spec lists them
 PAYLOADS: dict[str, cs.Struct] = {
-    "GET_INFO": GetInfo,
-    "CONFIGURE": Configure,
-    "START": Start,
-    "STOP": Stop,
-    "GET_STATUS": GetStatus,
-    "PING": Ping,
-    "RESET": Reset,
-    "DEVICE_INFO": DeviceInfo,
-    "ACK": Ack,
-    "NAK": Nak,
-    "STATUS": Status,
-    "PONG": Pong,
-    "LOG": Log,
+    "GET_INFO": GetInfoLayout,
+    "CONFIGURE": ConfigureLayout,
+    "START": StartLayout,
+    "STOP": StopLayout,
+    "GET_STATUS": GetStatusLayout,
+    "PING": PingLayout,
+    "RESET": ResetLayout,
+    "DEVICE_INFO": DeviceInfoLayout,
+    "ACK": AckLayout,
+    "NAK": NakLayout,
+    "STATUS": StatusLayout,
+    "PONG": PongLayout,
+    "LOG": LogLayout,
     "ECHO_LINE": EchoLineHeader,
-    "FRAME_END": FrameEnd,
+    "FRAME_END": FrameEndLayout,
 }
 
 #: 1-based ids of CONFIGURE fields, as NAK.field_id reports them
 CONFIGURE_FIELD_IDS: dict[str, int] = {
-    name: i + 1 for i, name in enumerate(field_names(Configure))
+    name: i + 1 for i, name in enumerate(field_names(ConfigureLayout))
 }

@@ -15,8 +15,8 @@
 * :mod:`sonobridge.record.export` writes PNG frames or an NPZ file.
 
 This package imports ``sonobridge.protocol``, ``sonobridge.device``, h5py and numpy; the replay
-server uses the simulator's transports and engine (``sonobridge.sim.engine``) and nothing else
-of ``sonobridge.sim``.
+server uses the simulator's transports, engine and run loop (``sonobridge.sim.engine`` and
+``sonobridge.sim.server``), an exception the board-side layer of issue 13 is to remove.
 The names below are imported on first use, so ``sonobridge.record.commands`` (the CLI) and
 ``sonobridge.record.urlhandler`` load without h5py. See docs/recording.md.
 """

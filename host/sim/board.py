@@ -40,11 +40,13 @@ from sonobridge.protocol import (
     Ping,
     Pong,
     Rejected,
+    RejectReason,
     Reset,
     Start,
     Status,
     Stop,
     encode,
+    next_seq,
 )
 from sonobridge.protocol.constants import (
     PARTIAL_FRAME_TIMEOUT_S,
@@ -54,6 +56,7 @@ from sonobridge.protocol.constants import (
 )
 from sonobridge.protocol.rules import RetryCache, check_configure, nominal_positions
 from sonobridge.protocol.samples import MAX_ADC_BITS
+from sonobridge.protocol.structs import ECHO_LINE_HEADER_SIZE
 
 from .profile import BoardProfile
 
@@ -63,7 +66,6 @@ FAULT_ADC = 0x02
 FAULT_OVERTEMP = 0x04
 FAULT_OVERFLOW = 0x08
 
-_ECHO_HEADER = 40
 _FRAME_END_LEN = frame_len(16)
 
 
@@ -262,8 +264,10 @@ class SimBoard:
                           text=f"{t.name} is not a command")]
 
     def _on_reject(self, r: Rejected) -> None:
-        code = {"version": ErrorCode.UNSUPPORTED_VERSION, "flags": ErrorCode.UNSUPPORTED_FLAG,
-                "type": ErrorCode.UNKNOWN_TYPE, "length": ErrorCode.BAD_LENGTH}[r.reason]
+        code = {RejectReason.VERSION: ErrorCode.UNSUPPORTED_VERSION,
+                RejectReason.FLAGS: ErrorCode.UNSUPPORTED_FLAG,
+                RejectReason.TYPE: ErrorCode.UNKNOWN_TYPE,
+                RejectReason.LENGTH: ErrorCode.BAD_LENGTH}[r.reason]
         self._replies.append(self._nak(r.seq, r.msg_type, code, text=r.detail[:200]))
 
     def _nak(self, seq: int, msg_type: int, code: ErrorCode, field_id: int = 0,
@@ -299,7 +303,7 @@ class SimBoard:
         self._positions = np.round(nominal_positions(cfg)).astype(np.int64)
         self._sample_rate = round(self.info.adc_rate_hz / cfg.decimation)
         nbytes = sample_nbytes(cfg.sample_format, cfg.samples_per_line) or 0
-        self._line_bytes = frame_len(_ECHO_HEADER + nbytes)
+        self._line_bytes = frame_len(ECHO_LINE_HEADER_SIZE + nbytes)
         # U8 carries the top 8 bits of a wider ADC, packed 12-bit at most 12
         self._adc_bits = min(self.info.adc_bits, MAX_ADC_BITS[cfg.sample_format])
         self._frame_samples: np.ndarray | None = None
@@ -408,7 +412,7 @@ class SimBoard:
                 break
             seq = self._seq
             frame = encode(msg, seq, flags=self._flags)
-            self._seq = (seq + 1) & 0xFFFFFFFF
+            self._seq = next_seq(seq)
             if self.record_truth:
                 self.truth.append((seq, msg))
             out.append((seq, frame))

@@ -45,6 +45,7 @@ from sonobridge.protocol import (
     SweepKind,
     encode_frame,
     encode_payload,
+    next_seq,
 )
 from sonobridge.protocol.samples import DTYPES
 
@@ -119,7 +120,7 @@ class HostileBoard:
         with self._write_lock:
             if seq is None:
                 seq = self._seq
-            self._seq = (seq + 1) & 0xFFFFFFFF
+            self._seq = next_seq(seq)
             self._write(encode_frame(msg.MSG_TYPE, payload, seq, flags=flags,
                                      version=self.version))
         return seq

@@ -51,6 +51,7 @@ from sonobridge.protocol import (
     Status,
     encode,
     encode_frame,
+    next_seq,
 )
 from sonobridge.protocol.limits import device_info_problems
 from sonobridge.protocol.samples import DTYPES
@@ -186,7 +187,7 @@ def build(evs: list[dict], first_seq: int) -> Stream:
 
     def take() -> int:
         nonlocal seq
-        s, seq = seq, (seq + 1) & 0xFFFFFFFF
+        s, seq = seq, next_seq(seq)
         return s
 
     for ev in evs:
@@ -246,7 +247,7 @@ def build(evs: list[dict], first_seq: int) -> Stream:
             for _ in range(ev["n"]):
                 take()
         elif kind == "jump":
-            seq = (seq + ev["n"]) & 0xFFFFFFFF
+            seq = next_seq(seq, ev["n"])
         elif kind == "reset":
             seq = ev["to"]
         elif kind == "host_gap":

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from proto_strategies import messages
 
-from sonobridge.protocol import Configure, Decoder, GetStatus, Ping, encode
+from sonobridge.protocol import Configure, Decoder, GetStatus, Ping, encode, next_seq
 from sonobridge.protocol.constants import PARTIAL_FRAME_TIMEOUT_S
 
 GAP = PARTIAL_FRAME_TIMEOUT_S
@@ -34,7 +34,7 @@ def test_any_truncated_frame_then_an_idle_gap_releases_the_good_frame(msg, cut, 
     """Cut anywhere, then a good frame at once (behind) or after the gap: the good one decodes."""
     frame = encode(msg, seq)
     head = frame[: max(1, int(cut * len(frame)))]
-    good = encode(Ping(token=0xFEED, data=b"\xa5\x5a sync inside"), (seq + 1) & 0xFFFFFFFF)
+    good = encode(Ping(token=0xFEED, data=b"\xa5\x5a sync inside"), next_seq(seq))
     dec = Decoder(partial_timeout_s=GAP)
     out = []
     t = 100.0

@@ -61,7 +61,7 @@ def test_compiled_struct_parses_like_construct(name, data):
 def test_sizes_and_alignment():
     assert structs.FrameHeader.sizeof() == 16
     assert structs.fixed_size(structs.EchoLineHeader) == 40
-    assert structs.Configure.sizeof() == 100
+    assert structs.ConfigureLayout.sizeof() == 100
     for layout in structs.PAYLOADS.values():
         assert structs.fixed_size(layout) % 4 == 0
 
@@ -170,3 +170,12 @@ def test_echo_line_defaults_and_units():
     assert line.zero_level == 512
     assert line.start_delay_s == pytest.approx(10e-6)
     assert line.lines_per_frame == 1 and line.ensemble_size == 1
+
+
+def test_each_fact_has_one_home() -> None:
+    from sonobridge.protocol import SampleFormat, next_seq
+    from sonobridge.protocol.samples import zero_level
+
+    assert structs.ECHO_LINE_HEADER_SIZE == structs.fixed_size(structs.EchoLineHeader) == 40
+    assert next_seq(0xFFFFFFFF) == 0 and next_seq(5) == 6 and next_seq(0xFFFFFFFE, 3) == 1
+    assert zero_level(SampleFormat.I16, 16) == 0 and zero_level(SampleFormat.PACKED12, 12) == 2048
