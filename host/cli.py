@@ -78,7 +78,7 @@ def _cmd_view(args: argparse.Namespace) -> int:
 
 def _cmd_sim(args: argparse.Namespace) -> int:
     """Serve the simulated board on a pty (or TCP) until interrupted."""
-    from sonobridge.sim.link import FAULT_HELP
+    from sonobridge.board.link import FAULT_HELP
     from sonobridge.sim.server import SimOptions, serve_pty, serve_tcp
 
     opts = SimOptions(phantom=args.phantom, profile=args.profile, link=args.link,
@@ -336,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _fault_help() -> str:
-    from sonobridge.sim.link import FAULT_HELP
+    from sonobridge.board.link import FAULT_HELP
 
     return FAULT_HELP
 

@@ -9,9 +9,9 @@ the decoder's accounting against it.
 
 from __future__ import annotations
 
+from sonobridge.board.link import FaultInjector, FaultPlan
 from sonobridge.protocol import Configure, Decoder, EchoLine, Start, encode
 from sonobridge.sim.board import SimBoard
-from sonobridge.sim.link import FaultInjector, FaultPlan
 from sonobridge.sim.profile import load_profile
 from sonobridge.sim.render import PhantomRenderer
 

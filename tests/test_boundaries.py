@@ -14,11 +14,14 @@ PACKAGE = "sonobridge"
 
 # package -> our packages it must never import
 FORBIDDEN = {
-    "protocol": {"dsp", "sim", "device", "viewer", "record", "cli", "demo"},
-    "dsp": {"protocol", "sim", "device", "viewer", "record", "cli", "demo"},
-    "sim": {"dsp", "device", "viewer", "record", "cli", "demo"},
-    "device": {"dsp", "viewer", "record", "cli", "demo"},
-    "record": {"viewer", "cli", "demo"},
+    "protocol": {"dsp", "sim", "device", "viewer", "record", "board", "cli", "demo", "hil"},
+    "dsp": {"protocol", "sim", "device", "viewer", "record", "board", "cli", "demo", "hil"},
+    # every board we serve is built on the board side; it knows none of them
+    "board": {"dsp", "sim", "device", "viewer", "record", "cli", "demo", "hil"},
+    "sim": {"dsp", "device", "viewer", "record", "cli", "demo", "hil"},
+    # sim:// and replay:// are registered with pyserial by name, never imported
+    "device": {"dsp", "viewer", "record", "sim", "board", "cli", "demo", "hil"},
+    "record": {"viewer", "sim", "cli", "demo", "hil"},
     # the HIL suite tests boards through the client; it runs where no GUI is installed
     "hil": {"viewer", "record", "cli", "demo"},
 }

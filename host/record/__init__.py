@@ -14,9 +14,8 @@
   ``replay://PATH``;
 * :mod:`sonobridge.record.export` writes PNG frames or an NPZ file.
 
-This package imports ``sonobridge.protocol``, ``sonobridge.device``, h5py and numpy; the replay
-server uses the simulator's transports, engine and run loop (``sonobridge.sim.engine`` and
-``sonobridge.sim.server``), an exception the board-side layer of issue 13 is to remove.
+This package imports ``sonobridge.protocol``, ``sonobridge.device``, ``sonobridge.board`` (the
+replay server's engine, transports and run loop), h5py and numpy; never ``sonobridge.sim``.
 The names below are imported on first use, so ``sonobridge.record.commands`` (the CLI) and
 ``sonobridge.record.urlhandler`` load without h5py. See docs/recording.md.
 """

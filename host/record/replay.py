@@ -1,9 +1,9 @@
 """A recording becomes a board again: :class:`ReplayBoard` answers the host like the board did.
 
-The replay board has the interface the simulator's engine drives (``feed``, ``pull``,
-``state``, ``acquiring``, ``pending_bytes``, ``power_on``, ``boots``), so it is served by
-``sonobridge.sim.engine`` (``SimEngine`` with a ``PtyTransport``, ``QueueTransport`` or
-``SocketTransport``): only those transport and engine classes are used from ``sonobridge.sim``.
+The replay board is a :class:`sonobridge.board.board.Board` (``feed``, ``pull``, ``state``,
+``acquiring``, ``power_on``), served by the board-side layer's ``BoardEngine`` over a
+``PtyTransport``, ``QueueTransport`` or ``SocketTransport``; it imports nothing of
+``sonobridge.sim``.
 
 Semantics (docs/recording.md):
 
@@ -581,10 +581,10 @@ def create_replay_engine(path: str | Path, transport: Any, *, speed: float = 1.0
                          loop: bool = False, link: str = "unlimited") -> Any:
     """A :class:`ReplayBoard` for ``path`` on ``transport``, driven by the simulator's engine
     (not started)."""
-    from sonobridge.sim.engine import SimEngine
+    from sonobridge.board.engine import BoardEngine
 
     board = ReplayBoard(open_source(path), speed=speed, loop=loop)
-    return SimEngine(board, transport, link=link)  # type: ignore[arg-type]
+    return BoardEngine(board, transport, link=link)  # type: ignore[arg-type]
 
 
 def serve_replay(path: str | Path, *, mode: str = "pty", link_path: str | None = None,
@@ -594,7 +594,8 @@ def serve_replay(path: str | Path, *, mode: str = "pty", link_path: str | None =
                  stop: threading.Event | None = None) -> int:
     """Serve a recording on a pty (``mode='pty'``) or TCP until interrupted; print the port
     first."""
-    from sonobridge.sim.engine import PtyTransport, SocketTransport
+    from sonobridge.board.pty_transport import PtyTransport
+    from sonobridge.board.tcp_transport import SocketTransport
 
     source_check = open_source(path)  # fail before printing a port that would not work
     del source_check
@@ -607,7 +608,7 @@ def serve_replay(path: str | Path, *, mode: str = "pty", link_path: str | None =
         where = f"socket://{h}:{p}"
     engine = create_replay_engine(path, transport, speed=speed, loop=loop, link=link)
     (ready or (lambda text: print(text, flush=True)))(where)
-    from sonobridge.sim.server import run_until_stopped
+    from sonobridge.board.server import run_until_stopped
 
     if run_until_stopped(engine, stop, what="replay"):
         return 1

@@ -1,8 +1,8 @@
 """The simulated board: the complete device side of protocol v1, as bytes in and bytes out.
 
-``SimBoard`` knows nothing about ptys, threads or link speeds. A transport (``engine.py``)
-feeds it the host's bytes with :meth:`SimBoard.feed` and pulls the device's frames with
-:meth:`SimBoard.pull`, passing the current time. Acquisition follows the configured PRF on that
+``SimBoard`` knows nothing about ptys, threads or link speeds. The board-side engine
+(``sonobridge.board.engine``) feeds it the host's bytes with :meth:`SimBoard.feed` and pulls
+the device's frames with :meth:`SimBoard.pull`, passing the current time. Acquisition follows the configured PRF on that
 clock. Lines the link cannot take wait in a bounded send buffer, and when it is full they are
 dropped and counted, exactly as a real board with a slow USB link behaves.
 

@@ -6,16 +6,20 @@ every way of reaching the simulator behaves the same.
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sonobridge.board.engine import BoardEngine
+from sonobridge.board.link import FaultPlan, link_profile
+from sonobridge.board.pty_transport import PtyTransport
+from sonobridge.board.server import run_until_stopped
+from sonobridge.board.tcp_transport import SocketTransport
+from sonobridge.board.transport import Transport
+
 from .board import FrameRenderer, SimBoard
-from .engine import PtyTransport, SimEngine, SocketTransport, Transport
-from .link import FaultPlan, link_profile
 from .profile import load_profile
 
 
@@ -49,7 +53,7 @@ def create_engine(
     *,
     renderer: FrameRenderer | None = None,
     clock: Callable[[], float] | None = None,
-) -> SimEngine:
+) -> BoardEngine:
     """A board with its physics, link profile and faults, wired to ``transport`` (not started)."""
     options.validate()
     plan = FaultPlan.parse(options.faults)
@@ -61,7 +65,7 @@ def create_engine(
         record_truth=options.record_truth,
     )
     kwargs = {"clock": clock} if clock else {}
-    return SimEngine(board, transport, link=options.link, faults=plan, seed=options.seed,
+    return BoardEngine(board, transport, link=options.link, faults=plan, seed=options.seed,
                      **kwargs)
 
 
@@ -91,33 +95,12 @@ def _print_first_line(text: str) -> None:
     print(text, flush=True)
 
 
-def _serve(engine: SimEngine, stop: threading.Event | None) -> int:
+def _serve(engine: BoardEngine, stop: threading.Event | None) -> int:
     code = run_until_stopped(engine, stop, what="simulator")
     if code == 0:
         s = engine.stats
         print(f"served {s.frames_sent} frames, {s.bytes_sent / 1e6:.1f} MB", file=sys.stderr)
     return code
-
-
-def run_until_stopped(engine: SimEngine, stop: threading.Event | None = None,
-                      what: str = "simulator") -> int:
-    """Run an engine until SIGINT/SIGTERM (or ``stop``); 1 if it failed, else 0."""
-    stop = stop or threading.Event()
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
-    engine.start()
-    try:
-        while not stop.wait(0.2):
-            if engine.error is not None:
-                print(f"{what} failed: {engine.error!r}", file=sys.stderr)
-                return 1
-    finally:
-        engine.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 0
 
 
 def default_link_path() -> Path:

@@ -16,6 +16,8 @@ from pathlib import Path
 import serial
 from board_fixtures import IndexRenderer, make_board
 
+from sonobridge.board.engine import BoardEngine
+from sonobridge.board.pty_transport import PtyTransport
 from sonobridge.protocol import (
     Configure,
     Decoder,
@@ -29,7 +31,6 @@ from sonobridge.protocol import (
 )
 from sonobridge.protocol.constants import PARTIAL_FRAME_TIMEOUT_S
 from sonobridge.record.replay import ReplayBoard
-from sonobridge.sim.engine import PtyTransport, SimEngine
 from sonobridge.sim.server import SimOptions, create_engine
 
 CUT = 60
@@ -81,10 +82,10 @@ def assert_truncated_command_was_dropped_silently(latency: float, got: list[Mess
 
 
 @contextlib.contextmanager
-def served(board) -> Iterator[tuple[SimEngine, str]]:
+def served(board) -> Iterator[tuple[BoardEngine, str]]:
     """``board`` driven by the simulator's engine on a real pseudo-terminal."""
     transport = PtyTransport()
-    engine = SimEngine(board, transport)
+    engine = BoardEngine(board, transport)
     engine.start()
     try:
         yield engine, transport.path

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import numpy as np
 from board_fixtures import IndexRenderer
 
+from sonobridge.board.engine import BoardEngine
+from sonobridge.board.pty_transport import PtyTransport
 from sonobridge.protocol import EchoLine
-from sonobridge.sim.engine import PtyTransport, SimEngine
 from sonobridge.sim.server import SimOptions, create_engine
 
 _names = iter(range(10**9))
@@ -39,7 +40,7 @@ def sim_board(kind: str, faults: str = "", seed: int = 1, link: str = "unlimited
 
 @contextlib.contextmanager
 def sim_on_pty(faults: str = "", link: str = "unlimited", seed: int = 1,
-               link_path: str | None = None) -> Iterator[tuple[SimEngine, str]]:
+               link_path: str | None = None) -> Iterator[tuple[BoardEngine, str]]:
     """A running simulated board on a real pseudo-terminal; yields (engine, port path)."""
     transport = PtyTransport(link_path)
     engine = create_engine(SimOptions(faults=faults, link=link, seed=seed, record_truth=True),
@@ -51,7 +52,7 @@ def sim_on_pty(faults: str = "", link: str = "unlimited", seed: int = 1,
         engine.stop()
 
 
-def truth_lines(engine: SimEngine) -> dict[int, EchoLine]:
+def truth_lines(engine: BoardEngine) -> dict[int, EchoLine]:
     """Every ECHO_LINE the board sent, by sequence number."""
     with engine.lock:
         return {seq: m for seq, m in engine.board.truth if isinstance(m, EchoLine)}
@@ -79,7 +80,7 @@ def wait_until(predicate, timeout_s: float = 5.0, what: str = "condition") -> No
         tick.wait(0.005)
 
 
-def drain(engine: SimEngine, dev) -> None:
+def drain(engine: BoardEngine, dev) -> None:
     """Wait until the board is idle, its buffer empty, and the client has read every byte."""
     from sonobridge.protocol import DeviceState
 

@@ -122,7 +122,7 @@ def test_protocol_version_mismatch_says_which_side_to_update(tmp_path):
 def test_a_lost_command_is_retried_with_the_retry_flag():
     from board_fixtures import IndexRenderer
 
-    from sonobridge.sim.engine import PtyTransport
+    from sonobridge.board.pty_transport import PtyTransport
     from sonobridge.sim.server import SimOptions, create_engine
 
     class DeafOnce(PtyTransport):

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 from serial.serialutil import SerialException
 
+from sonobridge.board.serial_port import QueueSerial
 from sonobridge.record.replay import create_replay_engine
 from sonobridge.record.urlhandler import register
-from sonobridge.sim.serial_port import QueueSerial
 
 __all__ = ["ReplayOptions", "Serial", "engine_for", "parse_url", "register", "replay_url"]
 
@@ -102,7 +102,7 @@ class Serial(QueueSerial):
 
     def open(self) -> None:
         """Start (or attach to) the replay named by the URL."""
-        from sonobridge.sim.engine import QueueTransport
+        from sonobridge.board.queue_transport import QueueTransport
 
         if self.is_open:
             raise SerialException("Port is already open.")

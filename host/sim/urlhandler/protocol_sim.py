@@ -17,11 +17,12 @@ import urllib.parse
 
 from serial.serialutil import SerialException
 
-from sonobridge.sim.engine import QueueTransport, SimEngine
-from sonobridge.sim.serial_port import QueueSerial
+from sonobridge.board.engine import BoardEngine
+from sonobridge.board.queue_transport import QueueTransport
+from sonobridge.board.serial_port import QueueSerial
 from sonobridge.sim.server import SimOptions, create_engine
 
-_registry: dict[str, SimEngine] = {}
+_registry: dict[str, BoardEngine] = {}
 _registry_lock = threading.Lock()
 
 
@@ -61,7 +62,7 @@ def parse_url(url: str) -> tuple[str, SimOptions]:
     return key, opts
 
 
-def engine_for(url: str) -> SimEngine | None:
+def engine_for(url: str) -> BoardEngine | None:
     """The running simulated board behind a ``sim://`` URL (for tests and ground truth)."""
     key, _ = parse_url(url)
     with _registry_lock:

@@ -1,4 +1,4 @@
-"""A pyserial port over an in-process :class:`~sonobridge.sim.engine.QueueTransport`.
+"""A pyserial port over an in-process :class:`~sonobridge.board.engine.QueueTransport`.
 
 The ``sim://`` and ``replay://`` URL handlers differ only in how they find or start the board
 behind the URL (their ``open`` and ``close``). The byte plumbing, and the modem-line stubs
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
-from .engine import QueueTransport
+from .queue_transport import QueueTransport
 
 
 class QueueSerial(SerialBase):
