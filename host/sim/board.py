@@ -2,9 +2,10 @@
 
 ``SimBoard`` knows nothing about ptys, threads or link speeds. The board-side engine
 (``sonobridge.board.engine``) feeds it the host's bytes with :meth:`SimBoard.feed` and pulls
-the device's frames with :meth:`SimBoard.pull`, passing the current time. Acquisition follows the configured PRF on that
-clock. Lines the link cannot take wait in a bounded send buffer, and when it is full they are
-dropped and counted, exactly as a real board with a slow USB link behaves.
+the device's frames with :meth:`SimBoard.pull`, passing the current time. Acquisition follows
+the configured PRF on that clock. Lines the link cannot take wait in a bounded send buffer,
+and when it is full they are dropped and counted, exactly as a real board with a slow USB link
+behaves.
 
 Every frame the board sends can be kept as ground truth (``record_truth=True``), so tests can
 compare what the host received bit for bit.
