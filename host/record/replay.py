@@ -40,7 +40,6 @@ import math
 import sys
 import threading
 import zlib
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -48,38 +47,24 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from sonobridge.board.responder import CommandResponder, ResetMark
 from sonobridge.device import AcquisitionConfig
 from sonobridge.protocol import (
-    UNSOLICITED,
-    Ack,
-    Capability,
     Configure,
-    Decoder,
     DeviceInfo,
     DeviceState,
     EchoLine,
-    ErrorCode,
     Flags,
     FrameEnd,
-    GetInfo,
-    GetStatus,
     Log,
     LogLevel,
     Message,
     MsgType,
-    Nak,
-    Ping,
-    Pong,
-    Rejected,
-    Reset,
-    Start,
     Status,
-    Stop,
     decode_payload,
     encode,
 )
 from sonobridge.protocol.constants import HEADER_SIZE
-from sonobridge.protocol.rules import RetryCache, check_configure
 
 from .formats import open_for
 from .meta import config_to_dict, info_from_dict
@@ -295,14 +280,7 @@ def open_source(path: str | Path) -> ReplaySource:
     return open_for(Path(path), "replay")
 
 
-class _ResetMark:
-    """Queued after the ACK of RESET: the board reboots once the ACK is on its way."""
-
-
-_RESET = _ResetMark()
-
-
-class ReplayBoard:
+class ReplayBoard(CommandResponder):
     """A recording served as a board (see the module docstring for the semantics)."""
 
     def __init__(self, source: ReplaySource, *, speed: float = 1.0, loop: bool = False,
@@ -339,34 +317,17 @@ class ReplayBoard:
 
     def power_on(self, now_s: float, *, announce: bool = False) -> None:
         """Boot: sequence 0, idle, playback rewound to the beginning."""
-        from sonobridge.protocol.constants import PARTIAL_FRAME_TIMEOUT_S
-
         self.boots += 1
         self._boot_s = now_s
         self._seq = 0
         self.state = DeviceState.IDLE
         self.config_id = 0
         self.finished = False
-        self._replies: deque[Message | _ResetMark] = deque()
-        # a device's receiver: a truncated command must not hold the next one hostage
-        self._decoder = Decoder(on_reject=self._on_reject,
-                                partial_timeout_s=PARTIAL_FRAME_TIMEOUT_S)
-        self._retry = RetryCache()
         self._status: Status | None = None
         self._n_frames = 0
         self._frames_played = 0
         self._rewind()
-        if announce:
-            self._replies.append(replace(self.info, request_seq=UNSOLICITED))
-
-    def feed(self, data: bytes, now_s: float) -> None:
-        """Commands from the host at ``now_s`` (none: a timer tick); replies go to pull.
-
-        The engine calls this every tick, so a partial command held across the idle gap
-        (``PARTIAL_FRAME_TIMEOUT_S``) is abandoned on time and what came behind it answered.
-        """
-        for msg in self._decoder.feed(data, now_s):
-            self._command(msg, now_s)
+        self.boot_receiver(announce=announce)
 
     def pull(self, now_s: float, budget_bytes: float = math.inf) -> list[tuple[int, bytes]]:
         """Replies first, then the recorded pieces that are due, up to ``budget_bytes``."""
@@ -376,7 +337,7 @@ class ReplayBoard:
         while used < limit:
             if self._replies:
                 msg = self._replies.popleft()
-                if isinstance(msg, _ResetMark):
+                if isinstance(msg, ResetMark):
                     self.power_on(now_s, announce=True)
                     continue
                 seq = self._seq
@@ -486,50 +447,25 @@ class ReplayBoard:
 
     # -- commands --------------------------------------------------------------------------------
 
-    def _command(self, msg: Message, now_s: float) -> None:
-        self._replies.extend(
-            self._retry.replies(msg, lambda m, seq: self._handle(m, seq, now_s)))
+    # -- the replay board's own part of the commands ---------------------------------------------
 
-    def _handle(self, msg: Message, seq: int, now_s: float) -> list:
-        t = msg.MSG_TYPE
-        if isinstance(msg, GetInfo):
-            return [replace(self.info, request_seq=seq)]
-        if isinstance(msg, GetStatus):
-            return [self._status_reply(seq, now_s)]
-        if isinstance(msg, Ping):
-            return [Pong(request_seq=seq, token=msg.token, device_time_us=self._time_us(now_s),
-                         data=msg.data)]
-        if isinstance(msg, Stop):
-            self.state = DeviceState.IDLE
-            self._anchor = None
-            return [Ack(seq, t)]
-        if isinstance(msg, Configure):
-            if self.state == DeviceState.STREAMING:
-                return [Nak(seq, t, ErrorCode.BUSY, text="STOP before CONFIGURE")]
-            if v := check_configure(msg, self.info):
-                return [Nak(seq, t, v.code, v.field_id, v.message)]
-            self.config_id = (self.config_id + 1) & 0xFFFF
-            replies: list = [Ack(seq, t)]
-            note = self._config_note(msg)
-            if note:
-                replies.append(Log(level=LogLevel.WARNING, text=note))
-            return replies
-        if isinstance(msg, Start):
-            if self.state == DeviceState.STREAMING:
-                return [Nak(seq, t, ErrorCode.BUSY, text="already streaming")]
-            # like a board's fresh acquisition (frame 0 first), every START plays from the top
-            self.finished = False
-            self._rewind()
-            self.state = DeviceState.STREAMING
-            self._anchor = None
-            self._n_frames = msg.n_frames
-            self._frames_played = 0
-            return [Ack(seq, t)]
-        if isinstance(msg, Reset):
-            if not self.info.capabilities & Capability.RESET:
-                return [Nak(seq, t, ErrorCode.UNSUPPORTED, text="no RESET capability")]
-            return [Ack(seq, t), _RESET]
-        return [Nak(seq, t, ErrorCode.UNKNOWN_TYPE, text=f"{t.name} is not a command")]
+    def on_configure(self, msg: Configure, now_s: float) -> list[Message]:
+        """A recording cannot change: say how the asked configuration differs from it."""
+        note = self._config_note(msg)
+        return [Log(level=LogLevel.WARNING, text=note)] if note else []
+
+    def on_start(self, n_frames: int, now_s: float) -> None:
+        """Like a board's fresh acquisition (frame 0 first), every START plays from the top."""
+        self.finished = False
+        self._rewind()
+        self.state = DeviceState.STREAMING
+        self._anchor = None
+        self._n_frames = n_frames
+        self._frames_played = 0
+
+    def on_stop(self, now_s: float) -> None:
+        """Playback stops where it is."""
+        self._anchor = None
 
     def _config_note(self, msg: Configure) -> str:
         recorded = self.source.config
@@ -544,20 +480,11 @@ class ReplayBoard:
         return (f"replay: CONFIGURE acknowledged but ignored; the recording plays as recorded "
                 f"({what})")[:1000]
 
-    def _on_reject(self, r: Rejected) -> None:
-        code = {"version": ErrorCode.UNSUPPORTED_VERSION, "flags": ErrorCode.UNSUPPORTED_FLAG,
-                "type": ErrorCode.UNKNOWN_TYPE, "length": ErrorCode.BAD_LENGTH}[r.reason]
-        self._replies.append(Nak(request_seq=r.seq, request_type=r.msg_type, error_code=code,
-                                 text=r.detail[:200]))
-
-    def _time_us(self, now_s: float) -> int:
-        return max(0, round((now_s - self._boot_s) * 1e6))
-
-    def _status_reply(self, request_seq: int, now_s: float) -> Status:
+    def status_reply(self, request_seq: int, now_s: float) -> Status:
         base = self._status or Status()
         return replace(base, request_seq=request_seq, state=int(self.state),
                        hv_mv=base.hv_mv if self.state == DeviceState.STREAMING else 0,
-                       device_time_us=self._time_us(now_s),
+                       device_time_us=self.device_time_us(now_s),
                        lines_sent=self.lines_sent & _M, buffer_fill_permille=0,
                        config_id=self.config_id)
 

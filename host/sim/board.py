@@ -21,41 +21,29 @@ from typing import Protocol
 
 import numpy as np
 
+from sonobridge.board.responder import CommandResponder, ResetMark
 from sonobridge.protocol import (
-    Ack,
     Capability,
     Configure,
-    Decoder,
     DeviceInfo,
     DeviceState,
     EchoLine,
     ErrorCode,
     Flags,
     FrameEnd,
-    GetInfo,
-    GetStatus,
     Log,
     LogLevel,
     Message,
     Nak,
-    Ping,
-    Pong,
-    Rejected,
-    RejectReason,
-    Reset,
-    Start,
     Status,
-    Stop,
     encode,
     next_seq,
 )
 from sonobridge.protocol.constants import (
-    PARTIAL_FRAME_TIMEOUT_S,
-    UNSOLICITED,
     frame_len,
     sample_nbytes,
 )
-from sonobridge.protocol.rules import RetryCache, check_configure, nominal_positions
+from sonobridge.protocol.rules import nominal_positions
 from sonobridge.protocol.samples import MAX_ADC_BITS
 from sonobridge.protocol.structs import ECHO_LINE_HEADER_SIZE
 
@@ -100,14 +88,7 @@ class FrameRenderer(Protocol):
         ...
 
 
-class _ResetMark:
-    """Queued after the ACK of RESET: the board reboots once the ACK is on its way."""
-
-
-_RESET = _ResetMark()
-
-
-class SimBoard:
+class SimBoard(CommandResponder):
     """A simulated ultrasound board speaking protocol v1 (see the module docstring)."""
 
     def __init__(
@@ -151,17 +132,11 @@ class SimBoard:
         self.fault_flags = FAULT_HV if self.hv_fault else 0
         self.dropped_lines = 0
         self.lines_sent = 0
-        self._replies: deque[Message | _ResetMark] = deque()
         self._stream: deque[tuple[Message, int]] = deque()
         self._stream_bytes = 0
-        # a device's receiver: a truncated command must not hold the next one hostage
-        self._decoder = Decoder(on_reject=self._on_reject,
-                                partial_timeout_s=PARTIAL_FRAME_TIMEOUT_S)
-        self._retry = RetryCache()
         self._overflow_logged = False
         self._prepare(self.config)
-        if announce:
-            self._replies.append(replace(self.info, request_seq=UNSOLICITED))
+        self.boot_receiver(announce=announce)
 
     def _prepare(self, config: Configure) -> None:
         """Start the renderer's one-time work for ``config`` in the background."""
@@ -207,76 +182,41 @@ class SimBoard:
         """Sequence number of the next frame the board sends."""
         return self._seq
 
-    def device_time_us(self, now_s: float) -> int:
-        """The device clock (µs since boot) at host time ``now_s``."""
-        return max(0, round((now_s - self._boot_s) * 1e6))
-
     # -- host → device ---------------------------------------------------------------------------
 
     def feed(self, data: bytes, now_s: float) -> None:
-        """Take bytes the host sent at ``now_s`` (none: a timer tick); replies go to pull.
-
-        The engine calls this every tick, with or without bytes, so a partial command held
-        across the idle gap (``PARTIAL_FRAME_TIMEOUT_S``) is abandoned on time and what
-        arrived behind it is answered.
-        """
+        """Take bytes the host sent at ``now_s`` (see :meth:`CommandResponder.feed`)."""
         self._now = now_s
-        for msg in self._decoder.feed(data, now_s):
-            self._command(msg, now_s)
+        super().feed(data, now_s)
 
-    def _command(self, msg: Message, now_s: float) -> None:
-        self._replies.extend(
-            self._retry.replies(msg, lambda m, seq: self._handle(m, seq, now_s)))
+    # -- the simulated board's own part of the commands ------------------------------------------
 
-    def _handle(self, msg: Message, seq: int, now_s: float) -> list:
-        t = msg.MSG_TYPE
-        if isinstance(msg, GetInfo):
-            return [replace(self.info, request_seq=seq)]
-        if isinstance(msg, GetStatus):
-            return [self._status(seq, now_s)]
-        if isinstance(msg, Ping):
-            return [Pong(request_seq=seq, token=msg.token,
-                         device_time_us=self.device_time_us(now_s), data=msg.data)]
-        if isinstance(msg, Stop):
-            self.state = DeviceState.IDLE
-            return [Ack(seq, t)]
-        if isinstance(msg, Configure):
-            if self.state == DeviceState.STREAMING:
-                return [self._nak(seq, t, ErrorCode.BUSY, text="STOP before CONFIGURE")]
-            if v := check_configure(msg, self.info):
-                return [self._nak(seq, t, v.code, v.field_id, v.message)]
-            self.config = replace(msg, seq=None, flags=0)
-            self.config_id = (self.config_id + 1) & 0xFFFF
-            self._prepare(self.config)
-            return [Ack(seq, t)]
-        if isinstance(msg, Start):
-            if self.state == DeviceState.STREAMING:
-                return [self._nak(seq, t, ErrorCode.BUSY, text="already streaming")]
-            if self.fault_flags & FAULT_HV:
-                return [self._nak(seq, t, ErrorCode.HARDWARE_FAULT,
-                                  text="high-voltage supply fault: check the pulser supply")]
-            self._start(msg.n_frames, now_s)
-            return [Ack(seq, t)]
-        if isinstance(msg, Reset):
-            if not self.info.capabilities & Capability.RESET:
-                return [self._nak(seq, t, ErrorCode.UNSUPPORTED, text="no RESET capability")]
-            return [Ack(seq, t), _RESET]
-        return [self._nak(seq, t, ErrorCode.UNKNOWN_TYPE,
-                          text=f"{t.name} is not a command")]
+    def on_configure(self, msg: Configure, now_s: float) -> list[Message]:
+        """Keep the configuration and start the renderer's one-time work for it."""
+        self.config = replace(msg, seq=None, flags=0)
+        self._prepare(self.config)
+        return []
 
-    def _on_reject(self, r: Rejected) -> None:
-        code = {RejectReason.VERSION: ErrorCode.UNSUPPORTED_VERSION,
-                RejectReason.FLAGS: ErrorCode.UNSUPPORTED_FLAG,
-                RejectReason.TYPE: ErrorCode.UNKNOWN_TYPE,
-                RejectReason.LENGTH: ErrorCode.BAD_LENGTH}[r.reason]
-        self._replies.append(self._nak(r.seq, r.msg_type, code, text=r.detail[:200]))
+    def start_refusal(self) -> tuple[ErrorCode, str] | None:
+        """A faulty high-voltage supply refuses START."""
+        if self.fault_flags & FAULT_HV:
+            return ErrorCode.HARDWARE_FAULT, "high-voltage supply fault: check the pulser supply"
+        return None
 
-    def _nak(self, seq: int, msg_type: int, code: ErrorCode, field_id: int = 0,
-             text: str = "") -> Nak:
-        if self.wrong_nak:  # fault injection: a buggy firmware's NAK codes
+    def on_start(self, n_frames: int, now_s: float) -> None:
+        """Fire from now on the PRF grid."""
+        self._start(n_frames, now_s)
+
+    def nak(self, seq: int, msg_type: int, code: ErrorCode, field_id: int = 0,
+            text: str = "") -> Nak:
+        """A NAK; with the ``wrong-nak`` fault, a buggy firmware's code."""
+        if self.wrong_nak:
             code = ErrorCode(code % len(ErrorCode) + 1)
-        return Nak(request_seq=seq, request_type=msg_type, error_code=code, field_id=field_id,
-                   text=text)
+        return super().nak(seq, msg_type, code, field_id, text)
+
+    def status_reply(self, request_seq: int, now_s: float) -> Status:
+        """STATUS now."""
+        return self._status(request_seq, now_s)
 
     def _status(self, request_seq: int, now_s: float) -> Status:
         capacity = max(1, self.profile.send_buffer_bytes)
@@ -403,7 +343,7 @@ class SimBoard:
         while used < budget_bytes:
             if self._replies:
                 msg = self._replies.popleft()
-                if isinstance(msg, _ResetMark):
+                if isinstance(msg, ResetMark):
                     self.power_on(now_s, announce=True)
                     continue
             elif self._stream:
