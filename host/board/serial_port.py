@@ -1,4 +1,4 @@
-"""A pyserial port over an in-process :class:`~sonobridge.board.engine.QueueTransport`.
+"""A pyserial port over an in-process :class:`~sonobridge.board.queue_transport.QueueTransport`.
 
 The ``sim://`` and ``replay://`` URL handlers differ only in how they find or start the board
 behind the URL (their ``open`` and ``close``). The byte plumbing, and the modem-line stubs
@@ -16,6 +16,20 @@ class QueueSerial(SerialBase):
     """pyserial's port interface over a QueueTransport; subclasses set ``_transport`` in open."""
 
     _transport: QueueTransport
+
+    def _check_openable(self) -> None:
+        """pyserial's preconditions for ``open``."""
+        if self.is_open:
+            raise SerialException("Port is already open.")
+        if self._port is None:
+            raise SerialException("Port must be configured before it can be used.")
+
+    def _attach(self, key: str, engine: object, transport: QueueTransport) -> None:
+        """Become the open port of the board ``engine`` serves (registered under ``key``)."""
+        self._key = key
+        self._engine = engine
+        self._transport = transport
+        self.is_open = True
 
     def _reconfigure_port(self) -> None:
         """Nothing to configure: baud rate and framing do not apply in-process."""

@@ -104,10 +104,7 @@ class Serial(QueueSerial):
         """Start (or attach to) the replay named by the URL."""
         from sonobridge.board.queue_transport import QueueTransport
 
-        if self.is_open:
-            raise SerialException("Port is already open.")
-        if self._port is None:
-            raise SerialException("Port must be configured before it can be used.")
+        self._check_openable()
         key, opts = parse_url(self.portstr)
         with _registry_lock:
             entry = _registry.get(key)
@@ -121,10 +118,7 @@ class Serial(QueueSerial):
                 entry = (engine, 0)
             engine = entry[0]
             _registry[key] = (engine, entry[1] + 1)
-        self._key = key
-        self._engine = engine
-        self._transport = engine.transport  # type: ignore[attr-defined]
-        self.is_open = True
+        self._attach(key, engine, engine.transport)  # type: ignore[attr-defined]
 
     def close(self) -> None:
         """Detach; the last port to close stops the replay."""

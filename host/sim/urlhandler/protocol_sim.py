@@ -74,10 +74,7 @@ class Serial(QueueSerial):
 
     def open(self) -> None:
         """Attach to (or start) the simulated board named by the URL."""
-        if self.is_open:
-            raise SerialException("Port is already open.")
-        if self._port is None:
-            raise SerialException("Port must be configured before it can be used.")
+        self._check_openable()
         key, opts = parse_url(self.portstr)
         with _registry_lock:
             engine = _registry.get(key)
@@ -89,10 +86,7 @@ class Serial(QueueSerial):
         if not transport.connected:
             raise SerialException(2, f"could not open port {self.portstr}: the simulated board "
                                      "is unplugged (disconnect fault); it comes back shortly")
-        self._key = key
-        self._engine = engine
-        self._transport = transport
-        self.is_open = True
+        self._attach(key, engine, transport)
 
     def close(self) -> None:
         """Detach; stop the board unless it is in the middle of a simulated unplug."""
