@@ -3,7 +3,7 @@
 ``from sonobridge.device import open_device`` is the entry point; see ``client.py``.
 """
 
-from .client import ClientState, Device, DeviceStats, open_device
+from .client import ClientCounts, ClientState, Device, DeviceStats, open_device
 from .config import AcquisitionConfig, validate
 from .errors import (
     CommandTimeout,
@@ -19,11 +19,14 @@ from .errors import (
     ProtocolMismatch,
 )
 from .frames import LINE_META, Frame, FrameAssembler, Geometry
+from .link import LinkCounters
 from .ports import PortInfo, list_candidate_ports, list_serial_ports, list_sim_ports
+from .receiver import ReceiveCounts
 
 __all__ = [
     "LINE_META",
     "AcquisitionConfig",
+    "ClientCounts",
     "ClientState",
     "CommandTimeout",
     "ConfigError",
@@ -38,10 +41,12 @@ __all__ = [
     "Geometry",
     "HandshakeError",
     "ImpossibleInfo",
+    "LinkCounters",
     "NakError",
     "PortError",
     "PortInfo",
     "ProtocolMismatch",
+    "ReceiveCounts",
     "list_candidate_ports",
     "list_serial_ports",
     "list_sim_ports",

@@ -30,8 +30,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
+from typing import Any
 
 from sonobridge.protocol import (
     Ack,
@@ -69,9 +70,9 @@ from .errors import (
     ProtocolMismatch,
 )
 from .frames import Frame
-from .link import SerialLink
+from .link import LinkCounters, SerialLink
 from .listeners import ListenerSet
-from .receiver import FrameListener, LineListener, Receiver
+from .receiver import FrameListener, LineListener, ReceiveCounts, Receiver
 
 log = logging.getLogger("sonobridge.device")
 
@@ -91,52 +92,58 @@ class ClientState(StrEnum):
 
 
 @dataclass
-class DeviceStats:
-    """A snapshot of link, decoder, assembly and device-reported figures."""
+class ClientCounts:
+    """What the client itself counts: commands, their retries and refusals, frames skipped."""
 
-    port: str = ""
-    connected: bool = False
-    elapsed_s: float = 0.0
-    bytes_in: int = 0
-    bytes_out: int = 0
-    mb_per_s: float = 0.0
-    lines_per_s: float = 0.0
-    frames_per_s: float = 0.0
-    lines_received: int = 0
-    frames_complete: int = 0
-    frames_incomplete: int = 0
-    #: sweeps of which not one line arrived (known from their FRAME_END)
-    frames_lost: int = 0
-    #: firings missing from emitted frames, and their attributed causes
-    lines_missing: int = 0
-    lines_lost_link: int = 0
-    lines_lost_device: int = 0
-    #: lost because this host fell behind and its acquisition buffer overflowed
-    lines_lost_host: int = 0
-    lines_malformed: int = 0
-    #: bytes the acquisition buffer had no room for, and how often it overflowed
-    bytes_dropped_host: int = 0
-    host_overflows: int = 0
-    #: exceptions raised by line, frame and byte listeners (caught; see ``listeners.py``)
-    listener_errors: int = 0
-    #: the frames the consumer of ``frames()`` never saw because it was too slow (recorders and
-    #: line listeners still got them)
-    frames_dropped_queue: int = 0
-    crc_errors: int = 0
-    header_errors: int = 0
-    seq_gaps: int = 0
-    seq_resets: int = 0
-    bytes_discarded: int = 0
-    unsupported: int = 0
-    malformed: int = 0
-    disconnects: int = 0
-    reconnects: int = 0
-    device_resets: int = 0
     commands: int = 0
     command_retries: int = 0
     naks: int = 0
     #: replies whose seq matched a waiting command but whose type did not (ignored)
     stray_replies: int = 0
+    #: the frames the consumer of ``frames()`` never saw because it was too slow (recorders and
+    #: line listeners still got them)
+    frames_dropped_queue: int = 0
+
+
+class _Counter:
+    """A read-only flat name for one counter of a composed part: ``stats.crc_errors``."""
+
+    def __init__(self, part: str, name: str = "") -> None:
+        self.part = part
+        self.name = name
+
+    def __set_name__(self, owner: type, attr: str) -> None:
+        self.name = self.name or attr
+
+    def __get__(self, obj: object, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return getattr(getattr(obj, self.part), self.name)
+
+    def __set__(self, obj: object, value: object) -> None:
+        raise AttributeError(f"{self.name} is read-only here: it is {self.part}.{self.name}")
+
+
+@dataclass
+class DeviceStats:
+    """A snapshot of the link, decoder, receive-path and client counters, and the last STATUS.
+
+    The parts are copies of each layer's own counters (``link``, ``decoder``, ``receive``,
+    ``client``); the flat names (``stats.crc_errors``, ``stats.lines_lost_host``, …) read them,
+    and :meth:`as_dict` gives them as one flat dict for reports and recordings.
+    """
+
+    port: str = ""
+    elapsed_s: float = 0.0
+    mb_per_s: float = 0.0
+    lines_per_s: float = 0.0
+    frames_per_s: float = 0.0
+    link: LinkCounters = field(default_factory=LinkCounters)
+    decoder: DecoderStats = field(default_factory=DecoderStats)
+    receive: ReceiveCounts = field(default_factory=ReceiveCounts)
+    client: ClientCounts = field(default_factory=ClientCounts)
+    #: exceptions raised by line, frame and byte listeners (caught; see ``listeners.py``)
+    listener_errors: int = 0
     #: from the most recent STATUS (None until one arrived)
     device_dropped_lines: int | None = None
     temperature_c: float | None = None
@@ -148,6 +155,53 @@ class DeviceStats:
     state: str = ""
     failure: str = ""
     logs: list[str] = field(default_factory=list)
+
+    connected = _Counter("link")
+    bytes_in = _Counter("link")
+    bytes_out = _Counter("link")
+    disconnects = _Counter("link")
+    reconnects = _Counter("link")
+    #: bytes the acquisition buffer had no room for, and how often it overflowed
+    bytes_dropped_host = _Counter("link")
+    host_overflows = _Counter("link", "overflows")
+    lines_received = _Counter("receive")
+    frames_complete = _Counter("receive")
+    frames_incomplete = _Counter("receive")
+    frames_lost = _Counter("receive")
+    lines_missing = _Counter("receive")
+    lines_lost_link = _Counter("receive")
+    lines_lost_device = _Counter("receive")
+    lines_lost_host = _Counter("receive")
+    lines_malformed = _Counter("receive")
+    device_resets = _Counter("receive")
+    crc_errors = _Counter("decoder")
+    header_errors = _Counter("decoder")
+    seq_gaps = _Counter("decoder")
+    seq_resets = _Counter("decoder")
+    bytes_discarded = _Counter("decoder")
+    unsupported = _Counter("decoder")
+    commands = _Counter("client")
+    command_retries = _Counter("client")
+    naks = _Counter("client")
+    stray_replies = _Counter("client")
+    frames_dropped_queue = _Counter("client")
+
+    @property
+    def malformed(self) -> int:
+        """Frames dropped as malformed: by the decoder, and lines whose sizes break the limits."""
+        return self.decoder.malformed + self.receive.lines_malformed
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every figure under its flat name, as a plain dict (JSON reports, HDF5 attributes)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name not in _PARTS:
+                value = getattr(self, f.name)
+                out[f.name] = list(value) if isinstance(value, list) else value
+        for name, attr in vars(DeviceStats).items():
+            if isinstance(attr, _Counter | property):
+                out[name] = getattr(self, name)
+        return out
 
     def summary(self) -> str:
         """A few human-readable lines."""
@@ -179,6 +233,9 @@ class DeviceStats:
         if self.failure:
             parts.append(f"failed: {self.failure}")
         return "\n".join(parts)
+
+
+_PARTS = ("link", "decoder", "receive", "client")
 
 
 class _Waiter:
@@ -231,7 +288,7 @@ class Device:
         self._opened_s = time.monotonic()
         self._rate_mark: tuple[float, int, int, int] = (self._opened_s, 0, 0, 0)
         self._rates = (0.0, 0.0, 0.0)
-        self._counts = DeviceStats(port=port)
+        self._counts = ClientCounts()
         self._gap_listeners = ListenerSet("gap listener")
         self._resync = threading.Event()
         self._version_probe = False
@@ -495,7 +552,6 @@ class Device:
     @property
     def stats(self) -> DeviceStats:
         """A snapshot of everything counted so far."""
-        c = self._counts
         rc = self._rx.counts
         d = self._decoder.stats
         link = self.link.counters
@@ -507,20 +563,10 @@ class Device:
             self._rates = ((link.bytes_in - b0) / dt / 1e6, (rc.lines_received - l0) / dt,
                            (frames - f0) / dt)
             self._rate_mark = (now, link.bytes_in, rc.lines_received, frames)
-        s = DeviceStats(**asdict(rc), frames_dropped_queue=c.frames_dropped_queue,
-                        commands=c.commands, command_retries=c.command_retries, naks=c.naks,
-                        stray_replies=c.stray_replies)
-        s.port = self.port
-        s.connected = link.connected
-        s.elapsed_s = now - self._opened_s
-        s.bytes_in, s.bytes_out = link.bytes_in, link.bytes_out
+        s = DeviceStats(port=self.port, elapsed_s=now - self._opened_s, link=replace(link),
+                        decoder=replace(d), receive=replace(rc), client=replace(self._counts),
+                        listener_errors=self._rx.listener_errors + self.link.taps.errors)
         s.mb_per_s, s.lines_per_s, s.frames_per_s = self._rates
-        s.crc_errors, s.header_errors = d.crc_errors, d.header_errors
-        s.seq_gaps, s.seq_resets, s.bytes_discarded = d.seq_gaps, d.seq_resets, d.bytes_discarded
-        s.unsupported, s.malformed = d.unsupported, d.malformed + rc.lines_malformed
-        s.disconnects, s.reconnects = link.disconnects, link.reconnects
-        s.bytes_dropped_host, s.host_overflows = link.bytes_dropped_host, link.overflows
-        s.listener_errors = self._rx.listener_errors + self.link.taps.errors
         st = self.last_status
         if st is not None:
             s.device_dropped_lines = st.dropped_lines

@@ -61,12 +61,15 @@ def config_from_dict(data: dict[str, Any]) -> AcquisitionConfig:
 
 
 def stats_to_dict(stats: object) -> dict[str, Any]:
-    """A DeviceStats/DecoderStats (any dataclass) or dict as a plain dict."""
+    """A DeviceStats or DecoderStats (anything with ``as_dict()``), a dict, or None as a dict."""
     if stats is None:
         return {}
     if isinstance(stats, dict):
         return dict(stats)
-    return dataclasses.asdict(stats)  # type: ignore[arg-type]
+    as_dict = getattr(stats, "as_dict", None)
+    if as_dict is None:
+        raise TypeError(f"cannot record statistics of type {type(stats).__name__}")
+    return dict(as_dict())
 
 
 def to_json(value: object) -> str:

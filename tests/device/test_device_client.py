@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from device_fixtures import assert_lines_match_truth, sim_on_pty, truth_lines
 
 from sonobridge.device import ConfigError, NakError, open_device
 from sonobridge.protocol import Configure, ErrorCode, Nak
 from sonobridge.protocol.rules import check_configure
+
+from .device_fixtures import assert_lines_match_truth, sim_on_pty, truth_lines
 
 
 def test_handshake_and_configure_round_trip():
@@ -93,6 +96,35 @@ def test_status_ping_and_stats():
         assert "lost lines" in dev.stats.summary()
 
 
+def test_stats_compose_each_layers_counters_as_a_snapshot():
+    with sim_on_pty() as (_, port), open_device(port) as dev:
+        dev.configure(samples_per_line=256, lines_per_frame=8, prf_hz=4000)
+        dev.start()
+        list(dev.frames(timeout=2.0, count=3))
+        s = dev.stats
+        assert s.receive.lines_received >= 24
+        assert s.lines_received == s.receive.lines_received
+        assert s.bytes_in == s.link.bytes_in > 0
+        assert s.crc_errors == s.decoder.crc_errors
+        assert s.commands == s.client.commands >= 2
+        assert s.host_overflows == s.link.overflows
+        assert s.malformed == s.decoder.malformed + s.receive.lines_malformed
+        with pytest.raises(AttributeError):
+            s.crc_errors = 1  # type: ignore[misc]
+        list(dev.frames(timeout=2.0, count=3))
+        dev.stop()
+        # a snapshot: the parts are copies, not the live counters
+        assert dev.stats.lines_received > s.lines_received
+        flat = s.as_dict()
+        assert json.loads(json.dumps(flat)) == flat
+        assert flat["lines_received"] == s.lines_received and flat["port"] == port
+        assert flat["host_overflows"] == s.link.overflows and flat["malformed"] == s.malformed
+        assert not {"link", "decoder", "receive", "client"} & flat.keys()
+        for name in ("bytes_in", "connected", "crc_errors", "seq_gaps", "lines_lost_host",
+                     "frames_dropped_queue", "stray_replies", "device_resets", "state", "logs"):
+            assert flat[name] == getattr(s, name)
+
+
 def test_sim_url_handshake_and_configure_round_trip():
     from sonobridge.sim.urlhandler.protocol_sim import engine_for
 
@@ -120,10 +152,10 @@ def test_protocol_version_mismatch_says_which_side_to_update(tmp_path):
 
 
 def test_a_lost_command_is_retried_with_the_retry_flag():
-    from board_fixtures import IndexRenderer
-
     from sonobridge.board.pty_transport import PtyTransport
     from sonobridge.sim.server import SimOptions, create_engine
+
+    from ..board.board_fixtures import IndexRenderer
 
     class DeafOnce(PtyTransport):
         """Loses the first chunk the host writes, like a reply lost on a noisy link."""
@@ -153,7 +185,7 @@ def test_slow_consumer_loses_oldest_frames_but_listeners_get_everything():
         before = dev.stats.bytes_in  # the handshake came before the tap
         dev.configure(samples_per_line=256, lines_per_frame=4, prf_hz=4000)
         dev.start(n_frames=30)
-        from device_fixtures import drain
+        from .device_fixtures import drain
 
         drain(engine, dev)  # nobody reads frames meanwhile
         s = dev.stats

@@ -1,3 +1,0 @@
-"""Compatibility name for :mod:`sonobridge.hil.board` (tests/firmware imports it from here)."""
-
-from sonobridge.hil.board import *  # noqa: F403
