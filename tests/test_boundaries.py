@@ -77,3 +77,27 @@ def test_third_party_imports(package, third_party):
     for path in (HOST / package).rglob("*.py"):
         roots = {n.split(".")[0] for n in imports_of(path)}
         assert roots <= allowed, f"{path.name} imports {roots - allowed}"
+
+
+TESTS = Path(__file__).resolve().parent
+
+
+def test_tests_are_packages_with_relative_helper_imports():
+    """Every test folder is a package, and no test puts a folder on ``sys.path``."""
+    folders = {p.parent for p in TESTS.rglob("*.py")}
+    assert all((d / "__init__.py").is_file() for d in folders), sorted(
+        str(d) for d in folders if not (d / "__init__.py").is_file())
+    helpers = {p.stem for p in TESTS.rglob("*.py")} - {"__init__", "conftest"}
+    for path in TESTS.rglob("*.py"):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(
+                    node.value, ast.Name) and node.value.id == "sys":
+                pytest.fail(f"{path.relative_to(TESTS)} uses sys.path")
+            if isinstance(node, ast.ImportFrom) and not node.level:
+                assert (node.module or "").split(".")[0] not in helpers, (
+                    f"{path.relative_to(TESTS)} imports the helper {node.module} absolutely")
+            if isinstance(node, ast.Import):
+                assert not {a.name.split(".")[0] for a in node.names} & helpers, path
+    pyproject = (TESTS.parent / "pyproject.toml").read_text()
+    assert "pythonpath" not in pyproject

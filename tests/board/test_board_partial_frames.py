@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import serial
-from board_fixtures import IndexRenderer, make_board
 
 from sonobridge.board.engine import BoardEngine
 from sonobridge.board.pty_transport import PtyTransport
@@ -32,6 +31,8 @@ from sonobridge.protocol import (
 from sonobridge.protocol.constants import PARTIAL_FRAME_TIMEOUT_S
 from sonobridge.record.replay import ReplayBoard
 from sonobridge.sim.server import SimOptions, create_engine
+
+from .board_fixtures import IndexRenderer, make_board
 
 CUT = 60
 #: the PONG after a truncated CONFIGURE must beat this; the protocol promises 100 ms

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from board_fixtures import Host, expected_samples, make_board
 
 from sonobridge.protocol import (
     CONFIGURE_FIELD_IDS,
@@ -30,6 +29,8 @@ from sonobridge.protocol import (
 )
 from sonobridge.protocol.constants import UNSOLICITED
 from sonobridge.protocol.rules import check_configure
+
+from .board_fixtures import Host, expected_samples, make_board
 
 
 def small_config(**kw) -> Configure:

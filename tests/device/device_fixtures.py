@@ -6,12 +6,13 @@ import contextlib
 from collections.abc import Iterator
 
 import numpy as np
-from board_fixtures import IndexRenderer
 
 from sonobridge.board.engine import BoardEngine
 from sonobridge.board.pty_transport import PtyTransport
 from sonobridge.protocol import EchoLine
 from sonobridge.sim.server import SimOptions, create_engine
+
+from ..board.board_fixtures import IndexRenderer
 
 _names = iter(range(10**9))
 

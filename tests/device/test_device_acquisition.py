@@ -15,7 +15,6 @@ import time
 
 import numpy as np
 import pytest
-from device_fixtures import sim_on_pty, wait_until
 
 from sonobridge.device import open_device
 from sonobridge.device.acquisition import ProcessReader, ThreadReader, start_reader
@@ -23,6 +22,8 @@ from sonobridge.device.link import open_port
 from sonobridge.device.reader_process import NICENESS
 from sonobridge.device.receiver import Receiver
 from sonobridge.protocol import Decoder, DeviceInfo, EchoLine, FrameEnd, SampleFormat, encode
+
+from .device_fixtures import sim_on_pty, wait_until
 
 
 def _pattern(n: int, start: int = 0) -> bytes:

@@ -5,16 +5,17 @@ from __future__ import annotations
 import time
 
 import pytest
-from device_fixtures import (
+
+from sonobridge.device import open_device
+from sonobridge.protocol import EchoLine
+
+from .device_fixtures import (
     assert_lines_match_truth,
     drain,
     sim_board,
     truth_lines,
     wait_until,
 )
-
-from sonobridge.device import open_device
-from sonobridge.protocol import EchoLine
 
 N_FRAMES = 40
 LINES = 8

@@ -17,8 +17,6 @@ import threading
 
 import numpy as np
 import pytest
-from device_fixtures import wait_until
-from hostile_board import DEFAULT_INFO, HostileBoard, echo_line
 
 from sonobridge.device import (
     DeviceError,
@@ -42,6 +40,9 @@ from sonobridge.protocol import (
     Status,
     encode,
 )
+
+from .device_fixtures import wait_until
+from .hostile_board import DEFAULT_INFO, HostileBoard, echo_line
 
 BOARD = DEFAULT_INFO.board_name
 MB = 1 << 20

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from doppler_sim import DEPTH, F0, PRF, V_NYQ, C, chain, fire, gate, vessel_phantom
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +19,8 @@ from sonobridge.dsp import (
     wrap_velocity,
 )
 from sonobridge.sim import Acquisition, EchoSynth
+
+from .doppler_sim import DEPTH, F0, PRF, V_NYQ, C, chain, fire, gate, vessel_phantom
 
 
 def pooled_velocity(axial_m_s: float, *, frames: int = 4, attenuation: float = 0.0,

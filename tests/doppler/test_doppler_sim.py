@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from doppler_sim import F0, PRF, V_NYQ, C, chain, vessel_phantom
 
 from sonobridge.dsp import Chain, ChainConfig, ensemble_iq, lag_one_autocorrelation
 from sonobridge.sim import Acquisition, EchoSynth, Phantom, PhantomError, load_phantom
 from sonobridge.sim.phantom import Vessel
+
+from .doppler_sim import F0, PRF, V_NYQ, C, chain, vessel_phantom
 
 VESSEL = {"x_m": 0.0, "z_m": 0.02, "radius_m": 0.002, "length_m": 0.01, "angle_deg": 60.0,
           "peak_velocity_m_s": 0.3}

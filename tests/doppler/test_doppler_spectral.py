@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from doppler_sim import DEPTH, F0, PRF, V_NYQ, fire, vessel_phantom
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sonobridge.dsp import PwSpectrum, pw_spectrogram, range_gate
+
+from .doppler_sim import DEPTH, F0, PRF, V_NYQ, fire, vessel_phantom
 
 
 @pytest.mark.parametrize(("fraction", "angle_deg"), [(0.5, 45.0), (-0.3, 45.0), (0.65, 20.0),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from doppler_sim import DEPTH, F0, PRF, V_NYQ, fire, gate, vessel_phantom
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -17,6 +16,8 @@ from sonobridge.dsp import (
     regression_response,
     regression_wall_filter,
 )
+
+from .doppler_sim import DEPTH, F0, PRF, V_NYQ, fire, gate, vessel_phantom
 
 
 def test_wall_filter_removes_a_stationary_reflector_40_db_above_the_flow():

@@ -2,12 +2,13 @@
 
 import numpy as np
 import pytest
-import rf_model
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from sonobridge.dsp import full_scale, resolve_format, to_full_scale
+
+from . import rf_model
 
 _SHAPES = hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=16)
 

@@ -4,7 +4,6 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
-import rf_model
 
 from sonobridge.dsp import (
     Chain,
@@ -15,6 +14,8 @@ from sonobridge.dsp import (
     peak_position,
     speckle_snr,
 )
+
+from . import rf_model
 
 FS, F0, C = 40e6, 5e6, 1540.0
 

@@ -4,11 +4,12 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
-import rf_model
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sonobridge.dsp import Chain, ChainConfig, ScanConverter
+
+from . import rf_model
 
 FS, F0 = 40e6, 5e6
 

@@ -5,7 +5,6 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
-import rf_model
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +22,8 @@ from sonobridge.dsp import (
     tgc_gain_db,
     track_reference,
 )
+
+from . import rf_model
 
 FS, F0 = 40e6, 5e6
 BASE = ChainConfig(sample_rate_hz=FS, center_freq_hz=F0, blank_s=0.0, blank_taper_s=0.0)

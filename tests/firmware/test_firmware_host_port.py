@@ -12,7 +12,6 @@ import random
 import select
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 import pytest
 import serial
 
+from sonobridge.hil.board import firmware_host_argv
 from sonobridge.protocol import (
     Ack,
     Configure,
@@ -461,11 +461,6 @@ def test_firmware_stall_makes_lines_later_not_a_burst(fw_binary: Path) -> None:
 
 
 def test_firmware_hil_target_uses_the_profile_send_buffer(fw_binary: Path) -> None:
-    sys.path.insert(0, str(ROOT / "hil_tests"))
-    try:
-        from hil_board import firmware_host_argv
-    finally:
-        sys.path.remove(str(ROOT / "hil_tests"))
     argv = firmware_host_argv(str(fw_binary))
     assert argv == [str(fw_binary), "--buffer", str(load_profile(PROFILE).send_buffer_bytes)]
     dev = FwHost(fw_binary, *argv[1:])

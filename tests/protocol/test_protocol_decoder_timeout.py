@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from proto_strategies import messages
 
 from sonobridge.protocol import Configure, Decoder, GetStatus, Ping, encode, next_seq
 from sonobridge.protocol.constants import PARTIAL_FRAME_TIMEOUT_S
+
+from .proto_strategies import messages
 
 GAP = PARTIAL_FRAME_TIMEOUT_S
 # the messages are big (ECHO_LINE, PING data); what matters is every cut of every type

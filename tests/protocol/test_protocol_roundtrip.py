@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from proto_strategies import BY_TYPE, echo_lines, messages, seqs
 
 from sonobridge.protocol import Decoder, EchoLine, MsgType, decode_payload, encode, encode_payload
 from sonobridge.protocol.messages import MESSAGE_CLASSES
+
+from .proto_strategies import BY_TYPE, echo_lines, messages, seqs
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])

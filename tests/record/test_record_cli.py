@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from record_fixtures import decode_png, sim_url
 
 from sonobridge.protocol import Decoder, EchoLine, MsgType
 from sonobridge.record import CaptureReader, iter_rx, open_recording, verify_recording
@@ -18,6 +17,8 @@ from sonobridge.record.commands import main
 from sonobridge.record.export import iter_frame_images
 from sonobridge.record.raw import KIND_RX
 from sonobridge.record.wire import FrameSplitter
+
+from .record_fixtures import decode_png, sim_url
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--lines", "8", "--samples", "512", "--prf", "4000"]

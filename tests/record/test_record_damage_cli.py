@@ -13,18 +13,19 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from record_fixtures import (
+
+from sonobridge.record import open_recording
+from sonobridge.record.commands import main
+from sonobridge.record.export import iter_frame_images
+from sonobridge.record.hdf5_schema import row_offset
+
+from .record_fixtures import (
     flip_byte,
     rows_stored_before,
     sim_url,
     synthetic_lines,
     write_recording,
 )
-
-from sonobridge.record import open_recording
-from sonobridge.record.commands import main
-from sonobridge.record.export import iter_frame_images
-from sonobridge.record.hdf5_schema import row_offset
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--lines", "8", "--samples", "512", "--prf", "4000"]

@@ -7,7 +7,6 @@ import threading
 from collections import deque
 
 import pytest
-from record_fixtures import synthetic_lines, wait_until, write_recording
 
 from sonobridge.record import CaptureReader, DatasetWriter, Recording, RecordingError
 from sonobridge.record.background_writer import BackgroundWriter
@@ -23,6 +22,8 @@ from sonobridge.record.formats import (
 )
 from sonobridge.record.raw import CaptureWriter
 from sonobridge.record.replay import RecordingSource, open_source
+
+from .record_fixtures import synthetic_lines, wait_until, write_recording
 
 # -- the background writer -----------------------------------------------------------------------
 

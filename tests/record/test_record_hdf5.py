@@ -12,7 +12,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from record_fixtures import INFO, synthetic_lines, wait_until, write_recording
 
 from sonobridge.device import AcquisitionConfig
 from sonobridge.protocol import SampleFormat
@@ -26,6 +25,8 @@ from sonobridge.record import (
 from sonobridge.record.hdf5_schema import FRAME_DTYPE, LINE_DTYPE, row_offset
 from sonobridge.record.hdf5_writer import RESERVE_FLOOR, RESERVE_SECONDS, reserve_for
 from sonobridge.record.meta import config_to_dict, info_to_dict
+
+from .record_fixtures import INFO, synthetic_lines, wait_until, write_recording
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "recording.md"
 _lines = synthetic_lines

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from record_fixtures import wait_until
 
 from sonobridge.protocol import Decoder, EchoLine, Ping, encode
 from sonobridge.record.raw import (
@@ -26,6 +25,8 @@ from sonobridge.record.raw import (
     CaptureWriter,
     iter_rx,
 )
+
+from .record_fixtures import wait_until
 
 
 def _stream() -> list[bytes]:

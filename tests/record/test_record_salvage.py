@@ -14,18 +14,19 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from record_fixtures import (
+
+from sonobridge.record import RecordingError, open_recording, salvage_recording, verify_recording
+from sonobridge.record.hdf5_schema import row_offset
+from sonobridge.record.meta import info_to_dict
+from sonobridge.record.salvage import _lookup3
+
+from .record_fixtures import (
     INFO,
     flip_byte,
     rows_stored_before,
     synthetic_lines,
     write_recording,
 )
-
-from sonobridge.record import RecordingError, open_recording, salvage_recording, verify_recording
-from sonobridge.record.hdf5_schema import row_offset
-from sonobridge.record.meta import info_to_dict
-from sonobridge.record.salvage import _lookup3
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from record_fixtures import (
+
+from sonobridge.record import convert_capture, iter_rx, open_recording
+from sonobridge.record.meta import config_to_dict, info_to_dict
+from sonobridge.record.urlhandler.protocol_replay import replay_url
+
+from .record_fixtures import (
     CONFIG,
     LINES,
     N_FRAMES,
@@ -14,10 +19,6 @@ from record_fixtures import (
     record_sim,
     replay_ended,
 )
-
-from sonobridge.record import convert_capture, iter_rx, open_recording
-from sonobridge.record.meta import config_to_dict, info_to_dict
-from sonobridge.record.urlhandler.protocol_replay import replay_url
 
 
 def _slots(rec) -> dict[tuple[int, int, int], np.ndarray]:
@@ -144,10 +145,10 @@ def test_lost_line_accounting_matches_the_client_and_the_truth(tmp_path, faults)
 
 
 def test_a_sweep_cut_short_by_stop_is_not_a_loss(tmp_path):
-    from record_fixtures import sim_drained, sim_url, wait_until
-
     from sonobridge.device import Device
     from sonobridge.record import Recorder
+
+    from .record_fixtures import sim_drained, sim_url, wait_until
 
     url = sim_url()
     dev = Device(url)

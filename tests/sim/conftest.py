@@ -1,15 +1,8 @@
-"""Make the sim test helpers importable as ``sim_fixtures`` and share the expensive synths."""
-
-import sys
-from pathlib import Path
+"""Share the expensive phantom synths between the sim tests."""
 
 import pytest
 
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
-
-from sim_fixtures import default_cyst_synth  # noqa: E402
+from .sim_fixtures import default_cyst_synth
 
 
 @pytest.fixture(scope="session")

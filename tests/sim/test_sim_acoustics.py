@@ -6,10 +6,11 @@ import math
 
 import numpy as np
 import pytest
-from sim_fixtures import C, envelope, fixed_acq, peak, phantom, spectrum_band
 
 from sonobridge.sim import Acquisition, Adc, EchoSynth, Transducer, load_phantom
 from sonobridge.sim.acoustics import FWHM_PER_SIGMA
+
+from .sim_fixtures import C, envelope, fixed_acq, peak, phantom, spectrum_band
 
 LAMBDA = C / 5e6
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sim_fixtures import envelope, fixed_acq, peak
 
 from sonobridge.sim import Acquisition, EchoSynth, PhantomError, builtin_phantoms, load_phantom
+
+from .sim_fixtures import envelope, fixed_acq, peak
 
 GOOD = """
 name = "mine"

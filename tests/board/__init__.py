@@ -1,0 +1,1 @@
+"""Tests of the board-side layer (host/board): responder, engine, transports."""

@@ -1,8 +1,0 @@
-"""Fixtures for the simulated board's protocol tests: a deterministic stand-in renderer."""
-
-from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))

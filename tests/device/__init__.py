@@ -1,0 +1,1 @@
+"""Tests of the device client: handshake, streaming, faults, hostile boards, acquisition."""

@@ -1,0 +1,1 @@
+"""Tests of the Doppler chain against a moving-scatterer model."""

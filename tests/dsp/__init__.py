@@ -1,0 +1,1 @@
+"""Tests of the B-mode DSP chain against a self-contained RF model."""

@@ -1,0 +1,1 @@
+"""Tests of the HIL suite itself: its options, report and verdicts."""

@@ -1,0 +1,1 @@
+"""Tests of recording, replay, salvage and export."""

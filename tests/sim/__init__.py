@@ -1,0 +1,1 @@
+"""Tests of the simulated board: phantoms, acoustics, the served board."""
