@@ -187,6 +187,22 @@ class DeviceStats:
     frames_dropped_queue = _Counter("client")
 
     @property
+    def mean_mb_per_s(self) -> float:
+        """Megabytes per second received, averaged over the whole session."""
+        return self.bytes_in / self.elapsed_s / 1e6 if self.elapsed_s > 0 else 0.0
+
+    @property
+    def mean_lines_per_s(self) -> float:
+        """Lines per second, averaged over the whole session."""
+        return self.lines_received / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def mean_frames_per_s(self) -> float:
+        """Sweeps per second (complete or not), averaged over the whole session."""
+        frames = self.frames_complete + self.frames_incomplete
+        return frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
     def malformed(self) -> int:
         """Frames dropped as malformed: by the decoder, and lines whose sizes break the limits."""
         return self.decoder.malformed + self.receive.lines_malformed
