@@ -134,7 +134,7 @@ def vectors_block() -> str:
     for i, (name, seq, flags, message) in enumerate(canonical()):
         frame = encode(message, seq, flags=flags)
         parts.append(f"`tests/vectors/{i:02d}_{name}.hex`: `{message.MSG_TYPE.name}`, "
-                     f"seq {seq}, flags 0x{int(flags):02X}, {len(frame)} bytes\n\n```\n"
+                     f"seq {seq}, flags 0x{int(flags):02X}, {len(frame)} bytes\n\n```text\n"
                      f"{hex_lines(frame)}\n```")
     return "\n\n".join(parts)
 
