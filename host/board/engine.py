@@ -8,6 +8,7 @@ allows, through the fault injector. The transports are ``pty_transport.py``,
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,26 @@ from sonobridge.protocol.constants import PARTIAL_FRAME_TIMEOUT_S
 from .board import Board
 from .link import FaultEvent, FaultInjector, FaultPlan, TokenBucket, link_profile
 from .transport import Transport
+
+#: a tick later than this is not caught up (a suspended or starved process): the board keeps
+#: what its send buffer holds and drops the rest, rather than rendering and sending seconds
+#: of frames at once
+MAX_CATCH_UP_S = 1.0
+
+
+class HostDrop(bytes):
+    """In a board's ``pull`` output: a frame the host dropped, empty, with its wire size.
+
+    A board in the client's own process (``sim://``) that the host did not run in time sends
+    these for the lines it could not keep; the engine turns them into a gap in the transport
+    (``QueueTransport.host_dropped``), which the client counts as its own loss.
+    """
+
+    def __new__(cls, n_bytes: int) -> HostDrop:
+        """An empty frame standing for ``n_bytes`` dropped."""
+        self = super().__new__(cls)
+        self.n_bytes = n_bytes
+        return self
 
 
 @dataclass
@@ -68,6 +89,8 @@ class BoardEngine:
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: engine clock when the next tick was planned (see ``_step``)
+        self._due: float | None = None
         self.error: BaseException | None = None
 
     @property
@@ -108,6 +131,18 @@ class BoardEngine:
     def _step(self) -> float:
         """One engine tick; returns how long to wait before the next."""
         now = self.clock()
+        # how much later than planned this tick came: the CPU was busy elsewhere (for sim://,
+        # this very process). A real board's link goes on sending meanwhile, so the link may
+        # catch up on that time; else the board would drop lines and blame the link.
+        late = 0.0
+        if self._due is not None and now > self._due:
+            stalled = max(0.0, min(now, self._stall_until) - self._due)  # a stall sends nothing
+            late = max(0.0, now - self._due - stalled)
+        tick = self._tick(now, late)
+        self._due = now + tick
+        return tick
+
+    def _tick(self, now: float, late: float) -> float:
         board = self.board
         if self._down_until is not None:
             if now < self._down_until:
@@ -133,17 +168,25 @@ class BoardEngine:
             n = self.transport.write_device(self._carry)
             self._carry = self._carry[n:]
             self.stats.bytes_sent += n
+        note = getattr(board, "note_link", None)  # lets a board's log name the cause
         if self._carry or now < self._stall_until:
+            if note is not None:
+                note("stalled" if now < self._stall_until else "refused")
             board.pull(now, 0)  # keep acquiring into the device buffer
+        elif late > MAX_CATCH_UP_S:
+            if note is not None:
+                note("late")
+            board.pull(now, 0)  # the buffer keeps what it can; the rest is dropped, not sent
         else:
-            frames = board.pull(now, self.bucket.budget(now))
+            budget = self.bucket.budget(now)
+            # the bucket already credits up to its burst for the time since the last tick
+            catch_up = (max(0.0, late * self.profile.bytes_per_s - self.bucket.burst)
+                        if math.isfinite(budget) else 0.0)
+            if note is not None:
+                note("limited")
+            frames = board.pull(now, budget + catch_up)
             if frames:
-                wire = self.injector.apply(frames, now)
-                self.bucket.spend(len(wire))
-                self.stats.frames_sent += len(frames)
-                n = self.transport.write_device(wire)
-                self.stats.bytes_sent += n
-                self._carry = wire[n:]
+                self.bucket.spend(max(0.0, self._deliver(frames, now) - catch_up))
         tick = 0.001 if board.state == DeviceState.STREAMING or self._carry else 0.02
         if self._last_rx is not None:
             # wake just after the idle gap that would expire a partial command, not up to an
@@ -152,6 +195,33 @@ class BoardEngine:
             if expiry > -0.001:
                 tick = min(tick, max(expiry, 0.0) + 0.0005)
         return tick
+
+    def _deliver(self, frames: list[tuple[int, bytes]], now: float) -> int:
+        """Put frames on the wire (what does not go through is carried); returns their size.
+
+        A :class:`HostDrop` among them becomes a gap in the transport at its place.
+        """
+        start = 0
+        size = 0
+        for i, (_, frame) in enumerate([*frames, (0, None)]):
+            if frame is not None and not isinstance(frame, HostDrop):
+                continue
+            if i > start:
+                wire = self.injector.apply(frames[start:i], now)
+                self.stats.frames_sent += i - start
+                if self._carry:  # the transport is full: keep the order
+                    self._carry += wire
+                else:
+                    n = self.transport.write_device(wire)
+                    self.stats.bytes_sent += n
+                    self._carry = wire[n:]
+                size += len(wire)
+            if frame is not None:
+                # only an in-process board sends these, over a QueueTransport that drops
+                # rather than refuses (never a carry, so the gap is in its place)
+                self.transport.host_dropped(frame.n_bytes)  # type: ignore[attr-defined]
+            start = i + 1
+        return size
 
     def _fire(self, kind: str, duration: float, now: float) -> None:
         board = self.board

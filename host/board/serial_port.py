@@ -51,6 +51,19 @@ class QueueSerial(SerialBase):
         except ConnectionError as exc:
             raise SerialException(f"device disconnected: {exc}") from exc
 
+    def read_chunk(self, size: int) -> tuple[bytes, int, int]:
+        """Up to ``size`` bytes (all there are, not one by one), then the gap that follows.
+
+        Returns ``(data, gap_bytes, gap_ns)``: ``gap_bytes`` were dropped right after ``data``
+        because this host did not read in time (see ``QueueTransport``), 0 if none. Waits
+        at most ``timeout`` for something. The acquisition reader uses it where it exists.
+        """
+        self._check()
+        try:
+            return self._transport.host_read_chunk(size, self._timeout)
+        except ConnectionError as exc:
+            raise SerialException(f"device disconnected: {exc}") from exc
+
     def write(self, data: bytes) -> int:
         """Send bytes to the board."""
         self._check()

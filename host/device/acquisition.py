@@ -12,7 +12,9 @@ whatever else the host is doing. Two readers give the same events:
   it (tried: it still lost lines), and the OS schedules a process that sleeps in ``select``
   promptly, more so at the raised priority it asks for.
 * :class:`ThreadReader` for everything else (``sim://``, ``replay://`` and other in-process
-  URL handlers, Windows COM ports): a thread with the same bounded buffer.
+  URL handlers, Windows COM ports): a thread with the same bounded buffer. It takes all the
+  port holds per read, whatever the transport (``_chunk_reader``), and passes on the gaps an
+  in-process board's port reports (bytes dropped because this host did not read in time).
 
 Both buffer up to ``capacity`` bytes (default :data:`DEFAULT_CAPACITY`, over a second at the
 USB 2.0 high-speed limit). Beyond it new bytes are dropped and reported as a ``dropped`` event
@@ -29,6 +31,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -42,6 +45,9 @@ DEFAULT_CAPACITY = 64 << 20
 #: the worker's pipe is enlarged to this where the OS allows (fewer wake-ups per MB)
 _PIPE_SIZE = 1 << 20
 _WORKER = Path(rp.__file__)
+#: the reader thread's read size and the most it takes per call (as the reader process does)
+_READ = 1 << 16
+_BURST = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +181,7 @@ class ProcessReader:
 
 
 class ThreadReader:
-    """The same bounded buffer, filled by a thread through pyserial's ``read``."""
+    """The same bounded buffer, filled by a thread that takes all the port holds per read."""
 
     def __init__(self, ser: serial.SerialBase, capacity: int) -> None:
         self._ser = ser
@@ -232,15 +238,10 @@ class ThreadReader:
             self._cond.notify_all()
 
     def _run(self) -> None:
-        ser = self._ser
+        read = _chunk_reader(self._ser)
         while not self._stopping:
             try:
-                waiting = ser.in_waiting
-                data = ser.read(waiting if waiting > 0 else 1)
-                if data and not waiting:
-                    more = ser.in_waiting
-                    if more:
-                        data += ser.read(more)
+                data, gap, gap_ns = read()
             except Exception as exc:  # any failed read means the port is broken (pyserial
                 # raises SerialException, OSError, or TypeError when closed under it)
                 if not self._stopping:
@@ -248,3 +249,65 @@ class ThreadReader:
                 return
             if data:
                 self._put(Event("data", time.monotonic_ns(), data, len(data)))
+            if gap:  # the port itself dropped bytes the host did not take in time
+                self._put(Event("dropped", gap_ns, n_bytes=gap))
+
+
+ChunkRead = Callable[[], tuple[bytes, int, int]]
+
+
+def _chunk_reader(ser: serial.SerialBase) -> ChunkRead:
+    """How a thread takes everything ``ser`` holds in one go: ``() -> (data, gap, gap_ns)``.
+
+    Each call waits up to the port's timeout for the first byte, then takes all that is there
+    (up to :data:`_BURST`), never one byte per call: pyserial's ``read(n)`` waits for ``n``
+    bytes, and ``in_waiting`` is exact for ttys and COM ports but only 0 or 1 for
+    ``socket://``, which read that way 1-2 bytes per call (issue 14).
+    """
+    read_chunk = getattr(ser, "read_chunk", None)
+    if callable(read_chunk):  # the in-process board's port (sim://, replay://): gaps included
+        return lambda: read_chunk(_BURST)
+    if getattr(ser, "_socket", None) is not None:  # pyserial's socket:// (Windows, or forced)
+        return lambda: (_read_socket(ser), 0, 0)
+
+    def read_waiting() -> tuple[bytes, int, int]:
+        waiting = ser.in_waiting
+        parts = [ser.read(min(waiting, _BURST) if waiting > 0 else 1)]
+        total = len(parts[0])
+        while parts[0] and total < _BURST:
+            more = ser.in_waiting
+            if more <= 0:
+                break
+            part = ser.read(min(more, _BURST - total))
+            if not part:
+                break
+            parts.append(part)
+            total += len(part)
+        return b"".join(parts), 0, 0
+
+    return read_waiting
+
+
+def _read_socket(ser: serial.SerialBase) -> bytes:
+    """What pyserial's socket holds now, read from the socket itself (it is non-blocking)."""
+    sock = ser._socket  # pyserial's socket:// keeps it here (port_fd uses it too)
+    if sock is None:
+        raise serial.SerialException("the socket is closed")
+    # (with no timeout, still come back now and then so that stop() is noticed)
+    ready, _, _ = select.select([sock], [], [], 0.05 if ser.timeout is None else ser.timeout)
+    if not ready:
+        return b""
+    parts: list[bytes] = []
+    total = 0
+    while total < _BURST:
+        try:
+            part = sock.recv(_READ)
+        except (BlockingIOError, InterruptedError):
+            break
+        if not part:
+            if not parts:  # readable but empty: the peer closed the connection
+                raise serial.SerialException("socket disconnected")
+            break
+        parts.append(part)
+        total += len(part)
+    return b"".join(parts)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import serial
 
-from .acquisition import DEFAULT_CAPACITY, Reader, start_reader
+from .acquisition import DEFAULT_CAPACITY, Event, ProcessReader, Reader, start_reader
 from .errors import Disconnected, PortError
 from .listeners import ListenerSet
 
@@ -108,6 +108,10 @@ class SerialLink:
         self.counters = LinkCounters()
         #: what the OS granted the reader (priority), once it said
         self.reader_note = ""
+        #: the acquisition reader in use: "process" (the port's descriptor) or "thread"
+        self.reader_kind = ""
+        self._gap_logged_ns = -(1 << 62)
+        self._gap_bytes = self._gap_count = 0
         self._on_bytes = on_bytes
         self._on_state = on_state or (lambda state: None)
         self._on_gap = on_gap or (lambda n, host_ns: None)
@@ -131,6 +135,7 @@ class SerialLink:
                 ser.close()
             raise
         self._ser = ser
+        self.reader_kind = _kind(reader)
         self.counters.connected = True
         self._thread = threading.Thread(target=self._run, args=(ser, reader),
                                         name="sonobridge-link", daemon=True)
@@ -222,8 +227,7 @@ class SerialLink:
                     elif event.kind == "dropped":
                         self.counters.bytes_dropped_host += event.n_bytes
                         self.counters.overflows += 1
-                        log.warning("%s: the host fell behind; %d bytes dropped from the "
-                                    "acquisition buffer", self.port, event.n_bytes)
+                        self._log_gap(event)
                         self._on_gap(event.n_bytes, event.host_ns)
                     elif event.kind == "note":
                         self.reader_note = event.data.decode("utf-8", "replace")
@@ -242,6 +246,19 @@ class SerialLink:
             if reader is not None:
                 reader.stop()
 
+    def _log_gap(self, event: Event) -> None:
+        """Say that the host fell behind: at most once a second (a long stall of an
+        in-process board leaves a gap per sweep), with the bytes since the last time."""
+        self._gap_bytes += event.n_bytes
+        self._gap_count += 1
+        if event.host_ns - self._gap_logged_ns < 1_000_000_000:
+            return
+        more = f" in {self._gap_count} gaps" if self._gap_count > 1 else ""
+        log.warning("%s: the host fell behind; %d bytes dropped from the acquisition "
+                    "buffer%s", self.port, self._gap_bytes, more)
+        self._gap_logged_ns = event.host_ns
+        self._gap_bytes = self._gap_count = 0
+
     def _try_reopen(self) -> tuple[serial.SerialBase, Reader] | None:
         if self._closed.wait(self.retry_s):
             return None
@@ -258,8 +275,13 @@ class SerialLink:
             return None
         with self._write_lock:
             self._ser = ser
+        self.reader_kind = _kind(reader)
         self.counters.connected = True
         self.counters.reconnects += 1
         log.info("%s is back", self.port)
         self._on_state("reconnected")
         return ser, reader
+
+
+def _kind(reader: Reader) -> str:
+    return "process" if isinstance(reader, ProcessReader) else "thread"

@@ -5,7 +5,8 @@
 the device's frames with :meth:`SimBoard.pull`, passing the current time. Acquisition follows
 the configured PRF on that clock. Lines the link cannot take wait in a bounded send buffer,
 and when it is full they are dropped and counted, exactly as a real board with a slow USB link
-behaves.
+behaves; the engine notes why the link takes less than is due (its speed, a stall, a host that
+does not read), so the board's log names the true cause.
 
 Every frame the board sends can be kept as ground truth (``record_truth=True``), so tests can
 compare what the host received bit for bit.
@@ -21,6 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
+from sonobridge.board.engine import HostDrop
 from sonobridge.board.responder import CommandResponder, ResetMark
 from sonobridge.protocol import (
     Capability,
@@ -56,6 +58,19 @@ FAULT_OVERTEMP = 0x04
 FAULT_OVERFLOW = 0x08
 
 _FRAME_END_LEN = frame_len(16)
+
+#: why the send buffer overflowed, by the cause the engine notes (:meth:`SimBoard.note_link`)
+OVERFLOW_CAUSES = {
+    "limited": "link too slow for this PRF and line size",
+    "stalled": "the link stalled",
+    "refused": "the host is not reading the port in time",
+    "injected": "injected overflow fault",
+    "late": "this host did not run the simulated board for over a second",
+}
+
+#: in the send queue: a line acquired while this host did not run an in-process board, sent
+#: as a gap the host counts as its own loss (see ``SimBoard.late_is_host_loss``)
+_HOST_GAP = object()
 
 
 @dataclass(frozen=True)
@@ -114,6 +129,13 @@ class SimBoard(CommandResponder):
         #: (seq, message) of every frame sent, when ``record_truth`` is set
         self.truth: list[tuple[int, Message]] = []
         self.boots = 0
+        #: why the link takes less than is due (see :meth:`note_link`)
+        self.link_cause = "limited"
+        #: set for a board in the client's own process (``sim://``): lines it cannot keep
+        #: because the host did not run it in time are sent as gaps (:class:`HostDrop`) and
+        #: counted by the client as its own loss, not dropped as the device's
+        self.late_is_host_loss = False
+        self._skip_cause = "limited"
         self._rng = np.random.default_rng(seed)
         self._prepare_lock = threading.Lock()
         self._flags = Flags.SIMULATED if profile.info.capabilities & Capability.SIMULATED else 0
@@ -251,19 +273,25 @@ class SimBoard(CommandResponder):
         self._frame_sent = 0
         self._overflow_logged = False
 
-    def _advance(self, now_s: float) -> None:
-        """Acquire every firing due by ``now_s`` into the send buffer (or drop it if full)."""
+    def _advance(self, now_s: float, *, hold: bool = False) -> bool:
+        """Acquire every firing due by ``now_s`` into the send buffer (or drop it if full).
+
+        With ``hold``, stop instead at the first line that does not fit (returning True), so
+        the caller can send first and come back: the link was sending all along.
+        """
         if self.state != DeviceState.STREAMING:
-            return
+            return False
         if not self._ready.is_set():
             self._t_start = now_s  # the front end is still settling: the sweep starts later
-            return
+            return False
         cfg = self.config
         due = math.floor((now_s - self._t_start) * cfg.prf_hz) + 1
         if self._n_frames:
             due = min(due, self._n_frames * self._per_frame)
         capacity = self.profile.send_buffer_bytes
         while self._fired < due:
+            if hold and self._stream and self._stream_bytes + self._line_bytes > capacity:
+                return True
             k = self._fired
             frame, idx = divmod(k, self._per_frame)
             if idx == 0:
@@ -272,15 +300,23 @@ class SimBoard(CommandResponder):
                 # would be dropped whole: count it without rendering it
                 if self._stream_bytes + self._line_bytes > capacity:
                     self._frame_samples = None
+                    self._skip_cause = self.link_cause
                 else:
                     self._frame_samples = self._render(frame)
             line, ens = divmod(idx, cfg.ensemble_size)
             overflow = self._stream_bytes + self._line_bytes > capacity
             injected = self.overflow_rate and self._rng.random() < self.overflow_rate
             if overflow or injected or self._frame_samples is None:
-                self.dropped_lines += 1
-                self.fault_flags |= FAULT_OVERFLOW
-                self._log_overflow()
+                cause = (self.link_cause if overflow else
+                         self._skip_cause if self._frame_samples is None else "injected")
+                self._log_overflow(cause)
+                if cause == "late" and self.late_is_host_loss:
+                    self._stream.append((_HOST_GAP, self._line_bytes))  # holds no memory
+                    self.lines_sent += 1
+                    self._frame_sent += 1
+                else:
+                    self.dropped_lines += 1
+                    self.fault_flags |= FAULT_OVERFLOW
             else:
                 t_fire = self._t_start + k / cfg.prf_hz
                 msg = EchoLine(
@@ -304,7 +340,8 @@ class SimBoard(CommandResponder):
                             _FRAME_END_LEN)
                 if self._n_frames and frame + 1 >= self._n_frames:
                     self.state = DeviceState.IDLE
-                    return
+                    return False
+        return False
 
     def _render(self, frame: int) -> np.ndarray:
         cfg = self.config
@@ -322,12 +359,20 @@ class SimBoard(CommandResponder):
         self._stream.append((msg, nbytes))
         self._stream_bytes += nbytes
 
-    def _log_overflow(self) -> None:
+    def note_link(self, cause: str) -> None:
+        """Why the link takes less than is due now: one of :data:`OVERFLOW_CAUSES`' keys.
+
+        The engine says it before each :meth:`pull`, so the log names the true cause of an
+        overflow rather than always blaming the link's speed.
+        """
+        self.link_cause = cause
+
+    def _log_overflow(self, cause: str) -> None:
         if not self._overflow_logged:
             self._overflow_logged = True
+            why = OVERFLOW_CAUSES.get(cause, OVERFLOW_CAUSES["limited"])
             self._replies.append(Log(level=LogLevel.WARNING,
-                                     text="send buffer full: dropping lines (link too slow "
-                                     "for this PRF and line size)"))
+                                     text=f"send buffer full: dropping lines ({why})"))
 
     # -- device → host ---------------------------------------------------------------------------
 
@@ -335,11 +380,24 @@ class SimBoard(CommandResponder):
         """Acquire what is due, then hand out whole frames worth up to ``budget_bytes``.
 
         Replies go before queued lines, as a device answers commands while streaming. The
-        last frame may overshoot the budget; the caller carries the debt.
+        last frame may overshoot the budget; the caller carries the debt. A late call (the
+        host's CPU ran something else) does not overflow the send buffer while the budget
+        lasts: acquiring and sending alternate, as they overlap on a board.
         """
-        self._advance(now_s)
         out: list[tuple[int, bytes]] = []
-        used = 0
+        used = 0.0
+        while True:
+            held = self._advance(now_s, hold=True)
+            used = self._send(out, used, budget_bytes, now_s)
+            if not held:
+                return out
+            if used >= budget_bytes:
+                self._advance(now_s)  # the link is done for now: what does not fit is dropped
+                return out
+
+    def _send(self, out: list[tuple[int, bytes]], used: float, budget_bytes: float,
+              now_s: float) -> float:
+        """Encode replies, then queued lines, into ``out`` while ``used < budget_bytes``."""
         while used < budget_bytes:
             if self._replies:
                 msg = self._replies.popleft()
@@ -348,6 +406,10 @@ class SimBoard(CommandResponder):
                     continue
             elif self._stream:
                 msg, nbytes = self._stream.popleft()
+                if msg is _HOST_GAP:  # it takes its sequence number, and no link time
+                    out.append((self._seq, HostDrop(nbytes)))
+                    self._seq = next_seq(self._seq)
+                    continue
                 self._stream_bytes -= nbytes
             else:
                 break
@@ -358,7 +420,7 @@ class SimBoard(CommandResponder):
                 self.truth.append((seq, msg))
             out.append((seq, frame))
             used += len(frame)
-        return out
+        return used
 
     def next_due_s(self) -> float | None:
         """Host time of the next firing, or None when idle (for the transport's sleep)."""

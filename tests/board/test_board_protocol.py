@@ -180,6 +180,37 @@ def test_bad_commands_get_the_documented_nak(frame, code):
     assert (nak.request_seq, nak.error_code) == (9, code)
 
 
+@pytest.mark.parametrize(("cause", "text"), [
+    ("limited", "link too slow for this PRF and line size"),
+    ("stalled", "the link stalled"),
+    ("refused", "the host is not reading the port in time"),
+])
+def test_the_overflow_log_names_the_cause_the_engine_noted(cause, text):
+    board = make_board()
+    host = Host(board)
+    host.send(small_config(samples_per_line=8192, prf_hz=2000, lines_per_frame=8))
+    host.send(Start())
+    host.pull(0.0)
+    board.note_link(cause)
+    board.pull(1.0, 0)  # the link takes nothing for a second
+    logs = [m.text for m in host.pull(1.0) if isinstance(m, Log)]
+    assert board.dropped_lines > 0
+    assert logs == [f"send buffer full: dropping lines ({text})"]
+
+
+def test_a_late_pull_with_budget_sends_rather_than_drops():
+    """Pulled a second late with room on the link, the board sends while it acquires (the
+    link was busy all along) instead of filling its buffer first and dropping the rest."""
+    board = make_board()
+    host = Host(board)
+    host.send(small_config(samples_per_line=8192, prf_hz=2000, lines_per_frame=8))
+    host.send(Start())
+    out = host.pull(0.0)
+    out += host.pull(1.0)  # 2000 more lines of 16 KB: 33 MB, eight times the 4 MiB buffer
+    assert board.dropped_lines == 0
+    assert sum(isinstance(m, EchoLine) for m in out) == board.lines_sent == 2001
+
+
 def test_wrong_nak_fault_changes_codes():
     board = make_board(wrong_nak=True)
     board.feed(encode_frame(0x55, b"", 1), 0.0)

@@ -10,20 +10,32 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import threading
 import time
 
 import numpy as np
 import pytest
 
+from sonobridge.board.queue_transport import QueueTransport
+from sonobridge.board.serial_port import QueueSerial
+from sonobridge.board.tcp_transport import SocketTransport
 from sonobridge.device import open_device
-from sonobridge.device.acquisition import ProcessReader, ThreadReader, start_reader
+from sonobridge.device.acquisition import ProcessReader, ThreadReader, port_fd, start_reader
 from sonobridge.device.link import open_port
 from sonobridge.device.reader_process import NICENESS
 from sonobridge.device.receiver import Receiver
 from sonobridge.protocol import Decoder, DeviceInfo, EchoLine, FrameEnd, SampleFormat, encode
+from sonobridge.sim.server import SimOptions, create_engine
 
-from .device_fixtures import sim_on_pty, wait_until
+from ..board.board_fixtures import IndexRenderer
+from .device_fixtures import (
+    assert_lines_match_truth,
+    drain,
+    sim_on_pty,
+    truth_lines,
+    wait_until,
+)
 
 
 def _pattern(n: int, start: int = 0) -> bytes:
@@ -220,3 +232,121 @@ def test_a_stalled_host_loses_lines_counted_as_host_losses() -> None:
     assert s.crc_errors == 0
     assert s.lines_missing == s.lines_lost_host
     assert "by this host falling behind" in s.summary()
+
+
+def test_a_socket_board_streams_every_line_through_the_reader_process() -> None:
+    """``socket://`` is read from the socket's descriptor by the reader process, not through
+    pyserial's ``read`` (whose ``in_waiting`` is 0 or 1 for sockets: 1-2 bytes per call, issue
+    14): a board on TCP delivers every line it sends, bit for bit."""
+    transport = SocketTransport()
+    engine = create_engine(SimOptions(record_truth=True), transport, renderer=IndexRenderer())
+    host, port = transport.address
+    engine.start()
+    try:
+        with open_device(f"socket://{host}:{port}") as dev:
+            assert dev.link.reader_kind == "process"
+            dev.configure(samples_per_line=4096, lines_per_frame=32, prf_hz=4000)
+            received: dict[tuple[int, int, int], np.ndarray] = {}
+
+            def on_line(line: EchoLine, _t: int) -> None:
+                received[(line.frame_index, line.line_index, line.ensemble_index)] = \
+                    line.samples.copy()
+
+            dev.add_line_listener(on_line)
+            dev.start(n_frames=60)
+            drain(engine, dev)
+            dev.flush()
+            s = dev.stats
+    finally:
+        engine.stop()
+    sent = truth_lines(engine)
+    assert len(sent) == 60 * 32
+    assert len(received) == len(sent)
+    assert_lines_match_truth(received, sent)
+    assert s.lines_missing == 0 and s.crc_errors == 0 and s.seq_gaps == 0
+    assert s.frames_complete == 60
+
+
+@pytest.fixture
+def socket_port():
+    """A TCP connection: (the server's end, pyserial's socket:// port on the client's end)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    host, port = server.getsockname()
+    ser = open_port(f"socket://{host}:{port}")
+    peer, _ = server.accept()
+    server.close()
+    try:
+        yield peer, ser
+    finally:
+        ser.close()
+        peer.close()
+
+
+def test_socket_port_has_a_descriptor_for_the_reader_process(socket_port) -> None:
+    _peer, ser = socket_port
+    assert port_fd(ser) == ser._socket.fileno()
+    reader = start_reader(ser)
+    try:
+        assert isinstance(reader, ProcessReader)
+    finally:
+        reader.stop()
+
+
+def test_thread_reader_takes_a_socket_in_large_reads(socket_port) -> None:
+    """Where no reader process can be used (Windows), the thread reads socket:// by the
+    chunk: every byte once and in order, in far fewer reads than 1-2 bytes per call would."""
+    peer, ser = socket_port
+    reader = start_reader(ser, "thread")
+    assert isinstance(reader, ThreadReader)
+    data = _pattern(4 << 20)
+    sender = threading.Thread(target=peer.sendall, args=(data,))
+    sender.start()
+    events = []
+    wait_until(lambda: events.extend(reader.events(0.05)) or sum(
+        e.n_bytes for e in events if e.kind == "data") >= len(data), timeout_s=20,
+        what="every byte")
+    sender.join()
+    peer.close()  # the board goes away: the thread reports it
+    events += _drain(reader)
+    reader.stop()
+    chunks = [e for e in events if e.kind == "data"]
+    assert b"".join(e.data for e in chunks) == data
+    # 1-2 bytes per read would be millions of reads; a chunk is at least what one TCP
+    # segment carries, so even a reader that keeps pace with the sender needs few
+    assert len(chunks) <= len(data) // 1024
+    assert events[-1].kind == "closed"
+
+
+def test_thread_reader_passes_on_an_in_process_ports_gaps() -> None:
+    """An in-process board's port (``sim://``) that dropped bytes the host did not take in
+    time reports where and how many; the thread reader hands that on as a ``dropped`` event
+    at its place, like its own overflow, and reads the rest in large chunks."""
+    transport = QueueTransport(drop_when_full=True, buffer_bytes=256 << 10)
+    data = _pattern(1 << 20)
+    parts = [data[i: i + (96 << 10)] for i in range(0, len(data), 96 << 10)]
+    accepted = sum(transport.write_device(p) for p in parts)  # nobody reads meanwhile
+    assert accepted == len(data)  # the board is never held back
+    kept = 256 << 10
+    assert transport.bytes_dropped == len(data) - kept
+
+    class Port(QueueSerial):
+        def open(self) -> None:
+            self._check_openable()
+            self._attach("test", None, transport)
+
+    ser = Port("queue://test", timeout=0.05)
+    reader = start_reader(ser)
+    assert isinstance(reader, ThreadReader)
+    events = []
+    wait_until(lambda: events.extend(reader.events(0.05)) or any(
+        e.kind == "dropped" for e in events), what="the gap")
+    transport.write_device(b"after")
+    wait_until(lambda: events.extend(reader.events(0.05)) or any(
+        e.kind == "data" and e.data.endswith(b"after") for e in events), what="the tail")
+    reader.stop()
+    ser.close()
+    kinds = [e.kind for e in events]
+    assert kinds == ["data", "dropped", "data"]
+    assert events[0].data == data[:kept]
+    assert events[1].n_bytes == len(data) - kept
+    assert events[2].data == b"after"

@@ -5,6 +5,11 @@ Registered by ``sonobridge.device`` through ``serial.protocol_handler_packages``
 port. Options: ``phantom``, ``profile``, ``link``, ``faults``, ``seed``, ``truth`` (1 = keep
 ground truth), and ``name`` (several boards in one process).
 
+The board runs on threads of this process, so what it loses because this host did not read
+it, or did not run it, in time is reported as the host's loss, never the link's (see
+``in_process_transport`` and ``docs/sim.md``). Options go after a ``?``: ``sim://cyst`` is an
+error that shows ``sim://?phantom=cyst``.
+
 The simulated board lives on when the port is closed after a disconnect fault, so the device
 client's reconnect finds it again (rebooted, as a replugged USB board would be). A normal close
 without a pending disconnect stops it.
@@ -39,6 +44,13 @@ def parse_url(url: str) -> tuple[str, SimOptions]:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme != "sim":
         raise SerialException(f"expected a sim:// URL, got {url!r}")
+    stray = (parts.netloc + parts.path).strip("/")
+    if stray:  # sim://cyst or sim://phantom=cyst: options must follow a "?"
+        fix = stray if "=" in stray else f"phantom={stray}"
+        if parts.query:
+            fix += f"&{parts.query}"
+        raise SerialException(f"bad sim:// URL {url!r}: options go after a '?', as in "
+                              f"sim://?{fix} (nothing may come between sim:// and the '?')")
     opts = SimOptions()
     name = ""
     for key, values in urllib.parse.parse_qs(parts.query, keep_blank_values=True).items():
@@ -62,6 +74,22 @@ def parse_url(url: str) -> tuple[str, SimOptions]:
     return key, opts
 
 
+#: the in-process port's buffer: this host's memory, like the acquisition reader's buffer
+#: (16 MiB: half a second at the usb-hs profile's 35 MB/s)
+HOST_BUFFER_BYTES = 16 << 20
+
+
+def in_process_transport() -> QueueTransport:
+    """The wire of an in-process board: it never waits for the host; the host counts its gaps.
+
+    The board shares this process, so when the client does not read in time the loss is this
+    host's, never the simulated link's: the transport drops what overflows and reports where
+    (``QueueTransport(drop_when_full=True)``); the acquisition reader turns that into the same
+    ``dropped`` event as its own overflow, and the client counts ``lines_lost_host``.
+    """
+    return QueueTransport(drop_when_full=True, buffer_bytes=HOST_BUFFER_BYTES)
+
+
 def engine_for(url: str) -> BoardEngine | None:
     """The running simulated board behind a ``sim://`` URL (for tests and ground truth)."""
     key, _ = parse_url(url)
@@ -79,7 +107,9 @@ class Serial(QueueSerial):
         with _registry_lock:
             engine = _registry.get(key)
             if engine is None:
-                engine = create_engine(opts, QueueTransport()).start()
+                engine = create_engine(opts, in_process_transport())
+                engine.board.late_is_host_loss = True  # type: ignore[attr-defined]
+                engine.start()
                 _registry[key] = engine
         transport = engine.transport
         assert isinstance(transport, QueueTransport)
