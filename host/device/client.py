@@ -57,6 +57,7 @@ from sonobridge.protocol.limits import status_problems
 from sonobridge.protocol.rules import reply_matches
 from sonobridge.protocol.structs import CONFIGURE_FIELD_IDS
 
+from .accounting import LOSS_CAUSES, LossAccount, adjust_for_stop, stop_cut
 from .acquisition import DEFAULT_CAPACITY
 from .config import AcquisitionConfig, validate
 from .dialect import get_dialect
@@ -144,8 +145,15 @@ class DeviceStats:
     client: ClientCounts = field(default_factory=ClientCounts)
     #: exceptions raised by line, frame and byte listeners (caught; see ``listeners.py``)
     listener_errors: int = 0
-    #: from the most recent STATUS (None until one arrived)
+    #: firings the last sweep lacks because STOP ended it early (never acquired, so not lost);
+    #: the parts above keep the receive path's own figures, :attr:`account` moves these out
+    lines_cut_by_stop: int = 0
+    #: from the most recent STATUS (None until one arrived); ``device_dropped_lines`` is the
+    #: board's counter since it booted, over every session
     device_dropped_lines: int | None = None
+    #: the board's counter in the last STATUS before this session's first START (None: no
+    #: STATUS then), so ``device_dropped_lines`` minus it is what the board dropped since
+    device_dropped_at_start: int | None = None
     temperature_c: float | None = None
     hv_v: float | None = None
     buffer_fill: float | None = None
@@ -203,6 +211,13 @@ class DeviceStats:
         return frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     @property
+    def account(self) -> LossAccount:
+        """Where the session's expected lines went: received, lost by cause, cut by STOP."""
+        counts = {name: getattr(self, name) for name in
+                  ("lines_received", "lines_missing", "frames_incomplete", *LOSS_CAUSES)}
+        return LossAccount.from_counts(adjust_for_stop(counts, self.lines_cut_by_stop))
+
+    @property
     def malformed(self) -> int:
         """Frames dropped as malformed: by the decoder, and lines whose sizes break the limits."""
         return self.decoder.malformed + self.receive.lines_malformed
@@ -215,7 +230,7 @@ class DeviceStats:
                 value = getattr(self, f.name)
                 out[f.name] = list(value) if isinstance(value, list) else value
         for name, attr in vars(DeviceStats).items():
-            if isinstance(attr, _Counter | property):
+            if isinstance(attr, _Counter | property) and name != "account":
                 out[name] = getattr(self, name)
         return out
 
@@ -226,11 +241,9 @@ class DeviceStats:
             f"({self.mb_per_s:.2f} MB/s), {self.frames_complete} complete frames, "
             f"{self.frames_incomplete} incomplete, {self.frames_lost} lost, "
             f"{self.lines_received} lines",
-            f"lost lines: {self.lines_missing} ({self.lines_lost_link} on the link, "
-            f"{self.lines_lost_device} dropped by the device, {self.lines_lost_host} by this "
-            f"host falling behind); CRC errors {self.crc_errors}, "
-            f"header errors {self.header_errors}, sequence gaps {self.seq_gaps}, "
-            f"malformed {self.malformed}",
+            self.account.text(),
+            f"CRC errors {self.crc_errors}, header errors {self.header_errors}, sequence gaps "
+            f"{self.seq_gaps}, malformed {self.malformed}",
             f"disconnects {self.disconnects}, reconnects {self.reconnects}, device resets "
             f"{self.device_resets}, frames skipped for display {self.frames_dropped_queue}",
         ]
@@ -241,14 +254,28 @@ class DeviceStats:
         if self.listener_errors:
             parts.append(f"listener errors: {self.listener_errors} (see the log)")
         if self.temperature_c is not None:
-            parts.append(f"device: {self.temperature_c:.1f} °C, HV {self.hv_v:.1f} V, "
-                         f"dropped {self.device_dropped_lines} lines, buffer "
-                         f"{100 * (self.buffer_fill or 0):.0f}% full")
+            parts.append(f"device: {self.temperature_c:.1f} °C, HV {self.hv_v:.1f} V, buffer "
+                         f"{100 * (self.buffer_fill or 0):.0f}% full; {self._board_drops()}")
         if self.status_problems:
             parts.append("device STATUS is implausible: " + "; ".join(self.status_problems))
         if self.failure:
             parts.append(f"failed: {self.failure}")
         return "\n".join(parts)
+
+    def _board_drops(self) -> str:
+        """The board's own dropped-lines counter, said so it cannot be mistaken for ours."""
+        total = self.device_dropped_lines
+        # why it differs from lines_lost_device: the board counts at acquisition since it
+        # booted, the client per sweep when its FRAME_END arrives
+        since_boot = (f"its STATUS counts {total} dropped lines since it booted (every "
+                      "session; a sweep still in its send buffer is counted there before "
+                      "lines_lost_device above, which counts each sweep when its FRAME_END "
+                      "arrives)")
+        base = self.device_dropped_at_start
+        if base is None or total is None or self.device_resets:  # a reboot restarts it
+            return since_boot
+        return (f"the board dropped {(total - base) & 0xFFFFFFFF} lines since this session's "
+                f"START by its STATUS; {since_boot}")
 
 
 _PARTS = ("link", "decoder", "receive", "client")
@@ -303,16 +330,27 @@ class Device:
         self._seq = 0
         self._opened_s = time.monotonic()
         self._rate_mark: tuple[float, int, int, int] = (self._opened_s, 0, 0, 0)
-        self._rates = (0.0, 0.0, 0.0)
+        self._rates: tuple[float, float, float] | None = None
+        #: STOP sent since the last START, and the last sweep handed on: a sweep STOP cut short
+        #: is reported as ``lines_cut_by_stop`` (the recorder and ``convert`` use the same rule)
+        self._stop_sent = False
+        self._last_frame: tuple[Any, bool] | None = None
+        self._dropped_at_start: int | None = None
+        self._started = False
         self._counts = ClientCounts()
         self._gap_listeners = ListenerSet("gap listener")
+        #: told where a flush happened (see :meth:`flush`), so a raw capture can say it
+        self._flush_listeners = ListenerSet("flush listener")
+        self._flush_requests: list[threading.Event] = []
+        self._flush_lock = threading.Lock()
+        self._rx_thread: int | None = None
         self._resync = threading.Event()
         self._version_probe = False
         self._closing = threading.Event()
         self._supervisor: threading.Thread | None = None
         self.link = SerialLink(port, self._on_bytes, on_state=self._on_link_state,
                                on_gap=self._on_gap, on_failure=self._on_link_failure,
-                               on_idle=self._rx.tick,
+                               on_idle=self._on_idle,
                                baudrate=baudrate, reconnect=reconnect,
                                acquisition=acquisition, buffer_bytes=buffer_bytes)
 
@@ -464,7 +502,12 @@ class Device:
         if self.config is None:
             self.configure()
         self.flush()
+        if not self._started:
+            st = self.last_status  # the board's counter is since boot: remember where it stood
+            self._dropped_at_start = None if st is None else st.dropped_lines
+            self._started = True
         self.command(Start(n_frames=n_frames), expect=Ack)
+        self._stop_sent = False
         # a finite run is not resumed after a reconnect: it would repeat frames
         self.streaming = n_frames == 0
 
@@ -473,10 +516,56 @@ class Device:
         :meth:`flush` (or the next :meth:`start`) hands on the unfinished sweep."""
         self.streaming = False
         self.command(Stop(), expect=Ack)
+        self._stop_sent = True
 
-    def flush(self) -> None:
-        """Hand on the sweep in progress now, as an incomplete frame if lines are missing."""
+    def flush(self, timeout_s: float = 1.0) -> None:
+        """Hand on the sweep in progress now, as an incomplete frame if lines are missing.
+
+        The receive thread does it between two chunks (this call waits for it, up to
+        ``timeout_s``, then does it itself): the flush listeners learn exactly where it fell in
+        the byte stream, so ``convert`` repeats it at the same place and counts the same.
+        """
+        if (self._rx_thread is None or threading.get_ident() == self._rx_thread
+                or not self.link.connected or self._closing.is_set()):
+            # nothing is being decoded meanwhile (or this is the receive thread): do it here
+            self._flush_now(None)
+            return
+        done = threading.Event()
+        with self._flush_lock:
+            self._flush_requests.append(done)
+        if done.wait(timeout_s):
+            return
+        with self._flush_lock:  # the receive thread is not running (closed, disconnected)
+            if done not in self._flush_requests:
+                done.wait()  # it took the request meanwhile; it is finishing it
+                return
+            self._flush_requests.remove(done)
+        self._flush_now(None)
+
+    def add_flush_listener(self, listener: Callable[[int | None], None]) -> None:
+        """Call ``listener(before_host_ns)`` at every :meth:`flush`, on the thread doing it:
+        the flush came just before the chunk read at ``before_host_ns`` was decoded (its raw
+        listeners have seen it already), or, with None, after everything seen so far."""
+        self._flush_listeners.add(listener)
+
+    def remove_flush_listener(self, listener: Callable[[int | None], None]) -> None:
+        """Stop calling a flush listener."""
+        self._flush_listeners.remove(listener)
+
+    def _flush_now(self, before_ns: int | None) -> None:
         self._rx.assembler.flush()
+        self._flush_listeners.call(before_ns)
+
+    def _run_flushes(self, before_ns: int | None) -> None:
+        """Do the flushes asked for (on the receive thread), and wake who asked."""
+        with self._flush_lock:
+            requests, self._flush_requests = self._flush_requests, []
+        if requests:
+            try:
+                self._flush_now(before_ns)
+            finally:  # whoever asked must never wait forever
+                for done in requests:
+                    done.set()
 
     def status(self) -> Status:
         """Ask the board for STATUS."""
@@ -579,10 +668,17 @@ class Device:
             self._rates = ((link.bytes_in - b0) / dt / 1e6, (rc.lines_received - l0) / dt,
                            (frames - f0) / dt)
             self._rate_mark = (now, link.bytes_in, rc.lines_received, frames)
+        last = self._last_frame
+        cut = stop_cut(*last) if self._stop_sent and last is not None else 0
         s = DeviceStats(port=self.port, elapsed_s=now - self._opened_s, link=replace(link),
                         decoder=replace(d), receive=replace(rc), client=replace(self._counts),
-                        listener_errors=self._rx.listener_errors + self.link.taps.errors)
-        s.mb_per_s, s.lines_per_s, s.frames_per_s = self._rates
+                        listener_errors=self._rx.listener_errors + self.link.taps.errors,
+                        lines_cut_by_stop=cut, device_dropped_at_start=self._dropped_at_start)
+        # before the first full 1-second window the session's mean stands in: a rate of 0
+        # while data arrives would be false
+        s.mb_per_s, s.lines_per_s, s.frames_per_s = (
+            self._rates if self._rates is not None
+            else (s.mean_mb_per_s, s.mean_lines_per_s, s.mean_frames_per_s))
         st = self.last_status
         if st is not None:
             s.device_dropped_lines = st.dropped_lines
@@ -598,7 +694,16 @@ class Device:
     # -- reader thread ---------------------------------------------------------------------------
 
     def _on_bytes(self, data: bytes, now_ns: int) -> None:
+        self._rx_thread = threading.get_ident()
+        if self._flush_requests:
+            self._run_flushes(now_ns)
         self._rx.feed(data, now_ns)
+
+    def _on_idle(self, now_ns: int) -> None:
+        self._rx_thread = threading.get_ident()
+        if self._flush_requests:
+            self._run_flushes(None)
+        self._rx.tick(now_ns)
 
     def _on_gap(self, n_bytes: int, now_ns: int) -> None:
         self._rx.host_gap(n_bytes)
@@ -639,6 +744,7 @@ class Device:
 
     def _queue_frame(self, frame: Frame) -> None:
         """Queue a finished frame for :meth:`frames`, dropping the oldest when full."""
+        self._last_frame = (frame.present, frame.end_received)
         with self._frames_cond:
             if len(self._frames) == self._frames.maxlen:
                 self._counts.frames_dropped_queue += 1

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 import construct as cs
 import numpy as np
 
+from sonobridge.device.accounting import LossAccount
 from sonobridge.protocol import (
     CONFIGURE_FIELD_IDS,
     MAX_PAYLOAD,
@@ -561,6 +562,14 @@ class StreamCounts:
         """Numbers for the report."""
         return dict(self.__dict__)
 
+    @property
+    def account(self) -> LossAccount:
+        """The client's attribution of the run's lines, in the vocabulary every tool prints."""
+        return LossAccount(lines_received=self.received_lines,
+                           lines_lost_link=self.lines_lost_link,
+                           lines_lost_device=self.lines_lost_device,
+                           lines_lost_host=self.lines_lost_host)
+
 
 def stream_problems(c: StreamCounts) -> list[str]:
     """Lost lines, CRC and header errors, sequence gaps or resets: each one a failure."""
@@ -581,7 +590,13 @@ def stream_problems(c: StreamCounts) -> list[str]:
             causes.append(f"{lost - dropped - by_host} lost on the link (sent by the board, "
                           "never received intact)")
         why = f": {'; '.join(causes)}" if causes else ""
-        p.append(f"{lost} of {c.expected_lines} lines lost{why}")
+        acc = c.account
+        # the client's own attribution, in the words `stream`, `record` and `convert` print;
+        # what it could not place (sweeps whose FRAME_END never came) is said as such
+        unplaced = c.expected_lines - acc.lines_expected
+        client = f"the client counted {acc.text()}" + (
+            f", and {unplaced} expected lines it never attributed" if unplaced else "")
+        p.append(f"{lost} of {c.expected_lines} lines lost{why} ({client})")
     elif lost < 0:
         p.append(f"received {-lost} more lines than the board should have sent "
                  f"({c.received_lines} vs {c.expected_lines}): duplicates or a START acted twice")

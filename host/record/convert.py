@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from sonobridge.device import Frame
+from sonobridge.device.accounting import stop_cut
 from sonobridge.device.receiver import Receiver
 from sonobridge.protocol import Decoder, DeviceInfo, EchoLine
 
 from .hdf5_writer import DatasetWriter
-from .meta import ConfigTracker, adjust_for_stop, info_from_dict, stop_cut
+from .meta import ConfigTracker, info_from_dict
 from .raw import KIND_EVENT, KIND_GAP, KIND_RX, CaptureError, CaptureReader
 from .recorder import accounting_from
 
@@ -51,9 +52,11 @@ class OfflineClient(Receiver):
         self.disconnects += 1
         self.restart()
 
-    def finish(self) -> dict[str, Any]:
-        """Hand on the last sweep; the counters under DeviceStats' names."""
-        self.assembler.flush()
+    def finish(self, flush: bool = True) -> dict[str, Any]:
+        """Hand on the last sweep (unless ``flush`` is False); the counters under DeviceStats'
+        names."""
+        if flush:
+            self.assembler.flush()
         d = self.decoder.stats
         out: dict[str, Any] = {**asdict(self.counts), "disconnects": self.disconnects}
         out.update(bytes_in=d.bytes_in, crc_errors=d.crc_errors, header_errors=d.header_errors,
@@ -81,7 +84,10 @@ class ConvertResult:
     damages: list[CaptureError] = field(default_factory=list)
     #: capture records that passed their CRC-32 and were converted
     records_ok: int = 0
+    #: the receive path's own counters (as ``DeviceStats`` names them)
     stats: dict[str, Any] = field(default_factory=dict)
+    #: what the output file's ``accounting`` attribute holds: report these
+    accounting: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
 
 
@@ -100,8 +106,12 @@ def convert_capture(capture: str | os.PathLike, out: str | os.PathLike, *,
     info_event: dict[str, Any] | None = None
     session: dict[str, Any] = {}
     configs: dict[tuple[int, int], dict[str, Any] | None] = {}
+    #: the client flushed just before decoding the chunk read at these host times
+    flush_before: set[int] = set()
     for host_ns, ev in reader.events():
         kind = ev.get("type")
+        if kind == "flush" and ev.get("before_rx_ns") is not None:
+            flush_before.add(int(ev["before_rx_ns"]))
         if kind == "device_info" and info_event is None:
             info_event = ev
         elif kind == "session" and not session:
@@ -119,6 +129,7 @@ def convert_capture(capture: str | os.PathLike, out: str | os.PathLike, *,
     tracker = ConfigTracker(lookup)
     result = ConvertResult()
     stopped = False
+    ended = False
 
     def on_line(line: EchoLine, host_ns: int) -> None:
         writer.add_line(line, host_ns, tracker.check(line, host_ns))
@@ -136,6 +147,9 @@ def convert_capture(capture: str | os.PathLike, out: str | os.PathLike, *,
         for rec in reader.records():
             if rec.kind == KIND_RX:
                 result.rx_bytes += len(rec.data)
+                if rec.host_ns in flush_before:  # the client flushed before decoding it
+                    flush_before.discard(rec.host_ns)
+                    client.assembler.flush()
                 client.feed(rec.data, rec.host_ns)
             elif rec.kind == KIND_GAP:
                 # bytes this host lost (its buffers overflowed): the frame cut there is not
@@ -147,10 +161,16 @@ def convert_capture(capture: str | os.PathLike, out: str | os.PathLike, *,
                 ev = _event(rec.data)
                 if ev.get("type") == "link" and ev.get("state") == "disconnected":
                     client.link_lost()
+                elif ev.get("type") == "flush" and ev.get("before_rx_ns") is None:
+                    client.assembler.flush()
                 elif ev.get("type") == "end":
                     stopped = bool(ev.get("stopped"))
+                    ended = True
     finally:
-        stats = client.finish()
+        # a recording closed cleanly accounted for the sweeps its client had handed on (the
+        # flushes are in the capture); one that was killed gets its last sweep handed on here
+        # (captures from before flush events were recorded: always)
+        stats = client.finish(flush=not (ended and session.get("flush_events")))
         if info_event is None and client.info is not None:
             writer.set_device_info(client.info)
         result.damage = reader.damage
@@ -162,12 +182,14 @@ def convert_capture(capture: str | os.PathLike, out: str | os.PathLike, *,
                 f"{d} (skipped bytes {d.offset}-{d.end})" for d in reader.damages)
         # the recorder closed after the same last sweep: the same STOP rule applies
         cut = stop_cut(*last_frame[0]) if stopped and last_frame else 0
-        accounting = adjust_for_stop(accounting_from(stats, lines_recorded=0,
-                                                     lines_not_recorded=0), cut)
+        accounting = accounting_from(stats, lines_recorded=0, lines_not_recorded=0, cut=cut)
         ws = writer.close(accounting=accounting, **final)
+        # the writer completes the accounting with the rows it kept: the same as the file's
+        accounting.update(lines_recorded=ws.lines_written, lines_not_recorded=ws.lines_not_kept)
     result.lines = ws.lines_written
     result.frames = ws.frames_written
     result.stats = stats
+    result.accounting = accounting
     result.error = ws.error
     return result
 

@@ -18,6 +18,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from sonobridge.device.accounting import LossAccount
 from sonobridge.protocol import DeviceInfo
 
 from .formats import HDF5, HEAD_BYTES
@@ -199,6 +200,13 @@ class Recording:
         (files written before ``lines_lost_host`` existed lack that key: read it with
         ``.get('lines_lost_host', 0)``)."""
         return self._json("accounting")
+
+    @property
+    def loss_account(self) -> LossAccount | None:
+        """The accounting as a :class:`~sonobridge.device.accounting.LossAccount`: its
+        ``check()`` says whether the file's figures add up, ``text()`` prints them."""
+        acc = self.accounting
+        return None if acc is None else LossAccount.from_counts(acc)
 
     @property
     def complete(self) -> bool:

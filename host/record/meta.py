@@ -10,8 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from sonobridge.device import AcquisitionConfig
 from sonobridge.protocol import DeviceInfo, EchoLine
 from sonobridge.protocol.messages import payload_fields
@@ -77,51 +75,16 @@ def to_json(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
-#: the loss and delivery counters a recording reports (names as in DeviceStats)
+#: the loss and delivery counters a recording reports (names as in DeviceStats), counted from
+#: the moment the recording started; the lines among them obey the identity of
+#: :class:`sonobridge.device.accounting.LossAccount`, which the accounting also stores
+#: (``lines_expected``, ``lines_cut_by_stop``, ``lines_recorded``, ``lines_not_recorded``)
 ACCOUNTING_FIELDS = ("lines_received", "lines_missing", "lines_lost_link", "lines_lost_device",
                      "lines_lost_host", "frames_complete", "frames_incomplete", "frames_lost",
                      "crc_errors", "header_errors", "seq_gaps", "seq_resets", "bytes_discarded",
                      "bytes_in", "disconnects", "device_resets")
 # a file written before ``lines_lost_host`` existed lacks it: read it with
 # ``.get("lines_lost_host", 0)``
-
-
-def stop_cut(present: np.ndarray, end_received: bool) -> int:
-    """Firings a STOP cut off the end of a sweep: the sweep has no FRAME_END and what arrived
-    is exactly its first firings in acquisition order. 0 if the sweep does not look cut."""
-    if end_received:
-        return 0
-    flat = np.asarray(present, dtype=bool).ravel()
-    got = int(np.count_nonzero(flat))
-    if got == 0 or got == flat.size or not flat[:got].all():
-        return 0
-    return flat.size - got
-
-
-def adjust_for_stop(accounting: dict[str, Any], cut: int) -> dict[str, Any]:
-    """Accounting with a sweep cut short by STOP taken out of the losses.
-
-    The device client counts the firings a STOP prevented as missing (it cannot tell them from
-    lost ones); they were never acquired, so the recording reports them as
-    ``lines_cut_by_stop`` instead of ``lines_missing``. They come off the causes in the order
-    the client attributes a sweep without FRAME_END: what no sequence gap explains is put on
-    the device, so the device's share first, then the link's, then the host's.
-    """
-    acc = dict(accounting)
-    acc["lines_cut_by_stop"] = cut
-    if cut and acc.get("lines_missing") is not None:
-        acc["lines_missing"] -= cut
-        rest = cut
-        for cause in ("lines_lost_device", "lines_lost_link", "lines_lost_host"):
-            if cause not in acc and cause == "lines_lost_host":
-                continue  # written by a client that did not count it yet
-            take = min(rest, acc.get(cause) or 0)
-            acc[cause] = (acc.get(cause) or 0) - take
-            rest -= take
-        if rest:  # more cut than attributed (should not happen): keep the sums consistent
-            acc["lines_lost_link"] = (acc.get("lines_lost_link") or 0) - rest
-        acc["frames_incomplete"] = max(0, (acc.get("frames_incomplete") or 0) - 1)
-    return acc
 
 
 @dataclass(frozen=True)

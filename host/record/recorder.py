@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import sonobridge
-from sonobridge.device import Device, Frame
+from sonobridge.device import ClientState, Device, Frame
+from sonobridge.device.accounting import LossAccount, adjust_for_stop, stop_cut
 from sonobridge.protocol import PROTOCOL_VERSION, DeviceInfo, EchoLine
 
 from .background_writer import check_flush_interval
@@ -35,11 +36,9 @@ from .hdf5_writer import DEFAULT_FLUSH_S, DEFAULT_QUEUE_BYTES, DatasetWriter, ch
 from .meta import (
     ACCOUNTING_FIELDS,
     ConfigTracker,
-    adjust_for_stop,
     config_to_dict,
     info_to_dict,
     stats_to_dict,
-    stop_cut,
 )
 from .raw import CaptureWriter
 
@@ -83,15 +82,12 @@ class RecordingSummary:
         files = ", ".join(f"{path} ({size / 1e6:.1f} MB)" for path, size in
                           self.file_bytes.items())
         lines = [f"recorded {p.elapsed_s:.1f} s: {p.frames} frames, {p.lines} lines -> {files}",
-                 f"lost lines: {a.get('lines_missing', p.lines_missing)} "
-                 f"({a.get('lines_lost_link', 0)} on the link, "
-                 f"{a.get('lines_lost_device', 0)} dropped by the device, "
-                 f"{a.get('lines_lost_host', 0)} by this host falling behind); frames lost "
-                 f"whole: {a.get('frames_lost', 0)}; lines the recorder could not keep: "
-                 f"{p.lines_not_kept}"]
+                 LossAccount.from_counts(a).text(),
+                 f"frames lost whole: {a.get('frames_lost', 0)}; lines the recorder could not "
+                 f"keep (lines_not_recorded): {a.get('lines_not_recorded', p.lines_not_kept)}"]
         if a.get("lines_cut_by_stop"):
             lines.append(f"the last sweep was cut short by STOP: {a['lines_cut_by_stop']} "
-                         "firings never acquired (not counted as lost)")
+                         "firings never acquired (lines_cut_by_stop, not counted as lost)")
         if p.raw_bytes_dropped:
             lines.append(f"raw capture: {p.raw_bytes_dropped} received bytes could not be kept")
         if p.error:
@@ -99,12 +95,26 @@ class RecordingSummary:
         return "\n".join(lines)
 
 
-def accounting_from(stats: dict[str, Any], *, lines_recorded: int, lines_not_recorded: int
-                    ) -> dict[str, Any]:
-    """The delivery and loss counters a recording stores (``accounting`` attribute)."""
-    acc = {k: stats.get(k) for k in ACCOUNTING_FIELDS if k in stats}
+def accounting_from(stats: dict[str, Any], *, lines_recorded: int, lines_not_recorded: int,
+                    cut: int = 0, since: dict[str, Any] | None = None,
+                    lines_received: int | None = None) -> dict[str, Any]:
+    """The delivery and loss counters a recording stores (``accounting`` attribute).
+
+    ``since``: the counters when the recording started (None: it saw the whole session), so
+    only what happened while it recorded is reported; ``cut``: firings a STOP cut off the last
+    sweep (moved out of the losses); ``lines_received``: the lines the recording was handed,
+    when it counted them itself. ``lines_expected`` completes the identity of
+    :class:`~sonobridge.device.accounting.LossAccount`.
+    """
+    base = since or {}
+    acc = {k: stats[k] - (base.get(k) or 0) if stats[k] is not None else None
+           for k in ACCOUNTING_FIELDS if k in stats}
+    if lines_received is not None:
+        acc["lines_received"] = lines_received
+    acc = adjust_for_stop(acc, cut)
     acc["lines_recorded"] = lines_recorded
     acc["lines_not_recorded"] = lines_not_recorded
+    acc["lines_expected"] = LossAccount.from_counts(acc).lines_expected
     return acc
 
 
@@ -157,18 +167,28 @@ class Recorder:
         self.frames = 0
         self.lines_missing = 0
         self._last_frame: tuple[object, bool] | None = None
+        #: the device's counters when this recording started (None: from the session's start)
+        self._since: dict[str, Any] | None = None
+        self._since_pending = False
+        #: bytes handed to the raw capture: what it holds, and what convert will count
+        self._rx_bytes = 0
 
     # -- wiring ----------------------------------------------------------------------------------
 
     def attach(self, dev: Device) -> Recorder:
         """Listen to ``dev`` (attach before ``dev.open()`` to capture the handshake too)."""
         self.device = dev
+        # a device that is already open has counted its session so far (the viewer's Record
+        # button): the recording accounts from its own first line, where the counters are
+        # read on the receive thread, so no line or loss falls between the two
+        self._since_pending = dev.state != ClientState.CLOSED
         if self.raw is not None:
             dev.add_raw_listener(self._on_raw)
             dev.add_gap_listener(self._on_gap)
+            dev.add_flush_listener(self._on_flush)
             self.raw.write_event({
                 "type": "session", "port": dev.port, "software_version": sonobridge.__version__,
-                "protocol_version": PROTOCOL_VERSION,
+                "protocol_version": PROTOCOL_VERSION, "flush_events": True,
                 "started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat()})
         if self.dataset is not None:
             self.dataset.set_attrs(port=dev.port)
@@ -196,15 +216,27 @@ class Recorder:
 
     def _on_raw(self, chunk: bytes, host_ns: int) -> None:
         if not self._closed and self.raw is not None:
+            self._rx_bytes += len(chunk)
             self.raw.write_rx(chunk, host_ns)
 
     def _on_gap(self, n_bytes: int, host_ns: int) -> None:
         if not self._closed and self.raw is not None:
             self.raw.write_gap(n_bytes, host_ns)
 
+    def _on_flush(self, before_ns: int | None) -> None:
+        # where the client handed a partial sweep on: convert repeats it there, so it
+        # assembles, and counts, the same sweeps
+        if not self._closed and self.raw is not None:
+            self.raw.write_event({"type": "flush", "before_rx_ns": before_ns})
+
     def _on_line(self, line: EchoLine, host_ns: int) -> None:
         if self._closed:
             return
+        if self._since_pending:
+            self._since_pending = False
+            since = stats_to_dict(self.device.stats if self.device is not None else None)
+            since["lines_received"] = (since.get("lines_received") or 1) - 1  # this line is ours
+            self._since = since
         self.lines += 1
         if not self._info_noted and self.device is not None and self.device.info is not None:
             self._note_info(self.device.info)
@@ -275,7 +307,9 @@ class Recorder:
         if dev is not None:
             if self.raw is not None:
                 with contextlib.suppress(ValueError):
-                    dev.link.remove_tap(self._on_raw)
+                    dev.remove_raw_listener(self._on_raw)
+                with contextlib.suppress(ValueError):
+                    dev.remove_flush_listener(self._on_flush)
             if dev.on_state == self._on_state:
                 dev.on_state = self._prev_on_state
         stats_d = stats_to_dict(stats)
@@ -283,12 +317,18 @@ class Recorder:
         progress = self.progress()
         not_kept = progress.lines_not_kept
         written = self.dataset.stats.lines_written if self.dataset is not None else self.lines
-        accounting = accounting_from(stats_d, lines_recorded=written,
-                                     lines_not_recorded=not_kept)
         cut = 0
         if stopped and self._last_frame is not None:
             cut = stop_cut(*self._last_frame)
-        accounting = adjust_for_stop(accounting, cut)
+        # lines_received is what this recording was handed: every one became a row or is
+        # counted as not recorded; one started mid-session that saw no line saw nothing else
+        since = stats_d if self._since_pending else self._since
+        accounting = accounting_from(stats_d, lines_recorded=written,
+                                     lines_not_recorded=not_kept, cut=cut, since=since,
+                                     lines_received=self.lines)
+        if self.raw is not None and since is None:
+            # exactly the bytes the capture holds, even if more arrived while closing
+            accounting["bytes_in"] = self._rx_bytes
         if self.raw is not None:
             self.raw.write_event({"type": "stats", "device_stats": stats_d,
                                   "decoder_stats": decoder_d})

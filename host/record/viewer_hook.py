@@ -16,11 +16,15 @@ class ViewerRecording:
     def __init__(self, device: Device, folder: str | Path | None = None) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         self.path = Path(folder or Path.cwd()) / f"sonobridge-{stamp}.h5"
+        self.device = device
+        # attached to a device that is already open: the Recorder accounts from its own
+        # first line, not from the start of the device's session
         self.recorder = Recorder(self.path).attach(device)
 
     def stop(self) -> None:
         """Close the file (it stays valid and readable)."""
-        self.recorder.close(stopped=True)
+        # the viewer's stream usually goes on: only a stopped device can have cut a sweep short
+        self.recorder.close(stopped=not self.device.streaming)
 
 
 def recorder_factory(device: Device) -> ViewerRecording:

@@ -23,9 +23,11 @@ class StatusFields:
         """Write a statistics snapshot into the fields."""
         self.rates.setText(f"{s.frames_per_s:5.1f} frames/s  {s.lines_per_s:6.0f} lines/s"
                            f"  {s.mb_per_s:5.2f} MB/s")
-        host = f" ({s.lines_lost_host} by this host)" if s.lines_lost_host else ""
-        self.errors.setText(f"CRC errors {s.crc_errors}  lost lines {s.lines_missing}"
-                            f"{host}  skipped for display {skipped_for_display}")
+        a = s.account  # the same figures and causes every tool prints; in full as a tooltip
+        self.errors.setText(f"CRC errors {s.crc_errors}  lost lines {a.lines_lost} (link "
+                            f"{a.lines_lost_link}, device {a.lines_lost_device}, host "
+                            f"{a.lines_lost_host})  skipped for display {skipped_for_display}")
+        self.errors.setToolTip(a.text())
         if s.temperature_c is not None:
             implausible = "  (implausible: see the log)" if s.status_problems else ""
             self.device.setText(f"{s.temperature_c:.1f} °C  HV {s.hv_v:.1f} V{implausible}")

@@ -125,6 +125,39 @@ def test_stats_compose_each_layers_counters_as_a_snapshot():
             assert flat[name] == getattr(s, name)
 
 
+def test_rates_are_never_zero_once_data_arrived():
+    with sim_on_pty() as (_, port), open_device(port) as dev:
+        dev.configure(samples_per_line=256, lines_per_frame=8, prf_hz=4000)
+        dev.start()
+        list(dev.frames(timeout=2.0, count=3))
+        s = dev.stats
+        dev.stop()
+    # the first full 1-second window may not have passed: the session's mean stands in
+    assert s.mb_per_s > 0 and s.lines_per_s > 0 and s.frames_per_s > 0
+    if s.elapsed_s < 1.0:
+        assert (s.mb_per_s, s.lines_per_s, s.frames_per_s) == (
+            s.mean_mb_per_s, s.mean_lines_per_s, s.mean_frames_per_s)
+
+
+def test_summary_states_the_identity_and_the_boards_own_counter():
+    with sim_on_pty() as (_, port), open_device(port) as dev:
+        dev.configure(samples_per_line=256, lines_per_frame=8, prf_hz=4000)
+        dev.status()  # the board's dropped-lines counter before this session's START
+        dev.start()
+        list(dev.frames(timeout=2.0, count=3))
+        dev.stop()
+        dev.status()
+        s = dev.stats
+    account = s.account.check()
+    assert account.lines_received == s.lines_received
+    assert account.lines_expected == (s.lines_received + s.lines_missing)
+    text = s.summary()
+    assert account.text() in text
+    assert s.device_dropped_at_start == 0
+    assert "since this session's START" in text and "since it booted" in text
+    assert "account" not in s.as_dict() and s.as_dict()["lines_cut_by_stop"] == 0
+
+
 def test_sim_url_handshake_and_configure_round_trip():
     from sonobridge.sim.urlhandler.protocol_sim import engine_for
 

@@ -304,7 +304,8 @@ def test_a_frames_host_loss_is_stored(tmp_path):
 
 
 def test_lines_lost_host_is_accounted_and_a_stop_cut_comes_off_it_last():
-    from sonobridge.record.meta import ACCOUNTING_FIELDS, adjust_for_stop
+    from sonobridge.device.accounting import adjust_for_stop
+    from sonobridge.record.meta import ACCOUNTING_FIELDS
     from sonobridge.record.recorder import accounting_from
 
     assert "lines_lost_host" in ACCOUNTING_FIELDS

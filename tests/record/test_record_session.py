@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sonobridge.device.accounting import LossAccount
 from sonobridge.record import convert_capture, iter_rx, open_recording
 from sonobridge.record.meta import config_to_dict, info_to_dict
 from sonobridge.record.urlhandler.protocol_replay import replay_url
@@ -131,6 +132,9 @@ def test_lost_line_accounting_matches_the_client_and_the_truth(tmp_path, faults)
         assert acc["lines_missing"] == len(damaged) + dropped
         assert acc["lines_recorded"] == rec.n_lines == len(session.truth) - len(damaged)
         assert acc["lines_not_recorded"] == 0
+        # every firing the board acquired (sent or dropped) is in exactly one figure
+        account = LossAccount.from_counts(acc).check()
+        assert acc["lines_expected"] == account.lines_expected == len(session.truth) + dropped
         f = rec.frames
         assert int(f["missing"].sum()) == acc["lines_missing"]
         assert int(f["lost_link"].sum()) == len(damaged)
