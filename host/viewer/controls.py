@@ -48,6 +48,8 @@ class ControlsPanel(QtWidgets.QWidget):
         grid.addRow("colour map", self.cmap_combo)
         self.flow_check = QtWidgets.QCheckBox("colour flow (with ensembles)")
         self.flow_check.setChecked(True)
+        # what the user wants when the ensemble allows it (the box is unticked while it cannot)
+        self._flow_wanted = True
         grid.addRow(self.flow_check)
         self.flow_threshold = _slider(-60, 0, -24)
         grid.addRow("flow threshold (dB)", self.flow_threshold)
@@ -108,6 +110,12 @@ class ControlsPanel(QtWidgets.QWidget):
         form.addWidget(self.record_button)
         self.snapshot_button = QtWidgets.QPushButton("Snapshot PNG (S)")
         form.addWidget(self.snapshot_button)
+        # where "saved /full/path.png" goes: it wraps, the status bar's message area does not
+        self.notice_label = QtWidgets.QLabel()
+        self.notice_label.setWordWrap(True)
+        self.notice_label.setTextInteractionFlags(
+            QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addWidget(self.notice_label)
         form.addStretch(1)
 
     def show_config(self, cfg: AcquisitionConfig | None, info: DeviceInfo) -> None:
@@ -120,6 +128,7 @@ class ControlsPanel(QtWidgets.QWidget):
         self.prf_spin.setValue(cfg.prf_hz)
         self.lines_spin.setValue(cfg.lines_per_frame)
         self.ensemble_spin.setValue(cfg.ensemble_size)
+        self.show_flow_available(cfg.ensemble_size >= 2)
         # show the board's TGC curve on the sliders (resampled to their depths), slope 0
         curve = np.interp(np.linspace(0, 1, TGC_SLIDERS),
                           np.linspace(0, 1, len(cfg.tgc_db)) if len(cfg.tgc_db) > 1 else [0, 1],
@@ -131,6 +140,30 @@ class ControlsPanel(QtWidgets.QWidget):
         self.tgc_slope.blockSignals(True)
         self.tgc_slope.setValue(0.0)
         self.tgc_slope.blockSignals(False)
+
+    @property
+    def flow_wanted(self) -> bool:
+        """Whether colour flow is asked for (kept while the box is unticked for ensemble 1)."""
+        return self.flow_check.isChecked() if self.flow_check.isEnabled() else self._flow_wanted
+
+    def show_flow_available(self, available: bool) -> None:
+        """Enable colour flow with ensembles; without, untick and disable it (it does nothing)."""
+        if available == self.flow_check.isEnabled():
+            return
+        # signals blocked: the pipeline keeps the user's choice (it draws no flow without
+        # ensembles anyway), so flow appears on the first frame once the board has ensembles
+        self.flow_check.blockSignals(True)
+        if available:
+            self.flow_check.setEnabled(True)
+            self.flow_check.setToolTip("velocity overlay on the B-mode (see docs/doppler.md)")
+            self.flow_check.setChecked(self._flow_wanted)
+        else:
+            self._flow_wanted = self.flow_check.isChecked()
+            self.flow_check.setChecked(False)
+            self.flow_check.setEnabled(False)
+            self.flow_check.setToolTip("colour flow needs an ensemble of 2 or more firings per "
+                                       "line: set ensemble ≥ 2 under Acquisition and Apply")
+        self.flow_check.blockSignals(False)
 
     def tgc_points_db(self, cfg: AcquisitionConfig | None, info: DeviceInfo
                       ) -> tuple[float, ...]:

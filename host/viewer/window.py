@@ -12,7 +12,9 @@ releases (a "deallocating None" abort was seen with 6.12).
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import secrets
 import sys
 import threading
 import time
@@ -127,7 +129,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
             slider.valueChanged.connect(self._schedule_tgc)
         c.apply_button.clicked.connect(self._on_apply)
         c.record_button.clicked.connect(self._on_record_clicked)
-        c.snapshot_button.clicked.connect(lambda: self.snapshot())
+        c.snapshot_button.clicked.connect(self._on_snapshot_clicked)
         self._tgc_timer = QtCore.QTimer(self)
         self._tgc_timer.setSingleShot(True)
         self._tgc_timer.timeout.connect(self._send_tgc)
@@ -147,7 +149,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
     def _build_shortcuts(self) -> None:
         keys = {
             "Space": self.toggle_streaming,
-            "S": lambda: self.snapshot(),
+            "S": self._on_snapshot_clicked,
             "R": self._toggle_record_shortcut,
             "+": lambda: self.gain_slider.setValue(self.gain_slider.value() + 3),
             "-": lambda: self.gain_slider.setValue(self.gain_slider.value() - 3),
@@ -199,6 +201,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
             self._sync_acquisition_controls()
 
     def _sync_acquisition_controls(self) -> None:
+        self._shown_config = self.device.config
         self.controls.show_config(self.device.config, self.device.info)
 
     def apply_acquisition(self, depth_cm: float | None = None, prf_hz: int | None = None,
@@ -269,6 +272,9 @@ class ViewerWindow(QtWidgets.QMainWindow):
                 self._on_link_state(event[1])
             else:
                 self._on_command_done(event[1], event[2])
+        if self.device.config is not self._shown_config:
+            # configured outside the controls (a script, --depth-cm): show what the board has
+            self._sync_acquisition_controls()
         self._draw()
 
     def _draw(self) -> None:
@@ -337,7 +343,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.pipeline.update_settings(gain_db=float(c.gain_slider.value()),
                                       dynamic_range_db=float(c.dr_slider.value()),
                                       persistence=c.persist_slider.value() / 100,
-                                      color_flow=c.flow_check.isChecked(),
+                                      color_flow=c.flow_wanted,
                                       flow_threshold_db=float(c.flow_threshold.value()))
 
     def _on_colormap(self, name: str) -> None:
@@ -367,6 +373,10 @@ class ViewerWindow(QtWidgets.QMainWindow):
         s = self.device.stats
         self.status.show(s, self.pipeline.skipped + s.frames_dropped_queue)
 
+    def refresh_status(self) -> None:
+        """Write fresh statistics into the status bar now (a snapshot must not show stale ones)."""
+        self._update_status()
+
     def _on_link_state(self, state: str) -> None:
         if state == "disconnected":
             self.banner.setText(f"Board disconnected from {self.device.port}: waiting for it to "
@@ -381,15 +391,29 @@ class ViewerWindow(QtWidgets.QMainWindow):
 
     # -- snapshot and shutdown -------------------------------------------------------------------
 
-    def snapshot(self, path: str | Path | None = None) -> Path:
-        """Save the window as a PNG; returns the path."""
+    def snapshot(self, path: str | Path | None = None, *, force: bool = True) -> Path:
+        """Save the window as a PNG (whole or not at all); returns the path.
+
+        Without ``force`` an existing file is left alone (FileExistsError).
+        """
         if path is None:
             path = Path.cwd() / time.strftime("sonobridge-%Y%m%d-%H%M%S.png")
         path = Path(path)
-        if not self.grab().save(str(path), "PNG"):
-            raise OSError(f"could not write {path}")
-        self.statusBar().showMessage(f"saved {path}", 3000)
+        _save_png_atomically(self.grab(), path, force=force)
+        # the status bar's message area is what the permanent fields leave, so a long path
+        # was cut off there: the full path goes to the controls, where it wraps
+        self.controls.notice_label.setText(f"saved {path}")
+        self.statusBar().showMessage(f"saved {path.name}", 5000)
         return path
+
+    def _on_snapshot_clicked(self) -> None:
+        try:
+            self.snapshot()
+        except OSError as exc:  # a read-only folder, a full disk: said in the window
+            self.error_label.setText(f"snapshot: {exc}")
+            return
+        if self.error_label.text().startswith("snapshot: "):
+            self.error_label.setText("")  # an earlier failure is no longer true
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt's name
         """Stop threads before the window goes."""
@@ -402,3 +426,33 @@ class ViewerWindow(QtWidgets.QMainWindow):
         if recorder is not None:
             recorder.stop()  # type: ignore[attr-defined]
         super().closeEvent(event)
+
+
+def _save_png_atomically(pixmap: QtGui.QPixmap, path: Path, *, force: bool) -> None:
+    """Write ``pixmap`` to ``path`` through a temporary file, so a failure leaves no partial PNG."""
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder")
+    if not force and path.exists():
+        raise FileExistsError(f"{path} already exists (pass --force to overwrite it)")
+    # named here rather than by mkstemp, so Qt creates it with the user's usual permissions
+    tmp = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    try:
+        if not pixmap.save(str(tmp), "PNG"):
+            raise OSError(f"could not write {path}")
+        if force:
+            os.replace(tmp, path)
+        else:
+            try:
+                # link() refuses to replace a file that appeared meanwhile; replace() would not
+                os.link(tmp, path)
+            except FileExistsError:
+                raise FileExistsError(f"{path} already exists (pass --force to overwrite it)"
+                                      ) from None
+            except OSError:  # a file system without hard links
+                if path.exists():
+                    raise FileExistsError(f"{path} already exists (pass --force to overwrite "
+                                          "it)") from None
+                os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

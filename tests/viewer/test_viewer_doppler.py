@@ -74,3 +74,21 @@ def test_no_colour_flow_without_ensembles(qtbot, viewer):
     wait_frames(qtbot, win, 2)
     assert win.last_frame.flow is None and win.last_frame.pw is None
     assert not win.flow_image.isVisible()
+
+
+def test_colour_flow_box_follows_the_ensemble(qtbot, viewer):
+    win, dev, _ = viewer
+    box = win.controls.flow_check
+    assert dev.config is None or dev.config.ensemble_size == 1
+    assert not box.isEnabled() and not box.isChecked()
+    assert "ensemble" in box.toolTip() and "2" in box.toolTip()
+    win.apply_acquisition(ensemble=4, lines=32)
+    qtbot.waitUntil(box.isEnabled, timeout=10000)
+    assert box.isChecked()  # the user's choice (on) comes back with the ensembles
+    box.setChecked(False)
+    assert not win.pipeline.settings.color_flow
+    dev.configure(ensemble_size=1)  # from outside the controls: the box still follows
+    qtbot.waitUntil(lambda: not box.isEnabled(), timeout=5000)
+    dev.configure(ensemble_size=8)
+    qtbot.waitUntil(box.isEnabled, timeout=5000)
+    assert not box.isChecked()  # unticked by the user, so it stays unticked
