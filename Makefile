@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m sonobridge demo
+	$(PY) -m sonobridge demo --force
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
-from sonobridge import __version__
+from sonobridge import __version__, argtypes
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
@@ -35,7 +37,9 @@ def _cmd_decode(args: argparse.Namespace) -> int:
                 return 2
         else:
             chunks = iter(lambda: source.read(1 << 16), b"")
+        first = None
         for chunk in chunks:
+            first = chunk if first is None else first
             for msg in dec.feed(chunk):
                 kinds[msg.MSG_TYPE.name] += 1
                 if args.verbose:
@@ -45,12 +49,36 @@ def _cmd_decode(args: argparse.Namespace) -> int:
                               f"@ {msg.sample_rate_hz} Hz")
                     else:
                         print(f"seq {msg.seq}: {msg!r}")
+    if not kinds and not args.hex and first and _looks_like_hex_text(first):
+        print(f"error: {args.file} is hex text, not raw bytes: decode it with "
+              f"`sonobridge decode --hex {args.file}`", file=sys.stderr)
+        return 2
     for name, count in sorted(kinds.items()):
         print(f"{name:12s} {count}")
     print(f"link: {dec.stats.summary()}")
     if dec.buffered:
         print(f"note: the capture ends inside a frame ({dec.buffered} bytes held back)")
     return 0
+
+
+def _looks_like_hex_text(data: bytes) -> bool:
+    """True if ``data`` is hex digits, whitespace and ``#`` comments (a ``.hex`` dump)."""
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        return False
+    digits = "".join(line.split("#", 1)[0] for line in text.splitlines()).split()
+    joined = "".join(digits)
+    return bool(joined) and all(c in "0123456789abcdefABCDEF" for c in joined)
+
+
+def _refuse_existing_snapshot(path: str | None, force: bool) -> bool:
+    """Print why and return True if ``path`` exists and ``--force`` was not given."""
+    if path is not None and Path(path).exists() and not force:
+        print(f"error: argument --snapshot: {path} exists; use --force to overwrite it",
+              file=sys.stderr)
+        return True
+    return False
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -60,12 +88,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
         return run_protocol_demo(frames=args.frames, seed=args.seed)
     from sonobridge.viewer import run_demo
+    from sonobridge.viewer.app import has_display
 
-    return run_demo(snapshot=args.snapshot, frames=args.frames)
+    # the snapshot is only written when there is no display to show the viewer on
+    if not has_display() and _refuse_existing_snapshot(args.snapshot, args.force):
+        return 2
+    return run_demo(snapshot=args.snapshot, frames=args.frames, force=args.force)
 
 
 def _cmd_view(args: argparse.Namespace) -> int:
     """The live viewer (or a headless snapshot)."""
+    if _refuse_existing_snapshot(args.snapshot, args.force):
+        return 2
     try:
         from sonobridge.viewer import run_viewer
     except ImportError as exc:
@@ -73,22 +107,25 @@ def _cmd_view(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     return run_viewer(args.port, snapshot=args.snapshot, frames=args.frames,
-                      depth_cm=args.depth_cm)
+                      depth_cm=args.depth_cm, force=args.force)
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
     """Serve the simulated board on a pty (or TCP) until interrupted."""
     from sonobridge.board.link import FAULT_HELP
-    from sonobridge.sim.server import SimOptions, serve_pty, serve_tcp
+    from sonobridge.sim.server import ServeError, SimOptions, serve_pty, serve_tcp
 
     opts = SimOptions(phantom=args.phantom, profile=args.profile, link=args.link,
                       faults=args.faults or "", seed=args.seed)
     try:
         opts.validate()
         if args.tcp is not None:
-            host, _, port = args.tcp.rpartition(":")
-            return serve_tcp(opts, host or "127.0.0.1", int(port))
+            host, port = args.tcp
+            return serve_tcp(opts, host, port)
         return serve_pty(opts, link_path=args.link_path)
+    except ServeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         if "fault" in str(exc) and FAULT_HELP not in str(exc):
@@ -103,6 +140,8 @@ def _cmd_ports(args: argparse.Namespace) -> int:
     ports = list_candidate_ports(include_sim=not args.no_sim)
     if not ports:
         print("no serial ports found")
+    else:
+        print(f"  {'PORT':40s} {'USB ID':10s} DESCRIPTION")
     for p in ports:
         ids = f"{p.vid:04X}:{p.pid:04X}" if p.vid is not None and p.pid is not None else "-"
         tag = p.known_as or p.product or p.description
@@ -112,15 +151,16 @@ def _cmd_ports(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open(args: argparse.Namespace):
-    """Open a device for a CLI command, turning errors into a message and exit code 2."""
-    from sonobridge.device import DeviceError, open_device
+def _open(args: argparse.Namespace) -> Any:
+    """Open a device for a CLI command; on failure print why and return the exit code: 2 for a
+    port that cannot be opened (the argument), 1 for a board that does not answer properly."""
+    from sonobridge.device import DeviceError, PortError, open_device
 
     try:
         return open_device(args.port, baudrate=args.baud)
     except DeviceError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return None
+        return 2 if isinstance(exc, PortError) else 1
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -130,8 +170,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from sonobridge.protocol.messages import payload_fields
 
     dev = _open(args)
-    if dev is None:
-        return 2
+    if isinstance(dev, int):
+        return dev
     with dev:
         info = dev.info
         print(f"board        {info.board_name} (id 0x{info.board_id:08X})")
@@ -155,13 +195,17 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _cmd_stream(args: argparse.Namespace) -> int:
     """Stream for N seconds with a live stats line, then print a summary."""
+    import contextlib
+    import itertools
     import time
 
-    from sonobridge.device import DeviceError, FrameTimeout
+    from sonobridge.device import ConfigError, DeviceError, FrameTimeout
 
     dev = _open(args)
-    if dev is None:
-        return 2
+    if isinstance(dev, int):
+        return dev
+    tty = sys.stderr.isatty()
+    code = 0
     with dev:
         try:
             changes = {k: v for k, v in (("depth_m", args.depth_cm and args.depth_cm / 100),
@@ -171,33 +215,77 @@ def _cmd_stream(args: argparse.Namespace) -> int:
             print(f"streaming from {dev.info.board_name} on {args.port}: "
                   f"{cfg.lines_per_frame} lines x {cfg.samples_per_line} samples at "
                   f"{cfg.prf_hz} Hz PRF", file=sys.stderr)
+            # a frame takes lines/PRF at the board; allow for a slow link on top
+            frame_timeout = max(2.0, 3.0 * cfg.lines_per_frame / cfg.prf_hz)
+            # the first frame also waits for the board to get going after START
+            waited = max(5.0, frame_timeout)
             dev.start()
             t_end = time.monotonic() + args.seconds
             next_print = 0.0
-            tty = sys.stderr.isatty()
-            for _frame in dev.frames(timeout=max(2.0, args.seconds)):
-                now = time.monotonic()
-                if now >= next_print:
-                    s = dev.stats
-                    line = (f"{s.elapsed_s:6.1f} s  {s.bytes_in / 1e6:8.1f} MB  "
-                            f"{s.mb_per_s:6.2f} MB/s  {s.frames_per_s:6.1f} frames/s  "
-                            f"lost {s.lines_missing} lines  CRC {s.crc_errors}")
-                    print(("\r" + line) if tty else line, end="" if tty else "\n",
-                          file=sys.stderr, flush=True)
-                    next_print = now + (0.25 if tty else 1.0)
-                if now >= t_end:
-                    break
-            dev.stop()
-            dev.status()  # the summary shows the board's own view (drops, temperature)
-        except FrameTimeout as exc:
-            print(f"\nerror: {exc}", file=sys.stderr)
-            return 1
+            try:
+                first = dev.frames(timeout=waited, count=1)
+                for _frame in itertools.chain(first, dev.frames(timeout=frame_timeout)):
+                    waited = frame_timeout
+                    now = time.monotonic()
+                    if now >= next_print:
+                        s = dev.stats
+                        line = (f"{s.elapsed_s:6.1f} s  {s.bytes_in / 1e6:8.1f} MB  "
+                                f"{s.mb_per_s:6.2f} MB/s  {s.frames_per_s:6.1f} frames/s  "
+                                f"lost {s.lines_missing} lines  CRC {s.crc_errors}")
+                        print(("\r" + line) if tty else line, end="" if tty else "\n",
+                              file=sys.stderr, flush=True)
+                        next_print = now + (0.25 if tty else 1.0)
+                    if now >= t_end:
+                        break
+            except FrameTimeout:
+                code = _stream_stopped(args, dev, cfg, waited)
+            except KeyboardInterrupt:
+                code = 130
+            with contextlib.suppress(DeviceError, KeyboardInterrupt):
+                dev.stop()
+                dev.status()  # the summary shows the board's own view (drops, temperature)
         except DeviceError as exc:
             print(f"\nerror: {exc}", file=sys.stderr)
-            return 2
+            return 2 if isinstance(exc, ConfigError) else 1  # a setting is a mistake
         print("\n" if tty else "", end="", file=sys.stderr)
-        print(dev.stats.summary())
-    return 0
+        s = dev.stats
+        print(s.summary())
+        print(f"averages over the whole run: {s.mean_mb_per_s:.2f} MB/s, "
+              f"{s.mean_lines_per_s:.0f} lines/s, {s.mean_frames_per_s:.1f} frames/s")
+    if code == 130:
+        print("interrupted", file=sys.stderr)
+    return code
+
+
+def _stream_stopped(args: argparse.Namespace, dev: Any, cfg: Any, waited_s: float,
+                    probe_s: float = 1.0) -> int:
+    """Explain why ``stream`` got no more frames; returns the exit code (0: a replay ended)."""
+    import threading
+
+    s = dev.stats
+    ended = any("end of the recording" in text for text in s.logs)
+    if ended or (str(args.port).startswith("replay://") and s.frames_complete):
+        print(f"\nthe replay ended after {s.elapsed_s:.1f} s", file=sys.stderr)
+        return 0
+    # bytes still coming in: a link too slow to finish a frame; none: the board went quiet
+    threading.Event().wait(probe_s)
+    if dev.stats.bytes_in > s.bytes_in:
+        # one line per firing, about 2 bytes per sample on the wire
+        need_mb_s = cfg.samples_per_line * 2 * cfg.prf_hz / 1e6
+        print(f"\nerror: lines arrive from {args.port} but no frame was completed in "
+              f"{waited_s:.1f} s: the link is too slow for this configuration (it needs about "
+              f"{need_mb_s:.1f} MB/s, {s.mean_mb_per_s:.2f} MB/s arrive); try a lower --prf, "
+              "fewer --lines or a smaller --depth-cm", file=sys.stderr)
+        return 1
+    if s.frames_complete + s.frames_incomplete == 0:
+        print(f"\nerror: the board on {args.port} sent no echo lines in {waited_s:.1f} s "
+              "after START; check `sonobridge info` for its status (HV fault, "
+              "temperature) and that no other program uses the port", file=sys.stderr)
+        return 1
+    print(f"\nerror: the board on {args.port} stopped sending after {s.elapsed_s:.1f} s; "
+          "check its cable and power supply, and `sonobridge info` for its status",
+          file=sys.stderr)
+    return 1
 
 
 def hil_pytest_args(args: argparse.Namespace) -> list[str]:
@@ -238,17 +326,29 @@ def _cmd_hil(args: argparse.Namespace) -> int:
 
 def _add_port(p: argparse.ArgumentParser) -> None:
     p.add_argument("port", help="device path, COM name, pyserial URL, or sim://?phantom=...")
-    p.add_argument("--baud", type=int, default=115200,
+    p.add_argument("--baud", type=argtypes.positive_int, default=115200,
                    help="baud rate for UART boards (USB CDC ignores it)")
+
+
+class _Parser(argparse.ArgumentParser):
+    """A parser whose mistakes print one line and a pointer to ``--help``, not the usage block
+    (which buries the message a new user needs)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``PROG: error: MESSAGE`` and where the options are listed; exit 2."""
+        self.exit(2, f"{self.prog}: error: {message}\n(`{self.prog} --help` lists the "
+                     "options)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``sonobridge`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sonobridge",
         description="Bridge between open-hardware ultrasound boards and your computer.",
     )
     parser.add_argument("--version", action="version", version=f"sonobridge {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("decode", help="decode a raw byte capture (file or - for stdin)")
@@ -264,16 +364,18 @@ def build_parser() -> argparse.ArgumentParser:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--pty", action="store_true", default=True,
                       help="serve on a pseudo-terminal and print its path (default)")
-    mode.add_argument("--tcp", metavar="[HOST:]PORT",
-                      help="serve on TCP instead; open it as socket://HOST:PORT")
-    p.add_argument("--link-path", help="also make this symlink to the pty (a stable path that "
-                   "survives simulated disconnects)")
+    mode.add_argument("--tcp", metavar="[HOST:]PORT", type=argtypes.host_port,
+                      help="serve on TCP instead (port 0: any free port); open it as "
+                      "socket://HOST:PORT")
+    p.add_argument("--link-path", type=argtypes.new_link_path,
+                   help="also make this symlink to the pty (a stable path that survives "
+                   "simulated disconnects)")
     p.add_argument("--phantom", default="wire", help="builtin phantom name or a .toml file")
     p.add_argument("--profile", default="sim", help="board profile name or a .toml file")
     p.add_argument("--link", default="unlimited",
                    help="link profile: uart-250k, usb-fs, usb-hs, unlimited")
     p.add_argument("--faults", default="", help="faults to inject (see below)")
-    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--seed", type=argtypes.seed, default=1, help="random seed (default 1)")
     p.set_defaults(func=_cmd_sim)
 
     p = sub.add_parser("ports", help="list boards (by USB VID/PID) and the simulator")
@@ -286,27 +388,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stream", help="stream from a board and report link statistics")
     _add_port(p)
-    p.add_argument("--seconds", type=float, default=10.0, help="how long (default 10)")
-    p.add_argument("--depth-cm", type=float, help="imaging depth in cm")
-    p.add_argument("--lines", type=int, help="lines per frame")
-    p.add_argument("--prf", type=int, help="pulse repetition frequency in Hz")
+    p.add_argument("--seconds", type=argtypes.positive_seconds, default=10.0,
+                   help="how long (default 10)")
+    p.add_argument("--depth-cm", type=argtypes.depth_cm, help="imaging depth in cm")
+    p.add_argument("--lines", type=argtypes.positive_int, help="lines per frame")
+    p.add_argument("--prf", type=argtypes.positive_int,
+                   help="pulse repetition frequency in Hz")
     p.set_defaults(func=_cmd_stream)
 
     p = sub.add_parser("view", help="live B-mode / A-mode / M-mode viewer")
     p.add_argument("port", nargs="?", help="device path, COM name, pyserial URL or sim://...; "
                    "without it a port picker opens")
-    p.add_argument("--snapshot", metavar="PNG", help="render offscreen, save this PNG and exit")
-    p.add_argument("--frames", type=int, default=10, help="frames to draw before --snapshot")
-    p.add_argument("--depth-cm", type=float, help="imaging depth in cm")
+    p.add_argument("--snapshot", metavar="PNG", type=argtypes.output_file,
+                   help="render offscreen, save this PNG and exit")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --snapshot")
+    p.add_argument("--frames", type=argtypes.positive_int, default=10,
+                   help="frames to draw before --snapshot")
+    p.add_argument("--depth-cm", type=argtypes.depth_cm, help="imaging depth in cm")
     p.set_defaults(func=_cmd_view)
 
     p = sub.add_parser("demo", help="the viewer on the simulated board (a PNG if no display)")
-    p.add_argument("--snapshot", default="sonobridge-demo.png",
+    p.add_argument("--snapshot", default="sonobridge-demo.png", type=argtypes.output_file,
                    help="PNG to write when there is no display (default sonobridge-demo.png)")
-    p.add_argument("--frames", type=int, default=10, help="frames to draw (default 10)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --snapshot")
+    p.add_argument("--frames", type=argtypes.positive_int, default=10,
+                   help="frames to draw (default 10)")
     p.add_argument("--protocol", action="store_true",
                    help="run the wire-protocol demo (a damaged link) instead")
-    p.add_argument("--seed", type=int, default=1, help="random seed for --protocol")
+    p.add_argument("--seed", type=argtypes.seed, default=1, help="random seed for --protocol")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("hil", help="run the hardware-in-the-loop suite on a board or the "
@@ -316,22 +425,27 @@ def build_parser() -> argparse.ArgumentParser:
                        "--, e.g. `sonobridge hil /dev/ttyACM0 -- --sonobridge-unplug -x`.")
     p.add_argument("port", nargs="?", help="device path, COM name or pyserial URL of the board; "
                    "default: start the simulated board")
-    p.add_argument("--baud", type=int, default=115200,
+    p.add_argument("--baud", type=argtypes.positive_int, default=115200,
                    help="baud rate for UART boards (USB CDC ignores it)")
     p.add_argument("--firmware-host", nargs="?", const="auto", metavar="PATH",
                    help="test the C firmware's host build instead (default: the repository's "
                    "hardware/firmware/build/sonobridge-fw-host)")
-    p.add_argument("--report", metavar="DIR",
+    p.add_argument("--report", metavar="DIR", type=argtypes.output_dir,
                    help="write junit.xml, summary.md and summary.json into DIR")
     p.add_argument("--req", nargs="+", action="extend", default=[], metavar="ID",
                    help="only these requirements (an id or a prefix such as HIL-STR)")
-    p.add_argument("--duration", type=float, metavar="S",
+    p.add_argument("--duration", type=argtypes.positive_seconds, metavar="S",
                    help="streaming time of the throughput test in seconds")
     p.set_defaults(func=_cmd_hil, pytest_args=[])  # what follows `--`: see parse_args
 
     from sonobridge.record.commands import add_parsers as add_record_parsers
 
     add_record_parsers(sub)  # record, replay, convert, export
+    for p in sub.choices.values():
+        # also after the command (`sonobridge info X --debug`); SUPPRESS keeps the subparser
+        # from overwriting a --debug given before the command with its default
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the traceback of an unexpected error")
     return parser
 
 
@@ -366,10 +480,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        # flushed here, so a closed pipe (`sonobridge info X | head -1`) is caught below and
+        # not reported by the interpreter at exit
+        sys.stdout.flush()
+        return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return 1
+    except Exception as exc:
+        if args.debug:
+            raise
+        what = str(exc) or type(exc).__name__
+        print(f"error: {what} (run again with --debug to see the traceback, and report it as "
+              "a bug)", file=sys.stderr)
+        return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at devnull, so the interpreter's final flush does not fail again.
+
+    The recipe of the Python documentation (signal module, "Note on SIGPIPE").
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # stdout is not a file (a test's capture): nothing is flushed at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
 
 
 if __name__ == "__main__":

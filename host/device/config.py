@@ -145,9 +145,33 @@ class AcquisitionConfig:
         cfg = replace(self, **changes)
         if depth is not None:
             cfg = cfg.with_depth(float(depth), info)  # type: ignore[arg-type]
+            cfg._check_depth_fits_prf(float(depth), info)  # type: ignore[arg-type]
         if sector is not None:
             cfg = cfg.with_sector(float(sector))  # type: ignore[arg-type]
         return cfg
+
+
+    def _check_depth_fits_prf(self, depth_m: float, info: DeviceInfo,
+                              c: float = SOUND_SPEED_M_S) -> None:
+        """Blame the depth (not the PRF) when the asked depth makes the window too long."""
+        ticks = (self.start_delay_samples + self.samples_per_line) * self.decimation
+        if ticks * self.prf_hz < info.adc_rate_hz:
+            return
+        # the longest line the PRF allows: (delay + n) * decimation * prf < adc_rate
+        n_max = math.ceil(info.adc_rate_hz / (self.decimation * self.prf_hz)) - 1 \
+            - self.start_delay_samples
+        deepest = replace(self, samples_per_line=max(1, n_max)).depth_range_m(info, c)[1]
+        fastest = max(1, math.ceil(info.adc_rate_hz / ticks) - 1)
+        reach = replace(self, samples_per_line=info.max_samples_per_line).depth_range_m(info, c)[1]
+        beyond = (f"; this board reaches at most {reach * 100:.1f} cm"
+                  if depth_m > reach else "")
+        raise ConfigError(
+            "depth_m", depth_m, f"at most {deepest * 100:.1f} cm at {self.prf_hz} Hz PRF",
+            f"a depth of {depth_m * 100:g} cm is too deep for a PRF of {self.prf_hz} Hz "
+            f"(each firing would listen {ticks / info.adc_rate_hz * 1e6:.0f} µs, longer than "
+            f"the {1e6 / self.prf_hz:.0f} µs between firings): at {self.prf_hz} Hz the depth "
+            f"can be at most {deepest * 100:.1f} cm, or lower the PRF to {fastest} Hz or less"
+            f"{beyond}")
 
 
 def validate(cfg: AcquisitionConfig, info: DeviceInfo) -> Configure:

@@ -20,6 +20,9 @@ KNOWN_USB: dict[tuple[int, int | None], str] = {
     (0x16C0, 0x0483): "Teensy USB serial",
 }
 
+#: device names the OS gives USB CDC ACM ports (Linux, macOS), the class the firmware uses
+_CDC_ACM_NAMES = ("/dev/ttyACM", "/dev/cu.usbmodem", "/dev/tty.usbmodem")
+
 
 @dataclass(frozen=True)
 class PortInfo:
@@ -36,8 +39,14 @@ class PortInfo:
 
     @property
     def likely_board(self) -> bool:
-        """True if the VID/PID matches a board or chip boards are built on (or the simulator)."""
-        return self.kind == "sim" or self.known_as is not None
+        """True for the simulator, and for a USB port that is a known board or USB-serial chip
+        or a CDC ACM device (what a board with its own VID/PID shows up as); never for a legacy
+        serial port (``/dev/ttyS0``) without USB ids."""
+        if self.kind == "sim":
+            return True
+        if self.kind != "usb" or self.vid is None:
+            return False
+        return self.known_as is not None or any(cdc in self.device for cdc in _CDC_ACM_NAMES)
 
 
 def _known(vid: int | None, pid: int | None) -> str | None:
@@ -51,7 +60,8 @@ def list_serial_ports() -> list[PortInfo]:
     found = []
     for p in list_ports.comports():
         found.append(PortInfo(
-            device=p.device, description=p.description or "", kind="usb" if p.vid else "serial",
+            device=p.device, description=p.description or "",
+            kind="usb" if p.vid is not None else "serial",
             vid=p.vid, pid=p.pid, serial_number=p.serial_number, product=p.product,
             known_as=_known(p.vid, p.pid),
         ))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import math
 import signal
 import sys
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sonobridge import argtypes
 from sonobridge.record.urlhandler import register as _register_replay_urls
 
 #: Python's thread switch interval while recording (the default is 5 ms)
@@ -67,29 +69,6 @@ def _damaged_rows_message(path: str, rows: list[Any], action: str) -> str:
             f"them): {describe_rows(rows)}; {action}")
 
 
-def _positive_seconds(text: str) -> float:
-    """argparse type: a number of seconds > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0 (e.g. 0.5), got "
-                                         f"{text}")
-    return value
-
-
-def _megabytes(text: str) -> int:
-    """argparse type: a size in MB (10^6 bytes) >= 0, as bytes."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of MB") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a number of MB >= 0, got {text}")
-    return int(value * 1e6)
-
-
 def _refuse_existing(paths: list[str | None], force: bool) -> str | None:
     for p in paths:
         if p is not None and Path(p).exists() and not force:
@@ -102,7 +81,7 @@ def _refuse_existing(paths: list[str | None], force: bool) -> str | None:
 
 def cmd_record(args: argparse.Namespace) -> int:
     """Record from a board to HDF5 (and optionally a raw capture), with live progress."""
-    from sonobridge.device import Device, DeviceError
+    from sonobridge.device import ConfigError, Device, DeviceError
 
     from .recorder import Recorder
 
@@ -156,6 +135,9 @@ def cmd_record(args: argparse.Namespace) -> int:
             reason = _record_loop(dev, rec, args, stop, tty)
         except KeyboardInterrupt:
             reason = "stopped by Ctrl-C"
+        except ConfigError as exc:  # a setting the board cannot do: a mistake, not a failure
+            reason = str(exc)
+            code = 2
         except DeviceError as exc:
             reason = f"device error: {exc}"
             code = 1
@@ -173,10 +155,34 @@ def cmd_record(args: argparse.Namespace) -> int:
         sys.setswitchinterval(switch)
     if tty:
         print(file=sys.stderr)
+    if summary.progress.lines == 0:
+        return _no_lines_recorded(args, reason, summary.progress.elapsed_s, code)
     print(f"{reason}; {summary.text()}")
     if summary.progress.error:
         return 1
     return code
+
+
+def _no_lines_recorded(args: argparse.Namespace, reason: str, elapsed_s: float,
+                       code: int) -> int:
+    """A recording without a single echo line is a failure: say why, leave no empty files."""
+    removed = []
+    for p in (args.output, args.raw):
+        if p is not None:
+            with contextlib.suppress(OSError):
+                Path(p).unlink()
+                removed.append(p)
+    gone = f" (removed {', '.join(removed)})" if removed else ""
+    if code == 2:
+        _err(f"{reason}; nothing was recorded{gone}")
+        return 2
+    if reason == "stopped by Ctrl-C":
+        _err(f"interrupted before any echo line arrived; nothing was recorded{gone}")
+        return 130
+    _err(f"no echo line arrived from {args.port} in {elapsed_s:.1f} s ({reason}); nothing was "
+         f"recorded{gone}. A board needs a moment after START: give a longer --seconds, and "
+         f"check `sonobridge info {args.port}` for its status")
+    return 1
 
 
 def _settle(dev: Any, quiet_s: float = 0.2, limit_s: float = 3.0) -> None:
@@ -262,13 +268,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
             print("warning: " + _damaged_rows_message(
                 str(src), result.damaged, f"they are not in {args.output}"), file=sys.stderr)
         return 0
-    s = result.stats
+    from sonobridge.device.accounting import LossAccount
+
+    # the figures the output file stores (a STOP's cut taken out), not the raw counters
+    s = result.accounting
     print(f"converted {result.rx_bytes / 1e6:.1f} MB of capture: {result.lines} lines, "
           f"{result.frames} frames -> {args.output}")
-    print(f"lost lines: {s.get('lines_missing', 0)} ({s.get('lines_lost_link', 0)} on the "
-          f"link, {s.get('lines_lost_device', 0)} dropped by the device, "
-          f"{s.get('lines_lost_host', 0)} by the recording host falling behind); CRC errors "
-          f"{s.get('crc_errors', 0)}, sequence gaps {s.get('seq_gaps', 0)}")
+    print(f"{LossAccount.from_counts(s).text()}; CRC errors {s.get('crc_errors', 0)}, "
+          f"sequence gaps {s.get('seq_gaps', 0)}")
     if result.capture_gaps:
         print(f"warning: the capture itself is missing {result.capture_gaps} received bytes "
               "(the disk could not keep up while recording)", file=sys.stderr)
@@ -295,9 +302,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from .urlhandler.protocol_replay import replay_url
 
     speed = math.inf if args.fast else args.speed
-    if not speed > 0:
-        _err("--speed must be > 0 (or use --fast)")
-        return 2
     try:
         open_source(args.file)
     except (OSError, ValueError) as exc:
@@ -308,14 +312,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return 0
     try:
         if args.tcp is not None:
-            host, _, port = args.tcp.rpartition(":")
-            return serve_replay(args.file, mode="tcp", tcp=(host or "127.0.0.1", int(port)),
-                                speed=speed, loop=args.loop, link=args.link)
+            return serve_replay(args.file, mode="tcp", tcp=args.tcp, speed=speed,
+                                loop=args.loop, link=args.link)
         return serve_replay(args.file, mode="pty", link_path=args.link_path, speed=speed,
                             loop=args.loop, link=args.link)
-    except (OSError, ValueError) as exc:
+    except ValueError as exc:  # a bad --link name
         _err(str(exc))
         return 2
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            _err(f"TCP port {args.tcp[1]} on {args.tcp[0]} is already in use (by another "
+                 "replay or program); pick another port, or 0 for any free one")
+        else:
+            _err(f"cannot serve the replay: {exc}")
+        return 1
 
 
 # -- export --------------------------------------------------------------------------------------
@@ -326,13 +336,25 @@ def cmd_export(args: argparse.Namespace) -> int:
     if _h5py_missing():
         return 2
     from .export import ExportError, export_npz, export_png
+    from .formats import CAPTURE, UnknownFormatError, file_format
     from .hdf5_schema import RecordingError
 
     try:
+        if file_format(args.file) is CAPTURE:
+            stem = Path(args.file).with_suffix(".h5")
+            _err(f"{args.file} is a raw capture, not an HDF5 recording: convert it first with "
+                 f"`sonobridge convert {args.file} -o {stem}`, then export {stem}")
+            return 2
+    except FileNotFoundError as exc:
+        _err(str(exc))
+        return 2
+    except UnknownFormatError as exc:  # like convert: the file's content is the problem
+        _err(str(exc))
+        return 1
+    try:
         if args.png:
-            w, _, h = args.size.partition("x")
-            res = export_png(args.file, args.png, overwrite=args.force,
-                             size=(int(h or w), int(w)),
+            width, height = args.size
+            res = export_png(args.file, args.png, overwrite=args.force, size=(height, width),
                              dynamic_range_db=args.dynamic_range,
                              center_freq_hz=args.center_freq_mhz and args.center_freq_mhz * 1e6,
                              keep_damaged=args.keep_damaged)
@@ -349,6 +371,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 1
     except (ExportError, FileNotFoundError) as exc:
         _err(str(exc))
+        return 1
+    except OSError as exc:  # the disk is full or the folder went away: nothing half-made is kept
+        _err(f"cannot write the export: {exc}")
         return 1
     if not res.damaged:
         return 0
@@ -373,26 +398,31 @@ def add_parsers(subparsers: Any) -> None:
         description="Record every echo line to an HDF5 dataset (docs/recording.md). Ctrl-C "
         "ends an open-ended recording cleanly.")
     p.add_argument("port", help="device path, COM name, pyserial URL, sim://… or replay://…")
-    p.add_argument("--baud", type=int, default=115200,
+    p.add_argument("--baud", type=argtypes.positive_int, default=115200,
                    help="baud rate for UART boards (USB CDC ignores it)")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.h5", help="HDF5 recording")
-    p.add_argument("--raw", metavar="FILE", help="also write a raw capture of every byte")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.h5",
+                   type=argtypes.output_file, help="HDF5 recording")
+    p.add_argument("--raw", metavar="FILE", type=argtypes.output_file,
+                   help="also write a raw capture of every byte")
     end = p.add_mutually_exclusive_group()
-    end.add_argument("--seconds", type=float, help="stop after this many seconds")
-    end.add_argument("--frames", type=int, help="record this many frames (START n_frames)")
+    end.add_argument("--seconds", type=argtypes.positive_seconds,
+                     help="stop after this many seconds")
+    end.add_argument("--frames", type=argtypes.frame_count,
+                     help="record this many frames (START n_frames)")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
-    p.add_argument("--depth-cm", type=float, help="imaging depth in cm")
-    p.add_argument("--lines", type=int, help="lines per frame")
-    p.add_argument("--samples", type=int, help="samples per line")
-    p.add_argument("--prf", type=int, help="pulse repetition frequency in Hz")
-    p.add_argument("--flush-interval", type=_positive_seconds, default=0.5, metavar="S",
+    p.add_argument("--depth-cm", type=argtypes.depth_cm, help="imaging depth in cm")
+    p.add_argument("--lines", type=argtypes.positive_int, help="lines per frame")
+    p.add_argument("--samples", type=argtypes.positive_int, help="samples per line")
+    p.add_argument("--prf", type=argtypes.positive_int,
+                   help="pulse repetition frequency in Hz")
+    p.add_argument("--flush-interval", type=argtypes.positive_seconds, default=0.5, metavar="S",
                    help="flush the files at least this often (default 0.5 s, at most 1 s)")
-    p.add_argument("--reserve-mb", type=_megabytes, default=None, metavar="N",
+    p.add_argument("--reserve-mb", type=argtypes.megabytes, default=None, metavar="N",
                    help="stop recording (cleanly) when less than N MB are free on the disk "
                    "(default: 5 s of data at the board's rated throughput, at least 4 MiB)")
-    p.add_argument("--progress-interval", type=float, default=1.0, metavar="S",
-                   help=argparse.SUPPRESS)
-    p.add_argument("--idle-timeout", type=float, default=3.0, metavar="S",
+    p.add_argument("--progress-interval", type=argtypes.positive_seconds, default=1.0,
+                   metavar="S", help=argparse.SUPPRESS)
+    p.add_argument("--idle-timeout", type=argtypes.positive_seconds, default=3.0, metavar="S",
                    help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_record)
 
@@ -405,12 +435,14 @@ def add_parsers(subparsers: Any) -> None:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--pty", action="store_true", default=True,
                       help="serve on a pseudo-terminal and print its path (default)")
-    mode.add_argument("--tcp", metavar="[HOST:]PORT", help="serve on TCP (socket://HOST:PORT)")
+    mode.add_argument("--tcp", metavar="[HOST:]PORT", type=argtypes.host_port,
+                      help="serve on TCP (socket://HOST:PORT; port 0: any free port)")
     mode.add_argument("--url", action="store_true",
                       help="print the replay:// URL that opens the file in-process, and exit")
-    p.add_argument("--link-path", help="also make this symlink to the pty")
+    p.add_argument("--link-path", type=argtypes.new_link_path,
+                   help="also make this symlink to the pty")
     speed = p.add_mutually_exclusive_group()
-    speed.add_argument("--speed", type=float, default=1.0,
+    speed.add_argument("--speed", type=argtypes.positive_float, default=1.0,
                        help="playback speed, 1 = recorded timing (default)")
     speed.add_argument("--fast", action="store_true", help="as fast as the host reads")
     p.add_argument("--loop", action="store_true", help="start over at the end")
@@ -424,23 +456,27 @@ def add_parsers(subparsers: Any) -> None:
         "have made. Given a truncated or damaged HDF5 recording instead, copy every row that "
         "still passes its CRC-32 into a new file, naming the damaged ones.")
     p.add_argument("capture", help="raw capture (or a truncated or damaged HDF5 recording)")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.h5")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.h5",
+                   type=argtypes.output_file)
     p.add_argument("--force", action="store_true", help="overwrite the output")
     p.set_defaults(func=cmd_convert)
 
     p = subparsers.add_parser("export", help="export a recording as PNG frames or NPZ")
     p.add_argument("file", help="HDF5 recording")
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--png", metavar="DIR", help="one B-mode PNG per frame into DIR")
-    what.add_argument("--npz", metavar="FILE", help="samples and metadata arrays")
+    what.add_argument("--png", metavar="DIR", type=argtypes.output_dir,
+                      help="one B-mode PNG per frame into DIR")
+    what.add_argument("--npz", metavar="FILE", type=argtypes.output_file,
+                      help="samples and metadata arrays")
     p.add_argument("--force", action="store_true", help="overwrite existing output")
     p.add_argument("--keep-damaged", action="store_true",
                    help="export rows whose samples fail their CRC-32 too (a warning still "
                    "names them; without it they are left out and the exit code is 1)")
-    p.add_argument("--size", default="512x512", metavar="WxH", help="PNG size (default 512x512)")
-    p.add_argument("--dynamic-range", type=float, default=50.0, metavar="DB",
+    p.add_argument("--size", default=(512, 512), type=argtypes.size_wxh, metavar="WxH",
+                   help="PNG size, each side 16..8192 (default 512x512)")
+    p.add_argument("--dynamic-range", type=argtypes.positive_float, default=50.0, metavar="DB",
                    help="B-mode dynamic range in dB (default 50)")
-    p.add_argument("--center-freq-mhz", type=float,
+    p.add_argument("--center-freq-mhz", type=argtypes.positive_float,
                    help="demodulation frequency (default: the recorded pulse frequency)")
     p.set_defaults(func=cmd_export)
 

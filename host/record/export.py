@@ -187,7 +187,11 @@ def export_png(path: str | os.PathLike, out_dir: str | os.PathLike, *, overwrite
                                     center_freq_hz=center_freq_hz,
                                     skip=None if keep_damaged else bad):
             target = out / f"frame_{fr.number:06d}.png"
-            write_png(target, fr.image)
+            try:
+                write_png(target, fr.image)
+            except BaseException:
+                target.unlink(missing_ok=True)  # a truncated PNG (disk full) is not a frame
+                raise
             files += 1
             total += target.stat().st_size
     return ExportResult(files, files, total, str(out), _flat(bad), keep_damaged)
@@ -208,19 +212,23 @@ def export_npz(path: str | os.PathLike, out_path: str | os.PathLike, *,
     (JSON strings) and ``segment_attrs`` (JSON).
     """
     out = Path(out_path)
+    # checked before any work: a directory cannot be replaced by the finished file
+    if out.is_dir():
+        raise ExportError(f"{out} is a directory; give a file name for the NPZ")
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; use --force to overwrite it")
     tmp = out.with_name(out.name + ".partial")
     frames = 0
-    with open_for(path, "export") as rec:
-        bad = damaged_rows(rec)
-        try:
+    try:
+        with open_for(path, "export") as rec:
+            bad = damaged_rows(rec)
             with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
                 frames = _write_npz(zf, rec, {} if keep_damaged else bad)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-    os.replace(tmp, out)
+        os.replace(tmp, out)
+    except BaseException:
+        # every failure, the final rename's included, leaves no half-written file behind
+        tmp.unlink(missing_ok=True)
+        raise
     return ExportResult(1, frames, out.stat().st_size, str(out), _flat(bad), keep_damaged)
 
 

@@ -6,6 +6,7 @@ every way of reaching the simulator behaves the same.
 
 from __future__ import annotations
 
+import errno
 import sys
 import threading
 from collections.abc import Callable
@@ -21,6 +22,10 @@ from sonobridge.board.transport import Transport
 
 from .board import FrameRenderer, SimBoard
 from .profile import load_profile
+
+
+class ServeError(RuntimeError):
+    """The board cannot be served where asked; the message says why and what to do."""
 
 
 @dataclass
@@ -73,7 +78,13 @@ def serve_pty(options: SimOptions, link_path: str | None = None,
               ready: Callable[[str], None] | None = None,
               stop: threading.Event | None = None) -> int:
     """Serve on a pseudo-terminal until interrupted; print the device path first."""
-    transport = PtyTransport(link_path)
+    try:
+        transport = PtyTransport(link_path)
+    except OSError as exc:
+        if link_path:
+            raise ServeError(f"cannot make the link {link_path}: {exc.strerror or exc}; pick "
+                             "another --link-path") from exc
+        raise ServeError(f"cannot make a pseudo-terminal: {exc.strerror or exc}") from exc
     engine = create_engine(options, transport)
     path = link_path or transport.path
     (ready or _print_first_line)(path)
@@ -84,7 +95,14 @@ def serve_tcp(options: SimOptions, host: str, port: int,
               ready: Callable[[str], None] | None = None,
               stop: threading.Event | None = None) -> int:
     """Serve on TCP until interrupted; print the pyserial URL first."""
-    transport = SocketTransport(host, port)
+    try:
+        transport = SocketTransport(host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ServeError(f"TCP port {port} on {host} is already in use (by another "
+                             "simulator or program); pick another port, or 0 for any free "
+                             "one") from exc
+        raise ServeError(f"cannot serve on TCP {host}:{port}: {exc.strerror or exc}") from exc
     engine = create_engine(options, transport)
     h, p = transport.address[:2]
     (ready or _print_first_line)(f"socket://{h}:{p}")

@@ -58,6 +58,7 @@ def test_info_and_stream_commands(capsys):
         captured = capsys.readouterr()
         assert "lost lines: 0" in captured.out
         assert "complete frames" in captured.out
+        assert "averages over the whole run" in captured.out  # not the last second's rate
         assert "MB/s" in captured.err
 
 

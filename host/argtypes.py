@@ -1,0 +1,176 @@
+"""argparse ``type=`` functions shared by every ``sonobridge`` subcommand.
+
+Each one turns the text a user typed into a value or raises ``argparse.ArgumentTypeError``
+naming what is allowed; argparse then prints ``argument --x: <message>`` and exits 2, before
+any port is opened or file written. Ranges that depend on the board (a PRF the link can carry,
+a depth the board reaches) are checked after connecting; the bounds here only catch what no
+board can do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from sonobridge.protocol.structs import StartLayout
+
+#: the most frames START can ask for: its unsigned n_frames field, as wide as the layout says
+MAX_FRAMES = 2 ** (8 * next(c for c in StartLayout.subcons if c.name == "n_frames").sizeof()) - 1
+#: a generous bound on imaging depth; no medical ultrasound probe sees beyond ~30 cm
+MAX_DEPTH_CM = 100.0
+#: picture size bounds of ``WxH`` (a smaller picture shows nothing, a larger one exhausts memory)
+MIN_SIDE, MAX_SIDE = 16, 8192
+
+
+def _number(text: str, kind: str) -> float:
+    """The number in ``text``; NaN and infinity come back as such, for the range check to
+    refuse with the allowed range."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
+
+
+def _integer(text: str, kind: str) -> int:
+    try:
+        return int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
+
+
+def positive_seconds(text: str) -> float:
+    """A number of seconds > 0."""
+    value = _number(text, "a number of seconds")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0 (e.g. 0.5), got "
+                                         f"{text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (e.g. a playback speed or a frequency in MHz)."""
+    value = _number(text, "a number")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
+def int_range(low: int, high: int, what: str = "a whole number") -> Callable[[str], int]:
+    """A type function accepting whole numbers in ``low..high``."""
+
+    def parse(text: str) -> int:
+        value = _integer(text, what)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {what} in {low}..{high}, got {text}")
+        return value
+
+    parse.__name__ = f"int_{low}_{high}"  # argparse names the type in some messages
+    return parse
+
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1."""
+    value = _integer(text, "a whole number")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text}")
+    return value
+
+
+#: frames to record (START's n_frames; 0 there means "until STOP", which --seconds expresses)
+frame_count = int_range(1, MAX_FRAMES, "a number of frames")
+
+
+def seed(text: str) -> int:
+    """A random seed >= 0."""
+    value = _integer(text, "a whole number")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a seed >= 0, got {text}")
+    return value
+
+
+def host_port(text: str) -> tuple[str, int]:
+    """``[HOST:]PORT`` as ``(host, port)``: HOST defaults to 127.0.0.1, PORT 0 = any free port."""
+    host, _, port = text.rpartition(":")
+    try:
+        number = int(port, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not [HOST:]PORT (e.g. 5000 or "
+                                         "0.0.0.0:5000)") from None
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"the TCP port must be in 1..65535 (or 0 for any free "
+                                         f"port), got {port}")
+    return host.strip("[]") or "127.0.0.1", number
+
+
+def size_wxh(text: str) -> tuple[int, int]:
+    """A picture size ``WxH`` (or one number for a square), each side 16..8192, as (w, h)."""
+    w, _, h = text.lower().partition("x")
+    try:
+        width, height = int(w), int(h or w)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WxH (e.g. 512x512)") from None
+    if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
+        raise argparse.ArgumentTypeError(f"each side must be {MIN_SIDE}..{MAX_SIDE} pixels, "
+                                         f"got {text}")
+    return width, height
+
+
+def depth_cm(text: str) -> float:
+    """An imaging depth in cm, > 0 and <= 100 (the board's own range is checked later)."""
+    value = _number(text, "a depth in cm")
+    if not 0 < value <= MAX_DEPTH_CM:  # also false for NaN
+        raise argparse.ArgumentTypeError(f"must be a depth in cm > 0 and <= {MAX_DEPTH_CM:g}, "
+                                         f"got {text}")
+    return value
+
+
+def megabytes(text: str) -> int:
+    """A size in MB (10^6 bytes) >= 0, as bytes."""
+    value = _number(text, "a number of MB")
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number of MB >= 0, got {text}")
+    return int(value * 1e6)
+
+
+def output_file(text: str) -> str:
+    """A file path to write: not a directory, in a directory that exists."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a directory; give a file name inside it")
+    parent = path.parent
+    if not parent.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write {text}: the directory {parent} does "
+                                         "not exist")
+    if not os.access(parent, os.W_OK):
+        raise argparse.ArgumentTypeError(f"cannot write {text}: the directory {parent} is not "
+                                         "writable")
+    return text
+
+
+def new_link_path(text: str) -> str:
+    """A symlink path to create (or an old symlink to replace) in a directory that exists."""
+    path = Path(text)
+    if path.is_dir() and not path.is_symlink():
+        raise argparse.ArgumentTypeError(f"{text} is a directory; give a file name inside it")
+    if path.exists() and not path.is_symlink():
+        # only a link is replaced: a user's file there would be lost
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a symlink; remove it or "
+                                         "pick another path")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot make {text}: the directory {path.parent} "
+                                         "does not exist")
+    return text
+
+
+def output_dir(text: str) -> str:
+    """A directory to write into: not an existing file; its parent must exist."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a directory")
+    if not path.exists() and not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot make {text}: the directory {path.parent} "
+                                         "does not exist")
+    return text
