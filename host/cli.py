@@ -210,6 +210,7 @@ def _cmd_stream(args: argparse.Namespace) -> int:
         try:
             changes = {k: v for k, v in (("depth_m", args.depth_cm and args.depth_cm / 100),
                                          ("lines_per_frame", args.lines),
+                                         ("samples_per_line", args.samples),
                                          ("prf_hz", args.prf)) if v}
             cfg = dev.configure(**changes)
             print(f"streaming from {dev.info.board_name} on {args.port}: "
@@ -219,6 +220,8 @@ def _cmd_stream(args: argparse.Namespace) -> int:
             frame_timeout = max(2.0, 3.0 * cfg.lines_per_frame / cfg.prf_hz)
             # the first frame also waits for the board to get going after START
             waited = max(5.0, frame_timeout)
+            with contextlib.suppress(DeviceError):
+                dev.status()  # where the board's own drop counter stands before this session
             dev.start()
             t_end = time.monotonic() + args.seconds
             next_print = 0.0
@@ -243,6 +246,11 @@ def _cmd_stream(args: argparse.Namespace) -> int:
                 code = 130
             with contextlib.suppress(DeviceError, KeyboardInterrupt):
                 dev.stop()
+                # the sweeps still in the board's send buffer belong to this session
+                if code != 130 and not dev.settle():
+                    print("\nnote: the board was still sending 10 s after STOP; the figures "
+                          "below leave out what it had not sent yet", file=sys.stderr)
+                dev.flush()
                 dev.status()  # the summary shows the board's own view (drops, temperature)
         except DeviceError as exc:
             print(f"\nerror: {exc}", file=sys.stderr)
@@ -270,8 +278,10 @@ def _stream_stopped(args: argparse.Namespace, dev: Any, cfg: Any, waited_s: floa
     # bytes still coming in: a link too slow to finish a frame; none: the board went quiet
     threading.Event().wait(probe_s)
     if dev.stats.bytes_in > s.bytes_in:
-        # one line per firing, about 2 bytes per sample on the wire
-        need_mb_s = cfg.samples_per_line * 2 * cfg.prf_hz / 1e6
+        from sonobridge.protocol.rules import line_bytes
+
+        # one line per firing
+        need_mb_s = line_bytes(cfg.sample_format, cfg.samples_per_line) * cfg.prf_hz / 1e6
         print(f"\nerror: lines arrive from {args.port} but no frame was completed in "
               f"{waited_s:.1f} s: the link is too slow for this configuration (it needs about "
               f"{need_mb_s:.1f} MB/s, {s.mean_mb_per_s:.2f} MB/s arrive); try a lower --prf, "
@@ -392,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how long (default 10)")
     p.add_argument("--depth-cm", type=argtypes.depth_cm, help="imaging depth in cm")
     p.add_argument("--lines", type=argtypes.positive_int, help="lines per frame")
+    p.add_argument("--samples", type=argtypes.positive_int, help="samples per line")
     p.add_argument("--prf", type=argtypes.positive_int,
                    help="pulse repetition frequency in Hz")
     p.set_defaults(func=_cmd_stream)

@@ -187,7 +187,10 @@ class BoardEngine:
             frames = board.pull(now, budget + catch_up)
             if frames:
                 self.bucket.spend(max(0.0, self._deliver(frames, now) - catch_up))
-        tick = 0.001 if board.state == DeviceState.STREAMING or self._carry else 0.02
+        # after STOP a board may still hold seconds of lines for a slow link: keep the link's
+        # pace until they are out, or the drain would crawl at the idle tick
+        draining = getattr(board, "pending_bytes", 0) > 0
+        tick = 0.001 if board.state == DeviceState.STREAMING or self._carry or draining else 0.02
         if self._last_rx is not None:
             # wake just after the idle gap that would expire a partial command, not up to an
             # idle tick later: the reply to what came behind it is then due at once

@@ -518,6 +518,25 @@ class Device:
         self.command(Stop(), expect=Ack)
         self._stop_sent = True
 
+    def settle(self, quiet_s: float = 0.2, limit_s: float = 10.0) -> bool:
+        """After STOP, wait until what the board had queued has arrived (the link is quiet).
+
+        A board's send buffer may hold seconds on a slow link; the sweeps in it (and the
+        losses their FRAME_ENDs report) belong to this session. Returns False if bytes were
+        still arriving after ``limit_s``.
+        """
+        deadline = time.monotonic() + limit_s
+        last, since = self.link.counters.bytes_in, time.monotonic()
+        tick = threading.Event()
+        while time.monotonic() < deadline:
+            tick.wait(0.02)
+            now_bytes = self.link.counters.bytes_in
+            if now_bytes != last:
+                last, since = now_bytes, time.monotonic()
+            elif time.monotonic() - since >= quiet_s:
+                return True
+        return False
+
     def flush(self, timeout_s: float = 1.0) -> None:
         """Hand on the sweep in progress now, as an incomplete frame if lines are missing.
 

@@ -100,10 +100,9 @@ class AcquisitionConfig:
         """Fastest PRF the window, the board and its rated link allow."""
         limit = math.ceil(1 / self.window_s(info)) - 1
         if info.rated_throughput_bps:
-            from sonobridge.protocol.constants import frame_len, sample_nbytes
+            from sonobridge.protocol.rules import line_bytes
 
-            line = frame_len(40 + (sample_nbytes(self.sample_format, self.samples_per_line)
-                                   or 2 * self.samples_per_line))
+            line = line_bytes(self.sample_format, self.samples_per_line)
             limit = min(limit, int(0.9 * info.rated_throughput_bps / line))
         return max(info.prf_min_hz, min(info.prf_max_hz, limit))
 

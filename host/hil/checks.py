@@ -29,8 +29,8 @@ from sonobridge.protocol import (
     SampleFormat,
     encode_payload,
 )
-from sonobridge.protocol.constants import frame_len, sample_nbytes
-from sonobridge.protocol.rules import check_configure
+from sonobridge.protocol.constants import sample_nbytes
+from sonobridge.protocol.rules import check_configure, line_bytes
 from sonobridge.protocol.samples import zero_level
 from sonobridge.protocol.structs import ECHO_LINE_HEADER_SIZE
 from sonobridge.protocol.structs import ConfigureLayout as _ConfigureLayout
@@ -382,13 +382,6 @@ def info_problems(info: DeviceInfo) -> list[str]:
 def frames_timeout_s(n_frames: int, firings_per_frame: int, prf_hz: float) -> float:
     """How long ``n_frames`` may take after START: 1.5 × their duration + START_LATENCY_S."""
     return n_frames * firings_per_frame / prf_hz * 1.5 + START_LATENCY_S
-
-
-def line_bytes(sample_format: int, samples_per_line: int) -> int:
-    """Bytes of one ECHO_LINE frame on the wire."""
-    nbytes = sample_nbytes(sample_format, samples_per_line)
-    payload = nbytes if nbytes is not None else 2 * samples_per_line
-    return frame_len(ECHO_LINE_HEADER_SIZE + payload)
 
 
 def window_prf_limit(info: DeviceInfo, samples: int, start_delay: int = 0,

@@ -19,6 +19,7 @@ from .constants import (
     Flags,
     MsgType,
     SampleFormat,
+    frame_len,
     sample_nbytes,
 )
 from .messages import Configure, DeviceInfo, Message
@@ -108,6 +109,13 @@ def check_configure(cfg: Configure, info: DeviceInfo) -> Violation | None:
         return Violation(bad, "prf_hz", cfg.prf_hz,
                          f"below {1 / window_s:.0f} Hz for a {window_s * 1e6:.1f} µs window")
     return None
+
+
+def line_bytes(sample_format: int, samples_per_line: int) -> int:
+    """Bytes of one ECHO_LINE frame on the wire (header, samples and CRC)."""
+    nbytes = sample_nbytes(sample_format, samples_per_line)
+    payload = nbytes if nbytes is not None else 2 * samples_per_line
+    return frame_len(ECHO_LINE_HEADER_SIZE + payload)
 
 
 def sample_rate_hz(cfg: Configure, info: DeviceInfo) -> float:

@@ -143,7 +143,7 @@ def cmd_record(args: argparse.Namespace) -> int:
             code = 1
         with contextlib.suppress(DeviceError, KeyboardInterrupt):
             dev.stop()
-            _settle(dev)
+            dev.settle()
         dev.flush()
         with contextlib.suppress(DeviceError, KeyboardInterrupt):
             dev.status()  # the board's own view (dropped lines) goes into the statistics
@@ -183,20 +183,6 @@ def _no_lines_recorded(args: argparse.Namespace, reason: str, elapsed_s: float,
          f"recorded{gone}. A board needs a moment after START: give a longer --seconds, and "
          f"check `sonobridge info {args.port}` for its status")
     return 1
-
-
-def _settle(dev: Any, quiet_s: float = 0.2, limit_s: float = 3.0) -> None:
-    """Wait until the lines the board had queued before STOP have arrived (the link is quiet)."""
-    deadline = time.monotonic() + limit_s
-    last, since = dev.link.counters.bytes_in, time.monotonic()
-    tick = threading.Event()
-    while time.monotonic() < deadline:
-        tick.wait(0.02)
-        now_bytes = dev.link.counters.bytes_in
-        if now_bytes != last:
-            last, since = now_bytes, time.monotonic()
-        elif time.monotonic() - since >= quiet_s:
-            return
 
 
 def _record_loop(dev: Any, rec: Any, args: argparse.Namespace, stop: threading.Event,

@@ -41,7 +41,7 @@ ACCOUNT_RE = re.compile(
     r"(?P<lines_not_recorded>\d+))?")
 
 
-def _faulty_usb_fs(tmp: Path, faults: str = "bitflip=6e-5") -> str:
+def _faulty_usb_fs(tmp: Path, faults: str = "bitflip=6e-5", buffer_bytes: int = 65536) -> str:
     """A fresh in-process board on the usb-fs link profile, with link damage, truth kept.
 
     Its send buffer is 64 KiB instead of the simulated board's 4 MiB (4 s at usb-fs), so it
@@ -49,7 +49,7 @@ def _faulty_usb_fs(tmp: Path, faults: str = "bitflip=6e-5") -> str:
     """
     profile = tmp / "small-buffer.toml"
     text = (resources.files("sonobridge.sim") / "boards" / "sim.toml").read_text()
-    small = re.sub(r"(?m)^send_buffer_bytes = \d+$", "send_buffer_bytes = 65536", text)
+    small = re.sub(r"(?m)^send_buffer_bytes = \d+$", f"send_buffer_bytes = {buffer_bytes}", text)
     assert small != text
     profile.write_text(small)
     query = urlencode({"phantom": "wire", "truth": 1, "seed": 5, "link": "usb-fs",
@@ -210,3 +210,24 @@ def test_a_flush_while_lines_still_arrive_is_repeated_by_convert(tmp_path: Path)
         assert dict(c.accounting) == dict(a.accounting) == summary.accounting
         assert c.frames.tolist() == a.frames.tolist()
         LossAccount.from_counts(a.accounting).check()
+
+
+def test_stream_waits_for_the_boards_backlog_before_it_counts(tmp_path: Path, capsys) -> None:
+    """``stream`` on a link slower than the acquisition: the board's send buffer still holds
+    half a second of sweeps at STOP; their FRAME_ENDs report the board's drops, so the
+    summary is printed only after they arrived (``Device.settle``) and agrees with the board."""
+    from sonobridge.cli import main as cli_main
+
+    url = _faulty_usb_fs(tmp_path, faults="", buffer_bytes=512 * 1024)
+    assert cli_main(["stream", url, "--seconds", "1", *SMALL]) == 0
+    out = capsys.readouterr().out
+    printed = _printed(out)
+    # the board's own count, from the STATUS before START and the one after the drain
+    m = re.search(r"the board dropped (\d+) lines since this session's START", out)
+    assert m, out
+    dropped = int(m.group(1))
+    assert dropped > 1000  # the board really dropped lines: 4.3 MB/s offered to 1 MB/s
+    # every line the board dropped is in the summary; at most the sweep STOP cut short is
+    # put on the device as well (no FRAME_END says how far it got)
+    assert dropped <= printed["lines_lost_device"] <= dropped + LINES
+    assert printed["lines_lost_link"] == printed["lines_lost_host"] == 0
