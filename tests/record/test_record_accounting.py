@@ -227,7 +227,10 @@ def test_stream_waits_for_the_boards_backlog_before_it_counts(tmp_path: Path, ca
     assert m, out
     dropped = int(m.group(1))
     assert dropped > 1000  # the board really dropped lines: 4.3 MB/s offered to 1 MB/s
-    # every line the board dropped is in the summary; at most the sweep STOP cut short is
-    # put on the device as well (no FRAME_END says how far it got)
-    assert dropped <= printed["lines_lost_device"] <= dropped + LINES
+    # every line the board dropped is in the summary, except in the sweep STOP cut short: no
+    # FRAME_END says how far it got, so its missing tail is put on the STOP when what arrived
+    # is its first firings, else on the device, and if none of its lines arrived the client
+    # never sees it (only the board's counter does). So they agree within that one sweep.
+    device, cut = printed["lines_lost_device"], printed["lines_cut_by_stop"]
+    assert abs((device + cut) - dropped) < LINES and cut < LINES
     assert printed["lines_lost_link"] == printed["lines_lost_host"] == 0
