@@ -238,7 +238,8 @@ class DeviceStats:
         """A few human-readable lines."""
         parts = [
             f"{self.elapsed_s:.1f} s, {self.bytes_in / 1e6:.1f} MB in "
-            f"({self.mb_per_s:.2f} MB/s), {self.frames_complete} complete frames, "
+            f"({self.mean_mb_per_s:.2f} MB/s on average), "
+            f"{self.frames_complete} complete frames, "
             f"{self.frames_incomplete} incomplete, {self.frames_lost} lost, "
             f"{self.lines_received} lines",
             self.account.text(),
