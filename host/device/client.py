@@ -31,7 +31,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, replace
-from enum import StrEnum
+from enum import Enum
 from typing import Any
 
 from sonobridge.protocol import (
@@ -80,11 +80,16 @@ log = logging.getLogger("sonobridge.device")
 _FIELD_NAMES = {v: k for k, v in CONFIGURE_FIELD_IDS.items()}
 
 
-class ClientState(StrEnum):
+class ClientState(str, Enum):
     """The client's connection state (not the board's ``DeviceState``).
 
-    A ``StrEnum``: ``dev.state == "connected"`` keeps working, and ``on_state`` gets the value.
+    A ``str`` enum (Python 3.10 has no ``StrEnum``): ``dev.state == "connected"`` keeps
+    working, and ``on_state`` gets the value.
     """
+
+    def __str__(self) -> str:
+        """The value, as a ``StrEnum`` (Python 3.11+) prints it."""
+        return str(self.value)
 
     CLOSED = "closed"
     CONNECTED = "connected"

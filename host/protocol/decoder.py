@@ -23,7 +23,7 @@ import binascii
 import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from enum import StrEnum
+from enum import Enum
 from typing import Protocol
 
 from .codec import HEADER, PayloadError, decode_echo_line, decode_payload
@@ -82,8 +82,12 @@ class DecoderStats:
         )
 
 
-class RejectReason(StrEnum):
-    """Why an intact frame was rejected (a ``StrEnum``: ``reason == "version"`` still holds)."""
+class RejectReason(str, Enum):
+    """Why an intact frame was rejected (a ``str`` enum: ``reason == "version"`` still holds)."""
+
+    def __str__(self) -> str:
+        """The value, as a ``StrEnum`` (Python 3.11+) prints it."""
+        return str(self.value)
 
     VERSION = "version"
     FLAGS = "flags"
