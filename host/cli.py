@@ -116,7 +116,8 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     from sonobridge.sim.server import ServeError, SimOptions, serve_pty, serve_tcp
 
     opts = SimOptions(phantom=args.phantom, profile=args.profile, link=args.link,
-                      faults=args.faults or "", seed=args.seed)
+                      faults=args.faults or "", seed=args.seed, board=args.board,
+                      variant=args.variant or "")
     try:
         opts.validate()
         if args.tcp is not None:
@@ -386,6 +387,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="link profile: uart-250k, usb-fs, usb-hs, unlimited")
     p.add_argument("--faults", default="", help="faults to inject (see below)")
     p.add_argument("--seed", type=argtypes.seed, default=1, help="random seed (default 1)")
+    p.add_argument("--board", default="sonobridge",
+                   help="sonobridge (the native simulated board, default) or a twin of another "
+                   "board speaking its own format: open-echo, pic0rick")
+    p.add_argument("--variant", default="",
+                   help="a twin's variant, e.g. open-echo: uno-r3 (default) or uno-r4, 200k "
+                   "(default) or 40k, as in --variant uno-r4,40k")
     p.set_defaults(func=_cmd_sim)
 
     p = sub.add_parser("ports", help="list boards (by USB VID/PID) and the simulator")

@@ -7,6 +7,7 @@ every way of reaching the simulator behaves the same.
 from __future__ import annotations
 
 import errno
+import importlib
 import sys
 import threading
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from sonobridge.board.transport import Transport
 
 from .board import FrameRenderer, SimBoard
 from .profile import load_profile
+from .twins import NATIVE_BOARD, TWINS, check_board_name, create_twin
 
 
 class ServeError(RuntimeError):
@@ -38,11 +40,27 @@ class SimOptions:
     faults: str = ""
     seed: int = 1
     record_truth: bool = False
+    #: "sonobridge" (the native simulated board) or a twin of another board (``twins.TWINS``)
+    board: str = NATIVE_BOARD
+    #: a twin's own variant, e.g. "uno-r4,40k" for open-echo ("" = its default)
+    variant: str = ""
 
     def validate(self) -> None:
-        """Fail early, with the choices, on a bad link, fault or phantom name."""
+        """Fail early, with the choices, on a bad board, link or fault name, or variant."""
+        check_board_name(self.board)
         link_profile(self.link)
         FaultPlan.parse(self.faults)
+        if self.board != NATIVE_BOARD:
+            try:
+                module = importlib.import_module(TWINS[self.board].partition(":")[0])
+            except ModuleNotFoundError as exc:
+                raise ValueError(f"the {self.board} twin is not installed: {exc}") from exc
+            check = getattr(module, "validate_options", None)
+            if check is not None:  # a twin without one checks its options when it is built
+                check(self)
+        elif self.variant:
+            raise ValueError("a variant is for a twin board (--board); the native board has "
+                             "profiles (--profile)")
 
 
 def make_renderer(phantom: str, seed: int) -> FrameRenderer:
@@ -62,6 +80,13 @@ def create_engine(
     """A board with its physics, link profile and faults, wired to ``transport`` (not started)."""
     options.validate()
     plan = FaultPlan.parse(options.faults)
+    kwargs = {"clock": clock} if clock else {}
+    if options.board != NATIVE_BOARD:
+        # a twin speaks its own board's format; the link profile and the byte faults (bit
+        # flips, drops, garbage, stalls, disconnects, resets) still come from the engine
+        twin = create_twin(options.board, options)
+        return BoardEngine(twin, transport, link=options.link, faults=plan, seed=options.seed,
+                           **kwargs)
     board = SimBoard(
         load_profile(options.profile),
         renderer or make_renderer(options.phantom, options.seed),
@@ -69,7 +94,6 @@ def create_engine(
         hv_fault=plan.hv_fault,
         record_truth=options.record_truth,
     )
-    kwargs = {"clock": clock} if clock else {}
     return BoardEngine(board, transport, link=options.link, faults=plan, seed=options.seed,
                      **kwargs)
 

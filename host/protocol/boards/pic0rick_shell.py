@@ -29,6 +29,9 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from ..constants import Capability, SampleFormat, SweepKind
+from ..messages import DeviceInfo
+
 # --- Shell facts -------------------------------------------------------------------------------
 
 PROMPT = b"run> "
@@ -123,6 +126,69 @@ def acq_ticks(args: list[int], variant: ShellVariant = STOCK) -> tuple[int, int,
 def dac_volts(code: int) -> float:
     """DAC channel A output for ``code``: Vout = 2.048 V * N / 1024."""
     return DAC_VREF_V * code / (1 << DAC_BITS)
+
+
+#: the AD8331's gain range from the board's README (dB); nothing in the firmware maps DAC codes
+#: to dB, so a linear map of codes 0..DAC_MAX_CODE over it is a nominal assumption
+GAIN_MIN_DB = 7.5
+GAIN_MAX_DB = 55.5
+#: the board's probes are 5 MHz single elements (nominal, as the public notebooks use)
+TRANSDUCER_FREQ_HZ = 5_000_000
+#: what ``board_name`` says for the real board and for a simulated twin
+BOARD_NAME = "pic0rick"
+TWIN_BOARD_NAME = "pic0rick (simulated twin)"
+
+
+def dac_gain_db(code: int) -> float:
+    """Nominal VGA gain for a DAC channel A code: linear from GAIN_MIN_DB to GAIN_MAX_DB."""
+    code = min(max(int(code), 0), DAC_MAX_CODE)
+    return GAIN_MIN_DB + (GAIN_MAX_DB - GAIN_MIN_DB) * code / DAC_MAX_CODE
+
+
+def dac_word(arg: int) -> int:
+    """The 16-bit MCP4812 word ``write dac`` sends for ``atoi(arg)``: ``(uint16)N << 2 | 0x3000``.
+
+    No range check in the firmware: bits of N above the 10-bit code spill into the control
+    bits (bit 15 set selects channel B, which leaves the gain alone).
+    """
+    return ((arg & 0xFFFF) << 2 | 0x3000) & 0xFFFF
+
+
+def device_info(variant: ShellVariant = STOCK, *, simulated: bool = False) -> DeviceInfo:
+    """The nominal DEVICE_INFO of a pic0rick on the text shell (the dialect and the twin share it).
+
+    One fixed single element, one line of N_SAMPLES 10-bit offset-binary samples at 60 MS/s
+    per ``start acq``, one static gain (``write dac``), no decimation, TGC, sweep or HV control.
+    """
+    # both generations sample at 60 MS/s (stock: 120 MHz PIO, 2-cycle loop; old: 240 MHz, 4)
+    del variant
+    gain = (round(GAIN_MIN_DB * 100), round(GAIN_MAX_DB * 100))
+    return DeviceInfo(
+        board_name=TWIN_BOARD_NAME if simulated else BOARD_NAME,
+        adc_bits=ADC_BITS,
+        sample_formats=1 << SampleFormat.U16_OB,
+        sweep_kind=SweepKind.FIXED,
+        capabilities=Capability.SIMULATED if simulated else Capability.NONE,
+        adc_rate_hz=int(SAMPLE_RATE_HZ),
+        max_decimation=1,
+        tgc_points_max=1,
+        ensemble_max=1,
+        pulse_cycles_max=1,
+        min_samples_per_line=N_SAMPLES,
+        max_samples_per_line=N_SAMPLES,
+        max_start_delay_samples=0,
+        max_lines_per_frame=1,
+        gain_min_cdb=gain[0],
+        gain_max_cdb=gain[1],
+        sweep_min=0,
+        sweep_max=0,
+        # one capture per command plus a ~32 KB text dump over USB full speed: a few per second
+        prf_min_hz=1,
+        prf_max_hz=10,
+        hv_min_mv=0,
+        hv_max_mv=0,
+        transducer_freq_hz=TRANSDUCER_FREQ_HZ,
+    )
 
 
 # --- Host side: commands --------------------------------------------------------------------

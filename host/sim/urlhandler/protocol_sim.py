@@ -3,7 +3,8 @@
 Registered by ``sonobridge.device`` through ``serial.protocol_handler_packages``, so
 ``serial.serial_for_url("sim://?phantom=cyst")`` opens a simulated board exactly like a real
 port. Options: ``phantom``, ``profile``, ``link``, ``faults``, ``seed``, ``truth`` (1 = keep
-ground truth), and ``name`` (several boards in one process).
+ground truth), ``name`` (several boards in one process), and ``board`` and ``variant`` (a twin
+of another board, ``sim://?board=open-echo&variant=uno-r4``).
 
 The board runs on threads of this process, so what it loses because this host did not read
 it, or did not run it, in time is reported as the host's loss, never the link's (see
@@ -55,7 +56,7 @@ def parse_url(url: str) -> tuple[str, SimOptions]:
     name = ""
     for key, values in urllib.parse.parse_qs(parts.query, keep_blank_values=True).items():
         value = values[-1]
-        if key in ("phantom", "profile", "link", "faults"):
+        if key in ("phantom", "profile", "link", "faults", "board", "variant"):
             setattr(opts, key, value)
         elif key == "seed":
             opts.seed = int(value)
@@ -65,7 +66,7 @@ def parse_url(url: str) -> tuple[str, SimOptions]:
             name = value
         else:
             raise SerialException(f"unknown sim:// option {key!r}; known: phantom, profile, "
-                                  "link, faults, seed, truth, name")
+                                  "link, faults, seed, truth, name, board, variant")
     try:
         opts.validate()
     except ValueError as exc:
