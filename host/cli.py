@@ -272,7 +272,9 @@ def _stream_stopped(args: argparse.Namespace, dev: Any, cfg: Any, waited_s: floa
     import threading
 
     s = dev.stats
-    ended = any("end of the recording" in text for text in s.logs)
+    from sonobridge.record.replay import END_OF_RECORDING
+
+    ended = any(END_OF_RECORDING in text for text in s.logs)
     if ended or (str(args.port).startswith("replay://") and s.frames_complete):
         print(f"\nthe replay ended after {s.elapsed_s:.1f} s", file=sys.stderr)
         return 0

@@ -81,6 +81,8 @@ _M = 0xFFFFFFFF
 _LOGGED_ROWS = 10
 #: at most this much per pull, so one engine tick never blocks on a huge backlog
 MAX_PULL_BYTES = 1 << 20
+#: the LOG a replay board sends when its recording ends (clients such as ``stream`` look for it)
+END_OF_RECORDING = "replay: end of the recording"
 
 
 class ReplaySource(Protocol):
@@ -406,7 +408,7 @@ class ReplayBoard(CommandResponder):
             return
         self.state = DeviceState.IDLE
         self.finished = True
-        text = "replay: end of the recording"
+        text = END_OF_RECORDING
         if note:
             text += f" ({note})"
         self._replies.append(Log(level=LogLevel.WARNING if note else LogLevel.INFO,

@@ -7,7 +7,6 @@ every way of reaching the simulator behaves the same.
 from __future__ import annotations
 
 import errno
-import importlib
 import sys
 import threading
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from sonobridge.board.transport import Transport
 
 from .board import FrameRenderer, SimBoard
 from .profile import load_profile
-from .twins import NATIVE_BOARD, TWINS, check_board_name, create_twin
+from .twins import NATIVE_BOARD, check_board_name, create_twin, validate_twin_options
 
 
 class ServeError(RuntimeError):
@@ -51,13 +50,7 @@ class SimOptions:
         link_profile(self.link)
         FaultPlan.parse(self.faults)
         if self.board != NATIVE_BOARD:
-            try:
-                module = importlib.import_module(TWINS[self.board].partition(":")[0])
-            except ModuleNotFoundError as exc:
-                raise ValueError(f"the {self.board} twin is not installed: {exc}") from exc
-            check = getattr(module, "validate_options", None)
-            if check is not None:  # a twin without one checks its options when it is built
-                check(self)
+            validate_twin_options(self.board, self)
         elif self.variant:
             raise ValueError("a variant is for a twin board (--board); the native board has "
                              "profiles (--profile)")

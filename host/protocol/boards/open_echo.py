@@ -348,11 +348,15 @@ class OpenEchoDecoder:
             if len(self._pending) >= self._need:
                 self._process(out, final=False)
         except Exception:
-            self.stats.decoder_errors += 1
-            self.stats.bytes_discarded += len(self._pending)
-            self._pending.clear()
-            self._need = 1
+            self._drop_after_bug()
         return out
+
+    def _drop_after_bug(self) -> None:
+        """A bug in the decoder must not stop the stream: count it, drop what is held, go on."""
+        self.stats.decoder_errors += 1
+        self.stats.bytes_discarded += len(self._pending)
+        self._pending.clear()
+        self._need = 1
 
     def flush(self) -> list[Message]:
         """Decide on everything held as if no more bytes will come; return what it held."""
@@ -361,9 +365,7 @@ class OpenEchoDecoder:
             if self._pending:
                 self._process(out, final=True)
         except Exception:
-            self.stats.decoder_errors += 1
-            self.stats.bytes_discarded += len(self._pending)
-            self._pending.clear()
+            self._drop_after_bug()
         self._need = 1
         return out
 

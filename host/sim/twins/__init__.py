@@ -9,6 +9,7 @@ module (and whatever it needs) is never loaded by naming the registry.
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # only for hints: server.py imports this package, not the other way round
@@ -36,13 +37,24 @@ def check_board_name(name: str) -> None:
         raise ValueError(f"unknown board {name!r}; choose one of {', '.join(board_names())}")
 
 
-def create_twin(name: str, options: SimOptions) -> Board:
-    """Import the twin named ``name`` and build it from ``options``."""
+def twin_module(name: str) -> ModuleType:
+    """Import the module of the twin named ``name`` (ValueError, with the names, if unknown)."""
     try:
         target = TWINS[name]
     except KeyError:
         raise ValueError(f"unknown twin board {name!r}; choose one of "
                          f"{', '.join(TWINS)}") from None
-    module_name, _, factory_name = target.partition(":")
-    factory = getattr(importlib.import_module(module_name), factory_name)
+    return importlib.import_module(target.partition(":")[0])
+
+
+def validate_twin_options(name: str, options: SimOptions) -> None:
+    """Let the twin check its own options (variant, phantom) early, if it can."""
+    check = getattr(twin_module(name), "validate_options", None)
+    if check is not None:  # a twin without one checks its options when it is built
+        check(options)
+
+
+def create_twin(name: str, options: SimOptions) -> Board:
+    """Import the twin named ``name`` and build it from ``options``."""
+    factory = getattr(twin_module(name), TWINS[name].partition(":")[2])
     return factory(options)
