@@ -174,3 +174,17 @@ def output_dir(text: str) -> str:
         raise argparse.ArgumentTypeError(f"cannot make {text}: the directory {path.parent} "
                                          "does not exist")
     return text
+
+
+def add_board_options(parser: argparse.ArgumentParser) -> None:
+    """``--baud`` and ``--dialect``: how to talk to the board on PORT (every PORT command)."""
+    from sonobridge.device.dialect import AUTO, DIALECTS
+
+    parser.add_argument("--baud", type=positive_int, default=None,
+                        help="baud rate for UART boards (default: 250000 for an Open Echo, "
+                        "else 115200; USB CDC boards ignore it; 1200 is refused: it reboots "
+                        "an RP2040 into its bootloader)")
+    parser.add_argument("--dialect", default=AUTO, choices=[AUTO, *DIALECTS],
+                        metavar="NAME",
+                        help="the board's wire format (default auto: detected). One of: "
+                        + "; ".join(f"{name}: {text}" for name, (_, text) in DIALECTS.items()))

@@ -107,7 +107,8 @@ def _cmd_view(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     return run_viewer(args.port, snapshot=args.snapshot, frames=args.frames,
-                      depth_cm=args.depth_cm, force=args.force)
+                      depth_cm=args.depth_cm, force=args.force, baudrate=args.baud,
+                      dialect=args.dialect)
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
@@ -146,6 +147,8 @@ def _cmd_ports(args: argparse.Namespace) -> int:
     for p in ports:
         ids = f"{p.vid:04X}:{p.pid:04X}" if p.vid is not None and p.pid is not None else "-"
         tag = p.known_as or p.product or p.description
+        if p.likely_name:
+            tag = f"{p.likely_name}: {tag}"
         mark = "*" if p.likely_board else " "
         print(f"{mark} {p.device:40s} {ids:10s} {tag}")
     print("(* = likely an ultrasound board or the simulator)")
@@ -158,7 +161,7 @@ def _open(args: argparse.Namespace) -> Any:
     from sonobridge.device import DeviceError, PortError, open_device
 
     try:
-        return open_device(args.port, baudrate=args.baud)
+        return open_device(args.port, baudrate=args.baud, dialect=args.dialect)
     except DeviceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, PortError) else 1
@@ -166,7 +169,7 @@ def _open(args: argparse.Namespace) -> Any:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     """Print what a board announces in DEVICE_INFO."""
-    from sonobridge.protocol import Capability, SampleFormat, SweepKind
+    from sonobridge.protocol import Capability, MsgType, SampleFormat, SweepKind
     from sonobridge.protocol.limits import status_problems
     from sonobridge.protocol.messages import payload_fields
 
@@ -175,17 +178,30 @@ def _cmd_info(args: argparse.Namespace) -> int:
         return dev
     with dev:
         info = dev.info
+        nominal = dev.dialect.nominal_fields()
         print(f"board        {info.board_name} (id 0x{info.board_id:08X})")
-        print(f"firmware     {info.firmware_version}, protocol v{info.protocol_version}")
+        print(f"dialect      {dev.dialect.name}")
+        if nominal:
+            print("             (this board does not announce itself: the values marked "
+                  "'nominal' are assumptions; see docs/boards.md)")
+        else:
+            print(f"firmware     {info.firmware_version}, protocol v{info.protocol_version}")
         formats = [f.name for f in SampleFormat if info.supports_format(f)]
         caps = [c.name for c in Capability if c and info.capabilities & c]
         print(f"formats      {', '.join(formats)}")
         print(f"sweep        {SweepKind(info.sweep_kind).name}")
         print(f"capabilities {', '.join(caps) or 'none'}")
         for name in payload_fields(info):
-            if name not in ("board_name", "board_id", "sample_formats", "sweep_kind",
-                            "capabilities", "request_seq"):
-                print(f"  {name:26s} {getattr(info, name)}")
+            if name in ("board_name", "board_id", "sample_formats", "sweep_kind",
+                        "capabilities", "request_seq"):
+                continue
+            if nominal and name in ("protocol_version", "fw_major", "fw_minor", "fw_patch"):
+                continue  # a board on its own firmware has no protocol version to state
+            why = f"  (nominal: {nominal[name]})" if name in nominal else ""
+            print(f"  {name:26s} {getattr(info, name)}{why}")
+        if not dev.supports(MsgType.GET_STATUS):
+            print("status       none: this board has no STATUS command")
+            return 0
         status = dev.status()
         print(f"status       {status.temperature_c:.1f} °C, HV {status.hv_mv / 1000:.1f} V, "
               f"{status.dropped_lines} lines dropped since boot")
@@ -201,6 +217,7 @@ def _cmd_stream(args: argparse.Namespace) -> int:
     import time
 
     from sonobridge.device import ConfigError, DeviceError, FrameTimeout
+    from sonobridge.protocol import MsgType
 
     dev = _open(args)
     if isinstance(dev, int):
@@ -221,8 +238,9 @@ def _cmd_stream(args: argparse.Namespace) -> int:
             frame_timeout = max(2.0, 3.0 * cfg.lines_per_frame / cfg.prf_hz)
             # the first frame also waits for the board to get going after START
             waited = max(5.0, frame_timeout)
-            with contextlib.suppress(DeviceError):
-                dev.status()  # where the board's own drop counter stands before this session
+            if dev.supports(MsgType.GET_STATUS):
+                with contextlib.suppress(DeviceError):
+                    dev.status()  # where the board's drop counter stands before this session
             dev.start()
             t_end = time.monotonic() + args.seconds
             next_print = 0.0
@@ -252,7 +270,8 @@ def _cmd_stream(args: argparse.Namespace) -> int:
                     print("\nnote: the board was still sending 10 s after STOP; the figures "
                           "below leave out what it had not sent yet", file=sys.stderr)
                 dev.flush()
-                dev.status()  # the summary shows the board's own view (drops, temperature)
+                if dev.supports(MsgType.GET_STATUS):
+                    dev.status()  # the summary shows the board's own view (drops, temperature)
         except DeviceError as exc:
             print(f"\nerror: {exc}", file=sys.stderr)
             return 2 if isinstance(exc, ConfigError) else 1  # a setting is a mistake
@@ -339,8 +358,7 @@ def _cmd_hil(args: argparse.Namespace) -> int:
 
 def _add_port(p: argparse.ArgumentParser) -> None:
     p.add_argument("port", help="device path, COM name, pyserial URL, or sim://?phantom=...")
-    p.add_argument("--baud", type=argtypes.positive_int, default=115200,
-                   help="baud rate for UART boards (USB CDC ignores it)")
+    argtypes.add_board_options(p)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -425,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=argtypes.positive_int, default=10,
                    help="frames to draw before --snapshot")
     p.add_argument("--depth-cm", type=argtypes.depth_cm, help="imaging depth in cm")
+    argtypes.add_board_options(p)
     p.set_defaults(func=_cmd_view)
 
     p = sub.add_parser("demo", help="the viewer on the simulated board (a PNG if no display)")
@@ -445,8 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "--, e.g. `sonobridge hil /dev/ttyACM0 -- --sonobridge-unplug -x`.")
     p.add_argument("port", nargs="?", help="device path, COM name or pyserial URL of the board; "
                    "default: start the simulated board")
-    p.add_argument("--baud", type=argtypes.positive_int, default=115200,
-                   help="baud rate for UART boards (USB CDC ignores it)")
+    argtypes.add_board_options(p)
     p.add_argument("--firmware-host", nargs="?", const="auto", metavar="PATH",
                    help="test the C firmware's host build instead (default: the repository's "
                    "hardware/firmware/build/sonobridge-fw-host)")

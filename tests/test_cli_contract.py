@@ -70,7 +70,12 @@ MISTAKES: list[Row] = [
     Row("info sim:// --baud 0", 2, ("--baud", "0", ">= 1")),
     Row("info /dev/null", 2, ("/dev/null", "sonobridge ports")),
     # something listens, but it is no board: a runtime failure, saying what to check
-    Row("info socket://127.0.0.1:{busy}", 1, ("no sonobridge board answered", "sonobridge ports")),
+    Row("info socket://127.0.0.1:{busy}", 1, ("no board recognised", "GET_INFO", "'run> '",
+                                              "Not one byte came back", "--dialect")),
+    Row("info socket://127.0.0.1:{busy} --dialect sonobridge-v1", 1,
+        ("no sonobridge board answered", "sonobridge ports")),
+    Row("info sim:// --dialect pic0rick", 2, ("--dialect", "pic0rick-shell", "open-echo-v2")),
+    Row("info sim:// --baud 1200", 2, ("1200 baud", "bootloader")),
     # stream
     Row("stream sim:// --seconds -5", 2, ("--seconds", "-5", "> 0")),
     Row("stream sim:// --seconds 0", 2, ("--seconds", "> 0")),

@@ -53,6 +53,7 @@ from sonobridge.protocol import (
     Stop,
     next_seq,
 )
+from sonobridge.protocol.boards.open_echo import BAUDRATE as OPEN_ECHO_BAUDRATE
 from sonobridge.protocol.limits import status_problems
 from sonobridge.protocol.rules import reply_matches
 from sonobridge.protocol.structs import CONFIGURE_FIELD_IDS
@@ -60,7 +61,8 @@ from sonobridge.protocol.structs import CONFIGURE_FIELD_IDS
 from .accounting import LOSS_CAUSES, LossAccount, adjust_for_stop, stop_cut
 from .acquisition import DEFAULT_CAPACITY
 from .config import AcquisitionConfig, validate
-from .dialect import get_dialect
+from .detect import Probe, detect
+from .dialect import AUTO, Dialect, ProtocolV1, get_dialect
 from .errors import (
     CommandTimeout,
     DeviceError,
@@ -71,8 +73,9 @@ from .errors import (
     ProtocolMismatch,
 )
 from .frames import Frame
-from .link import LinkCounters, SerialLink
+from .link import DEFAULT_BAUDRATE, LinkCounters, SerialLink
 from .listeners import ListenerSet
+from .ports import dialect_hint, usb_ids
 from .receiver import FrameListener, LineListener, ReceiveCounts, Receiver
 
 log = logging.getLogger("sonobridge.device")
@@ -140,6 +143,8 @@ class DeviceStats:
     """
 
     port: str = ""
+    #: the wire dialect the board speaks ("sonobridge-v1", "pic0rick-shell", "open-echo", …)
+    dialect: str = ""
     elapsed_s: float = 0.0
     mb_per_s: float = 0.0
     lines_per_s: float = 0.0
@@ -304,17 +309,23 @@ class Device:
         self,
         port: str,
         *,
-        baudrate: int = 115200,
+        baudrate: int | None = None,
         reconnect: bool = True,
         command_timeout_s: float = 0.5,
         retries: int = 3,
         queue_frames: int = 8,
-        dialect: str = "sonobridge-v1",
+        dialect: str = AUTO,
         acquisition: str = "auto",
         buffer_bytes: int = DEFAULT_CAPACITY,
     ) -> None:
         self.port = port
-        self.dialect = get_dialect(dialect)
+        self._auto = dialect == AUTO
+        #: the dialect the USB id suggests (probed first), for ports on this machine
+        self.hint = usb_hint(port) if self._auto else None
+        # until detection picked one, a v1 decoder stands in (it is fed nothing meanwhile)
+        self.dialect: Dialect = ProtocolV1() if self._auto else get_dialect(dialect)
+        if baudrate is None:
+            baudrate = preferred_baudrate(self.hint if self._auto else dialect)
         self.command_timeout_s = command_timeout_s
         self.retries = retries
         self.info: DeviceInfo | None = None
@@ -354,6 +365,8 @@ class Device:
         self._version_probe = False
         self._closing = threading.Event()
         self._supervisor: threading.Thread | None = None
+        #: while detection runs, every byte goes to it instead of the decoder
+        self._probe: Probe | None = None
         self.link = SerialLink(port, self._on_bytes, on_state=self._on_link_state,
                                on_gap=self._on_gap, on_failure=self._on_link_failure,
                                on_idle=self._on_idle,
@@ -366,8 +379,11 @@ class Device:
         """Open the port and handshake; raises a :class:`DeviceError` that says what to do."""
         self.link.open()
         try:
+            if self._auto:
+                self._detect()
             self._handshake()
         except BaseException:
+            self.dialect.close()
             self.link.close()
             raise
         self._set_state(ClientState.CONNECTED)
@@ -385,6 +401,7 @@ class Device:
                 self.stop()
         self._closing.set()
         self._resync.set()
+        self.dialect.close()
         self.link.close()
         self._rx.assembler.flush()
         self._set_state(ClientState.CLOSED)
@@ -395,9 +412,34 @@ class Device:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _detect(self) -> None:
+        """Probe the board on the open link and switch to the dialect it speaks."""
+        self._probe = probe = Probe()
+        try:
+            name = detect(self.port, probe, self.link.write, self.hint)
+            self.dialect = get_dialect(name)
+            self._decoder = self.dialect.new_decoder(self._on_reject)
+            self._rx.decoder = self._decoder  # set before the probe stops taking bytes
+        finally:
+            self._probe = None
+        log.info("%s speaks %s", self.port, name)
+
     def _handshake(self) -> None:
         self.info = self.dialect.handshake(self)
+        # a board that cannot send DEVICE_INFO is bounded by what its dialect built
+        self._rx.limits = self.info
         self.streaming = False
+
+    def supports(self, msg_type: MsgType) -> bool:
+        """Whether the board can carry out commands of this type (``MsgType.GET_STATUS``…).
+
+        A board on its own stock firmware may have no STATUS, PING or RESET at all.
+        """
+        return self.dialect.supports(msg_type)
+
+    def write(self, data: bytes) -> None:
+        """Send bytes as they are (a dialect's own commands)."""
+        self.link.write(data)
 
     # -- the narrow channel a dialect's handshake uses (dialect.CommandChannel) ------------------
 
@@ -420,6 +462,10 @@ class Device:
         timeout_s = self.command_timeout_s if timeout_s is None else timeout_s
         retries = self.retries if retries is None else retries
         with self._command_lock:
+            local = self.dialect.perform(self, msg)
+            if local is not None:  # carried out by the dialect (a board without frames)
+                self._counts.commands += 1
+                return self._checked(msg, local, expect, check)
             seq = self._seq
             self._seq = next_seq(self._seq)
             waiter = _Waiter(int(msg.MSG_TYPE))
@@ -444,6 +490,11 @@ class Device:
         reply = waiter.reply
         if reply is None:  # woken without a reply: the client failed meanwhile
             self._check_usable()
+        return self._checked(msg, reply, expect, check)
+
+    def _checked(self, msg: Message, reply: Message | None, expect: type | tuple[type, ...],
+                 check: bool) -> Message:
+        """The reply to ``msg``, or the error it means (a NAK raises if ``check``)."""
         if isinstance(reply, Nak):
             self._counts.naks += 1
             if check:
@@ -529,12 +580,19 @@ class Device:
 
         A board's send buffer may hold seconds on a slow link; the sweeps in it (and the
         losses their FRAME_ENDs report) belong to this session. Returns False if bytes were
-        still arriving after ``limit_s``.
+        still arriving after ``limit_s``. A board that never stops talking (an Open Echo)
+        is settled when its dialect has nothing in flight.
         """
         deadline = time.monotonic() + limit_s
         last, since = self.link.counters.bytes_in, time.monotonic()
         tick = threading.Event()
         while time.monotonic() < deadline:
+            in_flight = self.dialect.in_flight()
+            if in_flight is not None:
+                if in_flight == 0:
+                    return True
+                tick.wait(0.02)
+                continue
             tick.wait(0.02)
             now_bytes = self.link.counters.bytes_in
             if now_bytes != last:
@@ -695,7 +753,8 @@ class Device:
             self._rate_mark = (now, link.bytes_in, rc.lines_received, frames)
         last = self._last_frame
         cut = stop_cut(*last) if self._stop_sent and last is not None else 0
-        s = DeviceStats(port=self.port, elapsed_s=now - self._opened_s, link=replace(link),
+        s = DeviceStats(port=self.port, dialect=self.dialect.name,
+                        elapsed_s=now - self._opened_s, link=replace(link),
                         decoder=replace(d), receive=replace(rc), client=replace(self._counts),
                         listener_errors=self._rx.listener_errors + self.link.taps.errors,
                         lines_cut_by_stop=cut, device_dropped_at_start=self._dropped_at_start)
@@ -720,6 +779,10 @@ class Device:
 
     def _on_bytes(self, data: bytes, now_ns: int) -> None:
         self._rx_thread = threading.get_ident()
+        probe = self._probe
+        if probe is not None:
+            probe.feed(data)
+            return
         if self._flush_requests:
             self._run_flushes(now_ns)
         self._rx.feed(data, now_ns)
@@ -838,14 +901,31 @@ class Device:
             self.streaming = True
 
 
-def open_device(port: str, *, baudrate: int = 115200, reconnect: bool = True,
+def usb_hint(port: str) -> str | None:
+    """The dialect the USB id of ``port`` suggests (None for URLs and unknown ids)."""
+    if "://" in port:
+        return None
+    return dialect_hint(*usb_ids(port))
+
+
+def preferred_baudrate(dialect: str | None) -> int:
+    """The baud rate a board of ``dialect`` needs where it matters (a UART bridge)."""
+    if dialect is not None and dialect.startswith("open-echo"):
+        return OPEN_ECHO_BAUDRATE
+    return DEFAULT_BAUDRATE
+
+
+def open_device(port: str, *, baudrate: int | None = None, reconnect: bool = True,
                 command_timeout_s: float = 0.5, retries: int = 3, queue_frames: int = 8,
-                dialect: str = "sonobridge-v1", acquisition: str = "auto",
+                dialect: str = AUTO, acquisition: str = "auto",
                 buffer_bytes: int = DEFAULT_CAPACITY) -> Device:
     """Open ``port`` (path, COM name, pyserial URL or ``sim://…``) and handshake.
 
-    ``acquisition`` picks the reader (``"auto"``: a reader process where the port has a file
-    descriptor, else a thread); ``buffer_bytes`` is its buffer (see ``acquisition.py``).
+    ``dialect`` names the board's wire format (``DIALECTS``); ``"auto"`` probes for it
+    (``detect.py``). ``baudrate`` None takes what the board needs (250000 for an Open Echo,
+    else 115200; USB CDC boards ignore it). ``acquisition`` picks the reader (``"auto"``: a
+    reader process where the port has a file descriptor, else a thread); ``buffer_bytes`` is
+    its buffer (see ``acquisition.py``).
     """
     return Device(port, baudrate=baudrate, reconnect=reconnect,
                   command_timeout_s=command_timeout_s, retries=retries,

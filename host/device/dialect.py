@@ -1,27 +1,33 @@
 """Wire dialects: how a board's bytes become sonobridge messages, and commands become bytes.
 
 The device client works on ``sonobridge.protocol`` messages (``EchoLine``, ``FrameEnd``, ``Ack``…)
-and never on bytes. A dialect is the translation layer. ``ProtocolV1`` is the native one. A
-board that speaks something else (Open Echo's 0xAA-framed u8 lines at 250 kbaud, pic0rick's
-text shell with hex dumps) gets a dialect that emits the same messages: its decoder turns
-each line into an ``EchoLine`` (and each sweep end into a ``FrameEnd``), and its ``handshake``
-builds the ``DeviceInfo`` that board cannot send itself. ``open_device(port,
-dialect=...)`` then gives the same ``Device`` and ``Frame`` interface, so the viewer, the
-recorder and the DSP work unchanged.
+and never on bytes. A dialect is the translation layer, one instance per connection.
+``ProtocolV1`` is the native one. A board that speaks something else (Open Echo's 0xAA-framed
+lines, the pic0rick's text shell with hex dumps; ``open_echo_dialect.py``,
+``pic0rick_dialect.py``) gets a dialect that emits the same messages: its decoder turns each
+firing into an ``EchoLine`` (and each sweep end into a ``FrameEnd``), its ``handshake`` builds
+the ``DeviceInfo`` that board cannot send itself, and its ``perform`` carries out the commands
+the board has no frame for (CONFIGURE as ``write dac``, START as a loop of ``start acq`` +
+``read``, or a clear refusal). ``open_device(port)`` picks the dialect by probing
+(``detect.py``), ``dialect=`` forces one, and the viewer, the recorder and the DSP work
+unchanged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from sonobridge.protocol import (
     PROTOCOL_VERSION,
     Ack,
     Decoder,
     DeviceInfo,
+    ErrorCode,
     GetInfo,
     Message,
+    MsgType,
+    Nak,
     Rejected,
     Stop,
     StreamDecoder,
@@ -31,8 +37,8 @@ from sonobridge.protocol.limits import device_info_problems
 
 from .errors import CommandTimeout, HandshakeError, ImpossibleInfo, ProtocolMismatch
 
-__all__ = ["DIALECTS", "HOST_PARTIAL_TIMEOUT_S", "CommandChannel", "Dialect", "ProtocolV1",
-           "StreamDecoder", "get_dialect", "protocol_mismatch"]
+__all__ = ["AUTO", "DIALECTS", "HOST_PARTIAL_TIMEOUT_S", "CommandChannel", "Dialect", "ProtocolV1",
+           "StreamDecoder", "dialect_names", "get_dialect", "protocol_mismatch", "unsupported"]
 
 #: a partial frame the board left unfinished for this long is given up on, so a board that
 #: died mid-frame (a brown-out) cannot hold back the replies and the DEVICE_INFO that follow.
@@ -64,14 +70,19 @@ class CommandChannel(Protocol):
                 retries: int | None = None) -> Message:
         """Send a command and return its reply (raises on NAK or timeout)."""
 
+    def write(self, data: bytes) -> None:
+        """Send bytes as they are (a board's own commands)."""
+
 
 class Dialect(Protocol):
-    """A wire format the device client can speak."""
+    """A wire format the device client can speak; one instance serves one connection."""
 
     name: str
+    #: what ``board_name`` a report shows before the handshake (e.g. "pic0rick")
+    board: ClassVar[str]
 
     def new_decoder(self, on_reject: Callable[[Rejected], None]) -> StreamDecoder:
-        """A fresh decoder for one connection."""
+        """The decoder for this connection (the dialect may keep it, to follow the board)."""
 
     def encode(self, message: Message, seq: int, flags: int = 0) -> bytes:
         """The bytes of a command (dialects without commands raise ``NotImplementedError``)."""
@@ -81,6 +92,28 @@ class Dialect(Protocol):
 
         Raises a DeviceError if it fails.
         """
+
+    def perform(self, channel: CommandChannel, message: Message) -> Message | None:
+        """Carry out a command the board has no frame for and return the reply (an ``Ack``, a
+        ``Nak``); None: the command goes on the wire as a frame (``encode``)."""
+
+    def supports(self, msg_type: MsgType) -> bool:
+        """Whether this board can carry out commands of this type at all."""
+
+    def in_flight(self) -> int | None:
+        """Firings asked for and not answered yet; None: only the link's silence tells."""
+
+    def nominal_fields(self) -> dict[str, str]:
+        """DEVICE_INFO fields the dialect assumed (the board did not say), and why."""
+
+    def close(self) -> None:
+        """Stop what the dialect runs for the connection (a streaming loop)."""
+
+
+def unsupported(message: Message, text: str) -> Nak:
+    """The NAK a dialect answers for a command its board cannot carry out."""
+    return Nak(request_seq=0, request_type=int(message.MSG_TYPE),
+               error_code=ErrorCode.UNSUPPORTED, text=text[:120])
 
 
 def protocol_mismatch(port: str, version: int) -> ProtocolMismatch:
@@ -98,6 +131,7 @@ class ProtocolV1:
     """sonobridge wire protocol v1 (docs/protocol.md)."""
 
     name = "sonobridge-v1"
+    board: ClassVar[str] = "sonobridge board"
 
     def new_decoder(self, on_reject: Callable[[Rejected], None]) -> StreamDecoder:
         """The streaming v1 decoder."""
@@ -133,13 +167,59 @@ class ProtocolV1:
         channel.command(Stop(), expect=Ack)
         return info
 
+    def perform(self, channel: CommandChannel, message: Message) -> Message | None:
+        """Every command is a v1 frame."""
+        return None
 
-DIALECTS: dict[str, Dialect] = {ProtocolV1.name: ProtocolV1()}
+    def supports(self, msg_type: MsgType) -> bool:
+        """The board says what it cannot do with a NAK."""
+        return True
+
+    def in_flight(self) -> int | None:
+        """The board's send buffer is invisible from here: the link's silence tells."""
+        return None
+
+    def nominal_fields(self) -> dict[str, str]:
+        """None: the board announced its DEVICE_INFO itself."""
+        return {}
+
+    def close(self) -> None:
+        """Nothing runs beside the client."""
+
+
+#: the name that makes ``open_device`` probe for the dialect (``detect.py``)
+AUTO = "auto"
+
+#: dialect name → ``"module:factory"`` (imported when asked for) and a one-line description
+DIALECTS: dict[str, tuple[str, str]] = {
+    ProtocolV1.name: ("sonobridge.device.dialect:ProtocolV1",
+                      "sonobridge protocol v1 (our firmware, the simulator, replays)"),
+    "pic0rick-shell": ("sonobridge.device.pic0rick_dialect:stock",
+                       "pic0rick stock firmware: the run> text shell, 8 ns pulse ticks"),
+    "pic0rick-shell-old": ("sonobridge.device.pic0rick_dialect:old",
+                           "pic0rick older shell (rp2040_shell): 4 ns pulse ticks, 250 MHz"),
+    "open-echo": ("sonobridge.device.open_echo_dialect:auto",
+                  "Open Echo (TUSS4470 shield): 0xAA frames, format v1 or v2 detected"),
+    "open-echo-v1": ("sonobridge.device.open_echo_dialect:v1",
+                     "Open Echo, frame format v1 (big-endian u16 samples) forced"),
+    "open-echo-v2": ("sonobridge.device.open_echo_dialect:v2",
+                     "Open Echo, frame format v2 (u8 samples) forced"),
+}
+
+
+def dialect_names() -> list[str]:
+    """Every name ``--dialect`` accepts: ``auto`` first, then the dialects."""
+    return [AUTO, *DIALECTS]
 
 
 def get_dialect(name: str) -> Dialect:
-    """Look up a dialect by name, with the choices in the error."""
+    """A fresh dialect for one connection, by name (ValueError with the choices if unknown)."""
+    import importlib
+
     try:
-        return DIALECTS[name]
+        target = DIALECTS[name][0]
     except KeyError:
-        raise ValueError(f"unknown dialect {name!r}; known: {', '.join(DIALECTS)}") from None
+        raise ValueError(f"unknown dialect {name!r}; choose one of "
+                         f"{', '.join(dialect_names())}") from None
+    module, _, factory = target.partition(":")
+    return getattr(importlib.import_module(module), factory)()

@@ -36,6 +36,12 @@ if "sonobridge.record.urlhandler" not in serial.protocol_handler_packages:
 
 ByteListener = Callable[[bytes, int], None]
 
+#: what a port is opened at when nothing else is asked for (USB CDC boards ignore it)
+DEFAULT_BAUDRATE = 115200
+#: opening (or leaving) an RP2040's USB CDC port at this rate reboots it into its bootloader
+#: (the Pico SDK's and the pic0rick's reset-to-BOOTSEL convention), so it is never used
+BOOTLOADER_BAUDRATE = 1200
+
 
 @dataclass
 class LinkCounters:
@@ -51,11 +57,19 @@ class LinkCounters:
     overflows: int = 0
 
 
-def open_port(port: str, baudrate: int = 115200, timeout_s: float = 0.05) -> serial.SerialBase:
-    """Open ``port`` with pyserial; failures become a :class:`PortError` that says what to do."""
+def open_port(port: str, baudrate: int = DEFAULT_BAUDRATE, timeout_s: float = 0.05
+              ) -> serial.SerialBase:
+    """Open ``port`` with pyserial; failures become a :class:`PortError` that says what to do.
+
+    DTR is asserted (pyserial's default, made explicit): a pic0rick's firmware waits for it.
+    """
+    if baudrate == BOOTLOADER_BAUDRATE:
+        raise PortError(f"refusing to open {port} at {BOOTLOADER_BAUDRATE} baud: on an RP2040 "
+                        "board (a pic0rick, a Pico) that rate reboots it into its USB "
+                        "bootloader. Pick another --baud (USB CDC boards ignore it).")
     try:
         return serial.serial_for_url(port, baudrate=baudrate, timeout=timeout_s,
-                                     write_timeout=2.0, exclusive=True)
+                                     write_timeout=2.0, exclusive=True, dsrdtr=False)
     except ValueError as exc:
         raise PortError(f"cannot open {port!r}: {exc}") from exc
     except serial.SerialException as exc:
@@ -93,7 +107,7 @@ class SerialLink:
         on_gap: Callable[[int, int], None] | None = None,
         on_failure: Callable[[str], None] | None = None,
         on_idle: Callable[[int], None] | None = None,
-        baudrate: int = 115200,
+        baudrate: int = DEFAULT_BAUDRATE,
         reconnect: bool = True,
         retry_s: float = 0.2,
         acquisition: str = "auto",

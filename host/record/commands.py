@@ -98,7 +98,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         _err(f"cannot create the recording: {exc}")
         return 2
-    dev = Device(args.port, baudrate=args.baud)
+    dev = Device(args.port, baudrate=args.baud, dialect=args.dialect)
     rec.attach(dev)
     try:
         dev.open()
@@ -384,8 +384,7 @@ def add_parsers(subparsers: Any) -> None:
         description="Record every echo line to an HDF5 dataset (docs/recording.md). Ctrl-C "
         "ends an open-ended recording cleanly.")
     p.add_argument("port", help="device path, COM name, pyserial URL, sim://… or replay://…")
-    p.add_argument("--baud", type=argtypes.positive_int, default=115200,
-                   help="baud rate for UART boards (USB CDC ignores it)")
+    argtypes.add_board_options(p)
     p.add_argument("-o", "--output", required=True, metavar="FILE.h5",
                    type=argtypes.output_file, help="HDF5 recording")
     p.add_argument("--raw", metavar="FILE", type=argtypes.output_file,

@@ -91,12 +91,12 @@ def _qt_app(headless: bool):
     return QtWidgets.QApplication.instance() or QtWidgets.QApplication(["sonobridge"])
 
 
-def _open(port: str, headless: bool):
+def _open(port: str, headless: bool, baudrate: int | None = None, dialect: str = "auto"):
     """Open the device or explain why not (dialog when interactive, stderr when headless)."""
     from sonobridge.device import DeviceError, open_device
 
     try:
-        return open_device(port, queue_frames=2)
+        return open_device(port, queue_frames=2, baudrate=baudrate, dialect=dialect)
     except DeviceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         if not headless:
@@ -127,7 +127,8 @@ def _choose_port() -> str | None:
 
 def run_viewer(port: str | None, *, snapshot: str | Path | None = None, frames: int = 10,
                timeout_s: float = 60.0, depth_cm: float | None = None,
-               force: bool = False) -> int:
+               force: bool = False, baudrate: int | None = None, dialect: str = "auto"
+               ) -> int:
     """Show the live viewer; with ``snapshot``, draw ``frames`` frames offscreen and save a PNG.
 
     Exit codes: 0 done, 1 the snapshot could not be saved / no port chosen / too few frames,
@@ -173,7 +174,7 @@ def run_viewer(port: str | None, *, snapshot: str | Path | None = None, frames: 
         if not port:
             print(NO_PORT_CHOSEN, file=sys.stderr)
             return 1
-    dev = _open(port, headless)
+    dev = _open(port, headless, baudrate, dialect)
     if dev is None:
         return 2
     try:

@@ -203,8 +203,9 @@ def test_a_lost_command_is_retried_with_the_retry_flag():
             return data
 
     transport = DeafOnce()
+    # the dialect named: detection's own GET_INFO would be the one the board misses
     with create_engine(SimOptions(), transport, renderer=IndexRenderer()) as _engine, \
-            open_device(transport.path) as dev:
+            open_device(transport.path, dialect="sonobridge-v1") as dev:
         assert dev.info.board_name == "sonobridge-sim"
         assert dev.stats.command_retries == 1
 

@@ -566,7 +566,8 @@ def test_removing_a_bound_method_listener_forgets_its_failures() -> None:
 
 def test_the_hostile_board_speaks_protocol_v1_unless_told_otherwise() -> None:
     """The fake board itself: answers decode with a stock Decoder, seqs count up by one."""
-    with HostileBoard() as board, open_device(board.path) as dev:
+    # the dialect named: detection's GET_INFO would take a seq of its own
+    with HostileBoard() as board, open_device(board.path, dialect="sonobridge-v1") as dev:
         raw = bytearray()
         dev.add_raw_listener(lambda d, t: raw.extend(d))
         dev.ping()

@@ -47,9 +47,9 @@ from typing import Literal
 import construct as cs
 import numpy as np
 
-from ..constants import SampleFormat, SweepKind, next_seq
+from ..constants import Capability, SampleFormat, SweepKind, next_seq
 from ..decoder import DecoderStats
-from ..messages import EchoLine, FrameEnd, Message
+from ..messages import DeviceInfo, EchoLine, FrameEnd, Message
 
 SYNC = 0xAA
 _SYNC_BYTES = bytes([SYNC])
@@ -96,6 +96,73 @@ KNOWN_N: dict[str, tuple[int, ...]] = {
 }
 #: an Uno-class sample period for an N no build is known for (the R4 is the one that varies)
 DEFAULT_SAMPLE_PERIOD_S = 13.2e-6
+
+#: 250000 baud 8N1 as every build sends (the Pico W's USB CDC is faster; it is the bound)
+BAUDRATE = 250_000
+#: the ``delay(10)`` at the end of the Uno R3's loop
+LOOP_DELAY_S = 0.010
+#: the transducers the shield is sold with (40 kHz air/water, 200 kHz water); nominal default
+TRANSDUCER_FREQ_HZ = 200_000
+#: the water the board is used in; the host's depth scale (change it for other water)
+SOUND_SPEED_M_S = 1480.0
+#: what ``board_name`` says for the real board and for a simulated twin (≤ 32 bytes)
+BOARD_NAME = "Open Echo"
+TWIN_BOARD_NAME = "open-echo (simulated twin)"
+
+
+#: DEVICE_INFO fields of ``device_info`` that are assumptions, not facts the board states
+NOMINAL_FIELDS: dict[str, str] = {
+    "transducer_freq_hz": "200 kHz assumed; the shield is also sold with 40 kHz transducers",
+    "pulse_freq_min_hz": "the transducer's frequency, assumed (the firmware sets it)",
+    "pulse_freq_max_hz": "the transducer's frequency, assumed (the firmware sets it)",
+    "prf_min_hz": "the firmware's loop paces the pings; computed from its timing, not announced",
+    "prf_max_hz": "the firmware's loop paces the pings; computed from its timing, not announced",
+    "adc_rate_hz": "one sample per the build's period (13.2 µs on an Uno), from its source",
+    "gain_min_cdb": "the TUSS4470's gain is set by the firmware; the host sees 0 dB",
+    "gain_max_cdb": "the TUSS4470's gain is set by the firmware; the host sees 0 dB",
+}
+
+
+def nominal_ping_period_s(variant: OpenEchoVariant) -> float:
+    """One ping's time in the firmware's loop: sampling, sending at 250 kbaud, ``delay(10)``.
+
+    Nominal: the R4 adds its NMEA sentences, the Pico W sends faster; none announces it.
+    """
+    frame = frame_length(variant.version, variant.n_samples)
+    return variant.n_samples * variant.sample_period_s + frame * 10 / BAUDRATE + LOOP_DELAY_S
+
+
+def device_info(variant: OpenEchoVariant, *, frequency_hz: int = TRANSDUCER_FREQ_HZ,
+                prf_hz: int | None = None, simulated: bool = False) -> DeviceInfo:
+    """The nominal DEVICE_INFO of an Open Echo build (the dialect and the twin share it).
+
+    The board announces nothing: one fixed transducer, one line of N samples per ping at the
+    build's sample period, no commands; its ping rate ``prf_hz`` is its own loop's
+    (``nominal_ping_period_s`` unless given), so it is the only rate a configuration may name.
+    """
+    prf = prf_hz if prf_hz is not None else max(1, round(1 / nominal_ping_period_s(variant)))
+    fmt = SampleFormat.U8 if variant.version == "v2" else SampleFormat.U16_OB
+    return DeviceInfo(
+        board_name=TWIN_BOARD_NAME if simulated else BOARD_NAME,
+        adc_bits=variant.adc_bits, sample_formats=1 << fmt, sweep_kind=SweepKind.FIXED,
+        capabilities=Capability.SIMULATED if simulated else Capability.NONE,
+        adc_rate_hz=round(1 / variant.sample_period_s), max_decimation=1,
+        # one flat 0 dB 'curve': the TUSS4470's gain is set by its firmware, not the host
+        tgc_points_max=1, gain_min_cdb=0, gain_max_cdb=0, pulse_cycles_max=BURST_CYCLES,
+        min_samples_per_line=variant.n_samples, max_samples_per_line=variant.n_samples,
+        max_start_delay_samples=0, max_lines_per_frame=MAX_LINES_PER_SWEEP,
+        sweep_min=0, sweep_max=0,
+        prf_min_hz=prf, prf_max_hz=prf,
+        pulse_freq_min_hz=frequency_hz, pulse_freq_max_hz=frequency_hz,
+        hv_min_mv=0, hv_max_mv=0,
+        transducer_freq_hz=frequency_hz, rated_throughput_bps=BAUDRATE // 10,
+    )
+
+
+#: TUSS4470 register 0x1A = 0x0F: 16 pulses per burst
+BURST_CYCLES = 16
+#: pings the host groups into one sweep at most (the board has no sweeps; M-mode groups them)
+MAX_LINES_PER_SWEEP = 64
 
 # -- layouts ------------------------------------------------------------------------------------
 

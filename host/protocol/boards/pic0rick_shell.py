@@ -139,6 +139,17 @@ BOARD_NAME = "pic0rick"
 TWIN_BOARD_NAME = "pic0rick (simulated twin)"
 
 
+#: DEVICE_INFO fields of ``device_info`` that are assumptions, not facts the board states
+NOMINAL_FIELDS: dict[str, str] = {
+    "gain_min_cdb": "the AD8331's range from the board's README; no firmware maps codes to dB",
+    "gain_max_cdb": "the AD8331's range from the board's README; no firmware maps codes to dB",
+    "transducer_freq_hz": "the 5 MHz probes the public notebooks use; any probe can be fitted",
+    "prf_max_hz": "a few captures per second: each one dumps ~32 KB of text; not measured",
+    "pulse_freq_min_hz": "what half-period pulses in 8 ns ticks can shape reasonably",
+    "pulse_freq_max_hz": "what half-period pulses in 8 ns ticks can shape reasonably",
+}
+
+
 def dac_gain_db(code: int) -> float:
     """Nominal VGA gain for a DAC channel A code: linear from GAIN_MIN_DB to GAIN_MAX_DB."""
     code = min(max(int(code), 0), DAC_MAX_CODE)

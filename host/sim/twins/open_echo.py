@@ -33,8 +33,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sonobridge.protocol import DeviceInfo, DeviceState, SampleFormat, SweepKind
-from sonobridge.protocol.boards.open_echo import VARIANTS, OpenEchoVariant, encode_v2, frame_length
+from sonobridge.protocol import DeviceInfo, DeviceState
+from sonobridge.protocol.boards.open_echo import (
+    BAUDRATE,
+    BURST_CYCLES,
+    LOOP_DELAY_S,
+    SOUND_SPEED_M_S,
+    VARIANTS,
+    OpenEchoVariant,
+    device_info,
+    encode_v2,
+    frame_length,
+)
 
 if TYPE_CHECKING:  # server.py builds twins through the registry: no import cycle at run time
     from sonobridge.sim.server import SimOptions
@@ -42,23 +52,19 @@ if TYPE_CHECKING:  # server.py builds twins through the registry: no import cycl
 # -- the firmware's timing (TUSS4470_shield_002) ----------------------------------------------
 
 #: 250000 baud, 8N1: ten bits on the wire per byte
-BYTE_TIME_S = 10 / 250_000
+BYTE_TIME_S = 10 / BAUDRATE
 #: the AVR core's hardware serial TX buffer: ``Serial.write`` returns when only this is left
 TX_BUFFER_BYTES = 64
-#: ``delay(10)`` at the end of the Uno R3's loop
-LOOP_DELAY_S = 0.010
+
 #: the XOR over 1800 samples and the SPI writes around the acquisition (nominal)
 COMPUTE_S = 0.001
 #: the Uno R4's NMEA DBT + DPT sentences on a 4800-baud SoftwareSerial pin (nominal length)
 NMEA_S = 2 * 35 * 10 / 4800
 #: the firmware samples from the burst's start until this sample with the threshold disarmed
 BLINDZONE_SAMPLE_END = 450
-#: TUSS4470 register 0x1A = 0x0F: 16 pulses per burst
-BURST_CYCLES = 16
 
 # -- the scene (nominal) -----------------------------------------------------------------------
 
-SOUND_SPEED_M_S = 1480.0
 FLOOR_DEPTH_M = 8.0
 #: amplitude reflection coefficient of a sandy floor, and of the sea surface (magnitude)
 FLOOR_REFLECTION = 0.3
@@ -236,20 +242,8 @@ class OpenEchoTwin:
     @property
     def info(self) -> DeviceInfo:
         """Nominal identity: an Open Echo announces nothing; this is what the twin simulates."""
-        build = self.config.build
-        return DeviceInfo(
-            board_name="open-echo (simulated twin)", adc_bits=build.adc_bits,
-            sample_formats=1 << SampleFormat.U8, sweep_kind=SweepKind.FIXED,
-            adc_rate_hz=round(1 / build.sample_period_s), max_decimation=1,
-            tgc_points_max=0, pulse_cycles_max=BURST_CYCLES,
-            min_samples_per_line=build.n_samples, max_samples_per_line=build.n_samples,
-            max_start_delay_samples=0, max_lines_per_frame=1,
-            prf_min_hz=1, prf_max_hz=max(1, round(1 / self.config.ping_period_s)),
-            pulse_freq_min_hz=self.config.frequency_hz,
-            pulse_freq_max_hz=self.config.frequency_hz,
-            transducer_freq_hz=self.config.frequency_hz,
-            rated_throughput_bps=round(1 / BYTE_TIME_S),
-        )
+        return device_info(self.config.build, frequency_hz=self.config.frequency_hz,
+                           prf_hz=max(1, round(1 / self.config.ping_period_s)), simulated=True)
 
     @property
     def acquiring(self) -> bool:
