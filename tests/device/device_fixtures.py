@@ -93,3 +93,19 @@ def drain(engine: BoardEngine, dev) -> None:
         return idle and dev.link.counters.bytes_in >= sent
 
     wait_until(done, 10.0, "the board to go idle and the client to read everything")
+
+
+@contextlib.contextmanager
+def twin_on_pty(board: str, variant: str = "", seed: int = 1, link: str = "unlimited",
+                faults: str = "", phantom: str = "wire") -> Iterator[tuple[BoardEngine, str]]:
+    """A simulated twin of another board (``"pic0rick"``, ``"open-echo"``) on a real pty,
+    keeping its ground truth (``engine.board.truth``); yields (engine, port path)."""
+    transport = PtyTransport()
+    engine = create_engine(SimOptions(board=board, variant=variant, seed=seed, link=link,
+                                      faults=faults, phantom=phantom, record_truth=True),
+                           transport)
+    engine.start()
+    try:
+        yield engine, transport.path
+    finally:
+        engine.stop()
