@@ -65,6 +65,7 @@ from .detect import Probe, detect
 from .dialect import AUTO, Dialect, ProtocolV1, get_dialect
 from .errors import (
     CommandTimeout,
+    ConfigError,
     DeviceError,
     DeviceFailed,
     FrameTimeout,
@@ -542,9 +543,16 @@ class Device:
         :class:`~sonobridge.device.errors.ConfigError` naming the field, value and allowed range.
         """
         info = self._require_info()
-        base = config or self.config or AcquisitionConfig.default_for(info)
-        cfg = base.changed(info, **changes)
-        msg = validate(cfg, info)
+        try:
+            base = config or self.config or AcquisitionConfig.default_for(info)
+            cfg = base.changed(info, **changes)
+            msg = validate(cfg, info)
+        except ConfigError as exc:
+            note = self.dialect.settings_note
+            if not note:
+                raise
+            # a board on its own firmware: say what it can set at all, not only the range
+            raise ConfigError(exc.field, exc.value, exc.allowed, f"{exc}. {note}") from exc
         was_streaming = self.streaming
         if was_streaming:
             self.stop()

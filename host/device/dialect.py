@@ -80,6 +80,8 @@ class Dialect(Protocol):
     name: str
     #: what ``board_name`` a report shows before the handshake (e.g. "pic0rick")
     board: ClassVar[str]
+    #: added to every refused setting: what this board can set at all ("" = its limits say)
+    settings_note: ClassVar[str]
 
     def new_decoder(self, on_reject: Callable[[Rejected], None]) -> StreamDecoder:
         """The decoder for this connection (the dialect may keep it, to follow the board)."""
@@ -132,6 +134,7 @@ class ProtocolV1:
 
     name = "sonobridge-v1"
     board: ClassVar[str] = "sonobridge board"
+    settings_note: ClassVar[str] = ""
 
     def new_decoder(self, on_reject: Callable[[Rejected], None]) -> StreamDecoder:
         """The streaming v1 decoder."""

@@ -13,9 +13,10 @@ nothing. So the dialect does everything on the host side:
 * **CONFIGURE** accepts only what the board does by itself (the build's N, format and ping
   rate) plus the host-side ``lines_per_frame``; anything else is a :class:`ConfigError` that
   says the board has no commands. STATUS, PING and RESET are refused the same way.
-* **Losses.** The board sends no counter. A frame that fails its XOR once the format is known
-  is a ping lost on the link: the gate skips a sequence number for it, so it is counted as
-  ``lines_lost_link`` in its sweep.
+* **Losses.** The board sends no counter. The bytes the decoder had to throw away between two
+  good frames while streaming (a frame failing its XOR, a frame cut short) are counted as
+  that many frame lengths, rounded: pings lost on the link. The gate skips a sequence number
+  for each, so each is counted as ``lines_lost_link`` in its sweep.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ class SweepGate:
         self._frame = 0
         self._line = 0
         self._seq = 0
-        self._bad_seen = 0
+        #: ``bytes_discarded`` at the last good frame while streaming
+        self._discard_mark = 0
 
     def begin(self, lines_per_frame: int, n_frames: int = 0) -> None:
         """Open the gate: the next ping starts a fresh sweep."""
@@ -94,7 +96,7 @@ class SweepGate:
             self._line = 0
         self.lines_per_frame = lines_per_frame
         self.sweeps_left = n_frames
-        self._bad_seen = self.stats.frames_bad
+        self._discard_mark = self.stats.bytes_discarded
         self.streaming = True
 
     def end(self) -> None:
@@ -112,16 +114,19 @@ class SweepGate:
     def reset(self) -> None:
         """Forget partial input and the detected format (after a reconnect)."""
         self.inner.reset()
-        self._bad_seen = self.stats.frames_bad
+        self._discard_mark = self.stats.bytes_discarded
 
     def _gate(self, messages: list[Message]) -> list[Message]:
         out: list[Message] = []
-        if self.streaming:
-            # a frame that failed its check while streaming is a ping lost on the link: it
-            # takes its place in the sweep, and a skipped seq tells the receiver so
-            bad = self.stats.frames_bad - self._bad_seen
-            self._bad_seen = self.stats.frames_bad
-            for _ in range(bad):
+        locked = self.inner.locked
+        if self.streaming and locked is not None and any(
+                isinstance(m, EchoLine) for m in messages):
+            # bytes thrown away since the last good frame are pings lost on the link (a
+            # failed XOR, a frame cut short): each takes its place in the sweep, and a skipped
+            # seq tells the receiver so
+            thrown = self.stats.bytes_discarded - self._discard_mark
+            self._discard_mark = self.stats.bytes_discarded
+            for _ in range(round(thrown / locked.length)):
                 self._seq = next_seq(self._seq)
                 self._advance(out)
         for msg in messages:
@@ -136,7 +141,7 @@ class SweepGate:
             self._emit(msg, out)
             self._advance(out)
         if not self.streaming:
-            self._bad_seen = self.stats.frames_bad
+            self._discard_mark = self.stats.bytes_discarded
         return out
 
     def _emit(self, msg: Message, out: list[Message]) -> None:
@@ -163,6 +168,9 @@ class OpenEchoDialect:
     """An Open Echo: frames detected (or forced to v1/v2), host-side START/STOP, no commands."""
 
     board: ClassVar[str] = "Open Echo"
+    settings_note: ClassVar[str] = (
+        f"{NO_COMMANDS[0].upper()}{NO_COMMANDS[1:]}: only lines_per_frame (the pings the host "
+        "groups into one sweep) can change")
 
     def __init__(self, version: str = "auto") -> None:
         self.version = version
@@ -254,11 +262,11 @@ class OpenEchoDialect:
                 continue  # the host's grouping of pings into sweeps
             value, board = getattr(message, name), getattr(fixed, name)
             if value != board:
+                build = self.variant.name if self.variant else "an unknown build"
                 raise ConfigError(name, value, f"{board} only", (
-                    f"{name} = {value} cannot be set: {NO_COMMANDS}. This build sends "
-                    f"{board} ({self.variant.name if self.variant else 'unknown build'}); "
-                    "only lines_per_frame, the pings the host groups into one sweep, "
-                    "can change"))
+                    f"{name} = {value} cannot be set: {NO_COMMANDS}. This build "
+                    f"({build}) works with {name} = {board}; only lines_per_frame, the pings "
+                    "the host groups into one sweep, can change"))
 
 
 def auto() -> OpenEchoDialect:

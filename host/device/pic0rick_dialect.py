@@ -97,9 +97,11 @@ class ShellDecoder:
     """Shell output → one ``EchoLine`` and ``FrameEnd`` per requested firing.
 
     The streaming loop calls :meth:`requested` for every ``start acq`` + ``read`` pair it sends
-    and :meth:`abandon` for one whose dump never came; everything else happens on the receive
-    thread in :meth:`feed`. Waiters (the handshake, ``write dac``, the loop) use
-    :attr:`changed` with the counters.
+    (with its send time on the monotonic clock the reader stamps chunks with); everything
+    else happens on the receive thread: :meth:`feed` matches dumps to firings, and a firing
+    whose dump has not come ``FIRING_TIMEOUT_S`` after it was sent is given up there or in
+    :meth:`expire` (called while the link is idle), even after STOP ended the loop. Waiters
+    (the handshake, ``write dac``, the loop) use :attr:`changed` with the counters.
     """
 
     def __init__(self) -> None:
@@ -126,7 +128,15 @@ class ShellDecoder:
                 self.outstanding.popleft()
                 self._abandoned += 1
                 self.stats.missing_dumps += 1
+                log.warning("pic0rick: no dump %.1f s after start acq + read; counted as a "
+                            "firing the board failed", FIRING_TIMEOUT_S)
             self.changed.notify_all()
+
+    def _give_up_late(self, now_s: float | None) -> None:
+        """Abandon the firings sent more than FIRING_TIMEOUT_S before ``now_s``."""
+        while now_s is not None and self.outstanding and \
+                now_s - self.outstanding[0] > FIRING_TIMEOUT_S:
+            self.abandon()
 
     def feed(self, data: bytes, now_s: float | None = None) -> list[Message]:
         """Bytes in any chunking → the firings they complete, never raising."""
@@ -136,9 +146,10 @@ class ShellDecoder:
             self.stats.bytes_in = self.parser.stats.bytes_in
             self.stats.bytes_discarded = self.parser.stats.bytes_discarded
             with self.changed:
-                self._flush_abandoned(out)
                 for event in events:
                     self._on_event(event, out)
+                self._give_up_late(now_s)
+                self._flush_abandoned(out)
                 if events:
                     self.changed.notify_all()
         except Exception:  # a bug here must not stop the stream
@@ -156,6 +167,7 @@ class ShellDecoder:
         """Hand on the firings abandoned while nothing arrived."""
         out: list[Message] = []
         with self.changed:
+            self._give_up_late(now_s)
             self._flush_abandoned(out)
         return out
 
@@ -370,16 +382,9 @@ class Pic0rickDialect:
                 if self._stop_loop.wait(max(0.0, due - time.monotonic())):
                     return
                 with decoder.changed:
+                    # the receive thread gives up on late dumps, so this wait always ends
                     while len(decoder.outstanding) >= PIPELINE and not self._stop_loop.is_set():
-                        oldest = decoder.outstanding[0]
-                        left = oldest + FIRING_TIMEOUT_S - time.monotonic()
-                        if left <= 0:
-                            log.warning("pic0rick: no dump %.1f s after start acq + read; "
-                                        "counted as a firing the board failed",
-                                        FIRING_TIMEOUT_S)
-                            decoder.abandon()  # the condition's lock is re-entrant
-                            continue
-                        decoder.changed.wait(min(left, 0.1))
+                        decoder.changed.wait(0.1)
                 if self._stop_loop.is_set():
                     return
                 decoder.parser.expect_echo(shell.start_acq(plan.p_ns, plan.n_ns, plan.d_ns))
