@@ -16,8 +16,7 @@ from sonobridge.protocol import Capability, Configure, DeviceInfo, SampleFormat,
 from sonobridge.protocol.rules import check_configure
 
 from .errors import ConfigError
-
-SOUND_SPEED_M_S = 1540.0
+from .frames import SOUND_SPEED_M_S
 
 
 @dataclass(frozen=True)

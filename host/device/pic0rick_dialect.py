@@ -254,6 +254,10 @@ class Pic0rickDialect:
     """The stock pic0rick shell (or its older generation): see the module docstring."""
 
     board: ClassVar[str] = "pic0rick"
+    settings_note: ClassVar[str] = (
+        "The pic0rick's stock shell sets one gain for the whole line (a TGC curve of one "
+        "point), the pulse (from pulse_freq_hz) and the pace of its firings (prf_hz); it "
+        "always captures 8000 samples at 60 MS/s")
 
     def __init__(self, variant: str = "stock") -> None:
         self.variant = shell.VARIANTS[variant]
