@@ -85,3 +85,39 @@ def test_ports_lists_the_simulator(capsys):
 def test_sim_url_with_unknown_option_is_a_clear_error():
     with pytest.raises(PortError, match="unknown sim:// option 'speed'"):
         open_device("sim://?phantom=wire&speed=9")
+
+
+def test_ports_names_the_board_a_usb_id_suggests(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from serial.tools import list_ports
+
+    def port(device: str, vid: int | None, pid: int | None, text: str) -> SimpleNamespace:
+        return SimpleNamespace(device=device, description=text, vid=vid, pid=pid,
+                               serial_number=None, product=None)
+
+    monkeypatch.setattr(list_ports, "comports", lambda: [
+        port("/dev/ttyS0", None, None, "n/a"),
+        port("/dev/ttyACM0", 0x2E8A, 0x000A, "Pico"),
+        port("/dev/ttyUSB0", 0x1A86, 0x7523, "USB Serial"),
+    ])
+    assert main(["ports", "--no-sim"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    pico = next(r for r in rows if "/dev/ttyACM0" in r)
+    uno = next(r for r in rows if "/dev/ttyUSB0" in r)
+    assert pico.startswith("*") and "pic0rick? (stock shell)" in pico
+    assert uno.startswith("*") and "Open Echo?" in uno
+    assert "?" not in next(r for r in rows if "/dev/ttyS0" in r)
+
+
+@pytest.mark.parametrize(("board", "says"), [
+    ("pic0rick", ("pic0rick-shell", "8000", "nominal: ", "no STATUS command")),
+    ("open-echo", ("open-echo", "1800", "nominal: ", "no STATUS command")),
+])
+def test_info_identifies_a_twin_on_a_pty_without_a_dialect(board, says, capsys):
+    """The acceptance's first line: the board out of process, on a real pty, found alone."""
+    with sim_process("--board", board) as pty:
+        assert main(["info", pty]) == 0
+    out = capsys.readouterr().out
+    for words in says:
+        assert words in out
