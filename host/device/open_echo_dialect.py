@@ -115,6 +115,7 @@ class SweepGate:
         """Forget partial input and the detected format (after a reconnect)."""
         self.inner.reset()
         self._discard_mark = self.stats.bytes_discarded
+        self.first_frame.clear()  # the format is detected again: a handshake waits for it
 
     def _gate(self, messages: list[Message]) -> list[Message]:
         out: list[Message] = []

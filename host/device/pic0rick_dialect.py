@@ -64,6 +64,10 @@ PROMPT_TIMEOUT_S = 2.0
 FIRING_TIMEOUT_S = 3.0
 #: command pairs in flight: one being answered, one waiting in the board's input FIFO
 PIPELINE = 2
+#: the handshake waits for this much silence after the first prompt (an earlier session's
+#: queued commands still printing), at most QUIET_LIMIT_S
+QUIET_S = 0.1
+QUIET_LIMIT_S = 5.0
 #: the board has no STATUS, PING or RESET command
 NO_SUCH_COMMAND = "the pic0rick shell has no such command (only start acq, read, write dac)"
 
@@ -172,11 +176,13 @@ class ShellDecoder:
         return out
 
     def reset(self) -> None:
-        """Forget partial output (after a reconnect): a dump in progress is lost."""
+        """Forget partial output and the firings in flight (after a reconnect): they went
+        down with the link, not with the board, so they are not counted as its failures."""
         self.stats.bytes_discarded += self.parser.buffered_bytes
         self.parser = shell.ShellParser()
         with self.changed:
             self._fresh = False
+            self.outstanding.clear()
 
     def _on_event(self, event: shell.ShellEvent, out: list[Message]) -> None:
         st = self.stats
@@ -294,6 +300,8 @@ class Pic0rickDialect:
                     f"{'a' if attempt == 0 else 'a second'} newline ({channel.bytes_received} "
                     f"bytes received, {text.lines} text lines). Is the board plugged in and "
                     "running its stock firmware? If it was just plugged in, give it a second.")
+            if attempt == 0:
+                self._wait_quiet(channel)
         self.info = shell.device_info(self.variant)
         self.dac_code = None
         return self.info
@@ -348,6 +356,17 @@ class Pic0rickDialect:
         decoder = self._decoder()
         with decoder.changed:
             return decoder.changed.wait_for(ready, timeout_s)
+
+    def _wait_quiet(self, channel: CommandChannel) -> None:
+        """Let a board still answering an earlier session's commands finish (bounded)."""
+        deadline = time.monotonic() + QUIET_LIMIT_S
+        last = channel.bytes_received
+        while time.monotonic() < deadline:
+            time.sleep(QUIET_S)  # silence is measured in time: nothing to wait on
+            now = channel.bytes_received
+            if now == last:
+                return
+            last = now
 
     def _configure(self, channel: CommandChannel, msg: Configure) -> None:
         if msg.tgc_count != 1:

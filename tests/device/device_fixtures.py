@@ -97,15 +97,16 @@ def drain(engine: BoardEngine, dev) -> None:
 
 @contextlib.contextmanager
 def twin_on_pty(board: str, variant: str = "", seed: int = 1, link: str = "unlimited",
-                faults: str = "", phantom: str = "wire") -> Iterator[tuple[BoardEngine, str]]:
+                faults: str = "", phantom: str = "wire", link_path: str | None = None
+                ) -> Iterator[tuple[BoardEngine, str]]:
     """A simulated twin of another board (``"pic0rick"``, ``"open-echo"``) on a real pty,
     keeping its ground truth (``engine.board.truth``); yields (engine, port path)."""
-    transport = PtyTransport()
+    transport = PtyTransport(link_path)
     engine = create_engine(SimOptions(board=board, variant=variant, seed=seed, link=link,
                                       faults=faults, phantom=phantom, record_truth=True),
                            transport)
     engine.start()
     try:
-        yield engine, transport.path
+        yield engine, link_path or transport.path
     finally:
         engine.stop()

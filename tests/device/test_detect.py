@@ -18,7 +18,7 @@ from sonobridge.device.ports import PortInfo, dialect_hint
 from sonobridge.protocol import PROTOCOL_VERSION, DeviceInfo, encode, encode_frame
 from sonobridge.protocol.boards.open_echo import encode_v2
 
-from .device_fixtures import sim_on_pty, twin_on_pty
+from .device_fixtures import sim_on_pty, twin_on_pty, wait_until
 
 INFO = DeviceInfo(protocol_version=PROTOCOL_VERSION, board_name="probe-test")
 
@@ -118,3 +118,23 @@ def test_every_simulated_board_is_found_on_a_pty(board: str, dialect: str) -> No
         assert dev.dialect.name == dialect
         assert dev.stats.dialect == dialect
         assert dev.info is not None and dev.state == "connected"
+
+
+@pytest.mark.parametrize("board", ["pic0rick", "open-echo"])
+def test_a_twin_unplugged_mid_stream_is_found_again_and_streams_on(board: str,
+                                                                  tmp_path) -> None:
+    """The dialect found at open is kept; its handshake runs again on the port that came back,
+    and the firings in flight when the cable went are not blamed on the board."""
+    link = str(tmp_path / "board")
+    with twin_on_pty(board, faults="disconnect=0.3@0.5", link_path=link) as (_engine, port), \
+            open_device(port) as dev:
+        dev.start()
+        wait_until(lambda: dev.stats.reconnects >= 1, timeout_s=10, what="the reconnect")
+        wait_until(lambda: dev.state == "connected", timeout_s=10, what="the new handshake")
+        n = dev.stats.lines_received
+        wait_until(lambda: dev.stats.lines_received >= n + 3, timeout_s=10,
+                   what="lines after the reconnect")
+        dev.stop()
+        s = dev.stats
+    assert dev.dialect.name.startswith(board.replace("pic0rick", "pic0rick-shell"))
+    assert s.lines_lost_device == 0 and s.disconnects >= 1
