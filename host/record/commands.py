@@ -82,7 +82,9 @@ def _refuse_existing(paths: list[str | None], force: bool) -> str | None:
 def cmd_record(args: argparse.Namespace) -> int:
     """Record from a board to HDF5 (and optionally a raw capture), with live progress."""
     from sonobridge.device import ConfigError, Device, DeviceError
+    from sonobridge.protocol import MsgType
 
+    from .meta import BoardOrigin
     from .recorder import Recorder
 
     _register_replay_urls()
@@ -131,6 +133,10 @@ def cmd_record(args: argparse.Namespace) -> int:
             print(f"recording {dev.info.board_name} on {args.port}: {cfg.lines_per_frame} lines"
                   f" x {cfg.samples_per_line} samples at {cfg.prf_hz} Hz PRF -> {args.output}"
                   f"{f' + {args.raw}' if args.raw else ''}", file=sys.stderr)
+            origin = BoardOrigin.of(dev)
+            if not origin.native:  # the file notes it too; say it before the data flows
+                print(f"the board speaks {origin.text()} (the recording notes both)",
+                      file=sys.stderr)
             dev.start(n_frames=args.frames or 0)
             reason = _record_loop(dev, rec, args, stop, tty)
         except KeyboardInterrupt:
@@ -145,8 +151,9 @@ def cmd_record(args: argparse.Namespace) -> int:
             dev.stop()
             dev.settle()
         dev.flush()
-        with contextlib.suppress(DeviceError, KeyboardInterrupt):
-            dev.status()  # the board's own view (dropped lines) goes into the statistics
+        if dev.supports(MsgType.GET_STATUS):
+            with contextlib.suppress(DeviceError, KeyboardInterrupt):
+                dev.status()  # the board's own view (dropped lines) goes into the statistics
     finally:
         summary = rec.close(stopped=True)
         dev.close()
@@ -156,7 +163,8 @@ def cmd_record(args: argparse.Namespace) -> int:
     if tty:
         print(file=sys.stderr)
     if summary.progress.lines == 0:
-        return _no_lines_recorded(args, reason, summary.progress.elapsed_s, code)
+        return _no_lines_recorded(args, reason, summary.progress.elapsed_s, code,
+                                  has_status=dev.supports(MsgType.GET_STATUS))
     print(f"{reason}; {summary.text()}")
     if summary.progress.error:
         return 1
@@ -164,7 +172,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def _no_lines_recorded(args: argparse.Namespace, reason: str, elapsed_s: float,
-                       code: int) -> int:
+                       code: int, *, has_status: bool = True) -> int:
     """A recording without a single echo line is a failure: say why, leave no empty files."""
     removed = []
     for p in (args.output, args.raw):
@@ -181,7 +189,7 @@ def _no_lines_recorded(args: argparse.Namespace, reason: str, elapsed_s: float,
         return 130
     _err(f"no echo line arrived from {args.port} in {elapsed_s:.1f} s ({reason}); nothing was "
          f"recorded{gone}. A board needs a moment after START: give a longer --seconds, and "
-         f"check `sonobridge info {args.port}` for its status")
+         f"check `sonobridge info {args.port}`{' for its status' if has_status else ''}")
     return 1
 
 
@@ -228,7 +236,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         return 2
     from .formats import handler_for
     from .hdf5_schema import RecordingError
-    from .raw import CaptureError
+    from .raw import CaptureError, ForeignCaptureError
     from .salvage import SalvageReport
 
     refusal = _refuse_existing([args.output], args.force)
@@ -245,7 +253,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     except RecordingError as exc:
         _err(str(exc))
         return 1
-    except CaptureError as exc:
+    except (CaptureError, ForeignCaptureError) as exc:
         _err(str(exc))
         return 2
     if isinstance(result, SalvageReport):

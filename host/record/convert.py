@@ -23,8 +23,8 @@ from sonobridge.device.receiver import Receiver
 from sonobridge.protocol import Decoder, DeviceInfo, EchoLine
 
 from .hdf5_writer import DatasetWriter
-from .meta import ConfigTracker, info_from_dict
-from .raw import KIND_EVENT, KIND_GAP, KIND_RX, CaptureError, CaptureReader
+from .meta import BoardOrigin, ConfigTracker, info_from_dict
+from .raw import KIND_EVENT, KIND_GAP, KIND_RX, CaptureError, CaptureReader, ForeignCaptureError
 from .recorder import accounting_from
 
 LineSink = Callable[[EchoLine, int], None]
@@ -97,7 +97,8 @@ def convert_capture(capture: str | os.PathLike, out: str | os.PathLike, *,
 
     Damaged records are skipped, so their lines count as lost on the link; every record that
     passes its CRC-32 is converted and the output is a valid recording. The caller decides how
-    loudly to report the damage.
+    loudly to report the damage. A capture of a board that spoke another dialect raises
+    :class:`~sonobridge.record.raw.ForeignCaptureError` before any file is written.
     """
     capture, out = Path(capture), Path(out)
     if out.exists() and not overwrite:
@@ -118,6 +119,11 @@ def convert_capture(capture: str | os.PathLike, out: str | os.PathLike, *,
             session = ev
         elif kind == "config":
             configs[(int(ev["config_id"]), int(ev.get("host_ns", host_ns)))] = ev.get("config")
+
+    # checked before the output exists: a refusal leaves nothing behind
+    origin = BoardOrigin.from_dict(info_event)
+    if not origin.native:
+        raise ForeignCaptureError(capture, origin.dialect, "convert")
 
     def lookup(line: EchoLine, host_ns: int) -> dict[str, Any] | None:
         return configs.get((line.config_id, host_ns))
@@ -142,7 +148,7 @@ def convert_capture(capture: str | os.PathLike, out: str | os.PathLike, *,
 
     client = OfflineClient(on_line, on_frame)
     if info_event is not None:
-        writer.set_device_info(info_from_dict(info_event["info"]))
+        writer.set_device_info(info_from_dict(info_event["info"]), origin)
     try:
         for rec in reader.records():
             if rec.kind == KIND_RX:

@@ -97,8 +97,9 @@ def _fill_positions(pos: np.ndarray, config: dict[str, Any] | None) -> np.ndarra
 def iter_frame_images(rec: Recording, *, size: tuple[int, int] = (512, 512),
                       dynamic_range_db: float = 50.0, center_freq_hz: float | None = None,
                       skip: dict[str, list[BadRow]] | None = None) -> Iterator[FrameImage]:
-    """B-mode pictures of every frame (scan-converted when the sweep allows it); rows in
-    ``skip`` (per segment name, e.g. :func:`damaged_rows`) are drawn as missing lines."""
+    """B-mode pictures of every frame (scan-converted when the sweep allows it; samples too
+    slow to hold the carrier are the board's own envelope, drawn as sent); rows in ``skip``
+    (per segment name, e.g. :func:`damaged_rows`) are drawn as missing lines."""
     from sonobridge.dsp import Chain, ChainConfig, ScanConverter
 
     info = rec.device_info
@@ -112,11 +113,22 @@ def iter_frame_images(rec: Recording, *, size: tuple[int, int] = (512, 512),
                               "be drawn; export it with --npz instead")
         skipped = frozenset(b.row for b in (skip or {}).get(seg.name, ()))
         config = seg.config
-        f0 = center_freq_hz or (config or {}).get("pulse_freq_hz") or \
-            (info.transducer_freq_hz if info is not None else 0) or 5e6
+        recorded_f0 = (config or {}).get("pulse_freq_hz") or \
+            (info.transducer_freq_hz if info is not None else 0)
+        f0 = center_freq_hz or recorded_f0 or 5e6
         fmt = int(a["sample_format"])
         bits = int(a["adc_bits"]) if fmt in (SampleFormat.I16, SampleFormat.U16_OB) else None
         fs = float(a["sample_rate_hz"])
+        if center_freq_hz is None and recorded_f0 and fs < 2.0 * float(recorded_f0):
+            # samples this slow cannot hold the carrier: the board detected the envelope
+            # itself (an Open Echo's TUSS4470), so they are drawn as sent
+            for fi, start, end in seg.frame_runs():
+                rf, pos, present = _frame_rf(seg, start, end,
+                                             skipped & frozenset(range(start, end)))
+                picture = _envelope_picture(rf, np.isnan(pos), _INPUT_FORMATS[fmt], bits)
+                yield FrameImage(number, seg.name, fi, present, picture)
+                number += 1
+            continue
         try:
             chain = Chain(ChainConfig(
                 sample_rate_hz=fs, center_freq_hz=float(f0),
@@ -156,6 +168,22 @@ def iter_frame_images(rec: Recording, *, size: tuple[int, int] = (512, 512),
                 picture = np.ascontiguousarray(image.T)  # depth down, one column per line
             yield FrameImage(number, seg.name, fi, present, picture)
             number += 1
+
+
+def _envelope_picture(codes: np.ndarray, missing: np.ndarray, fmt: str, bits: int | None
+                      ) -> np.ndarray:
+    """A board's own envelope samples ``(n_lines, n_samples)`` as grey levels, depth down:
+    the format's codes from the lowest (0 for a signed format: an envelope is never negative)
+    to the highest mapped linearly onto 0..255 (a log amplifier's output is already in dB, so
+    no second compression; u8 codes stay as they are), missing lines black."""
+    from sonobridge.dsp import full_scale
+
+    mid, scale = full_scale(fmt, bits)
+    low = mid - scale if mid else 0.0
+    high = mid + scale - 1.0
+    grey = (codes.astype(np.float32) - np.float32(low)) * np.float32(255.0 / (high - low))
+    grey[missing] = 0.0
+    return np.ascontiguousarray(np.clip(grey, 0.0, 255.0).round().astype(np.uint8).T)
 
 
 @dataclass
@@ -208,8 +236,8 @@ def export_npz(path: str | os.PathLike, out_path: str | os.PathLike, *,
 
     Keys: ``samples`` and one array per ``LINE_DTYPE`` field (``seq``, ``frame_index``…) for a
     recording with one segment; with several, each key gets the segment suffix (``samples_0001``).
-    Also ``frames_<field>`` (the per-sweep table), ``device_info`` and ``config_changes``
-    (JSON strings) and ``segment_attrs`` (JSON).
+    Also ``frames_<field>`` (the per-sweep table), ``device_info``, ``nominal_fields`` and
+    ``config_changes`` (JSON strings), ``dialect`` (a string) and ``segment_attrs`` (JSON).
     """
     out = Path(out_path)
     # checked before any work: a directory cannot be replaced by the finished file
@@ -251,6 +279,9 @@ def _write_npz(zf: zipfile.ZipFile, rec: Recording, skip: dict[str, list[BadRow]
     for name in FRAME_DTYPE.names or ():
         _small_array(zf, f"frames_{name}", np.ascontiguousarray(rec.frames[name]))
     _small_array(zf, "device_info", np.array(json.dumps(rec.device_info_dict)))
+    origin = rec.origin
+    _small_array(zf, "dialect", np.array(origin.dialect))
+    _small_array(zf, "nominal_fields", np.array(json.dumps(origin.nominal_fields)))
     _small_array(zf, "config_changes", np.array(json.dumps(rec.config_changes)))
     _small_array(zf, "segment_attrs", np.array(json.dumps(seg_attrs)))
     return frames

@@ -30,7 +30,7 @@ from .hdf5_schema import (
     frames_table,
     row_offset,
 )
-from .meta import FORMAT_NAME, info_from_dict
+from .meta import FORMAT_NAME, BoardOrigin, info_from_dict
 from .salvage import salvage_command
 
 
@@ -173,6 +173,23 @@ class Recording:
         """DEVICE_INFO as a message object."""
         d = self.device_info_dict
         return None if d is None else info_from_dict(d)
+
+    @property
+    def origin(self) -> BoardOrigin:
+        """The board's dialect and the DEVICE_INFO fields it assumed (files written before
+        dialects existed: sonobridge-v1, none assumed)."""
+        return BoardOrigin.from_dict({"dialect": self.attrs.get("dialect"),
+                                      "nominal_fields": self._json("nominal_fields")})
+
+    @property
+    def dialect(self) -> str:
+        """The wire dialect the board spoke (``"sonobridge-v1"``, ``"pic0rick-shell"``, …)."""
+        return self.origin.dialect
+
+    @property
+    def nominal_fields(self) -> dict[str, str]:
+        """DEVICE_INFO field → why its value is an assumption ({} if the board announced it)."""
+        return self.origin.nominal_fields
 
     @property
     def config(self) -> dict[str, Any] | None:

@@ -3,8 +3,9 @@ salvage share (the error a damaged file raises, a damaged row, where a row lies 
 
 Layout (docs/recording.md has the full schema)::
 
-    /                       attrs: format, versions, port, created, device_info, config,
-                                   config_changes, stats, decoder_stats, accounting, complete…
+    /                       attrs: format, versions, port, created, device_info, dialect,
+                                   nominal_fields, config, config_changes, stats,
+                                   decoder_stats, accounting, complete…
     /device_info            attrs: every DEVICE_INFO field
     /segments/0000/samples  (n_rows, n_samples) in the wire's sample dtype, chunked, extendable
     /segments/0000/lines    (n_rows,) LINE_DTYPE: seq, frame/line/ensemble index, beam position,
@@ -70,8 +71,8 @@ LIBVER = ("v108", "v108")
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 #: attributes that hold JSON text
-JSON_ATTRS = frozenset({"device_info", "config", "config_changes", "stats", "decoder_stats",
-                        "accounting", "salvage"})
+JSON_ATTRS = frozenset({"device_info", "nominal_fields", "config", "config_changes", "stats",
+                        "decoder_stats", "accounting", "salvage"})
 
 #: what h5py raises when the bytes of a file are not what HDF5 expects
 H5_ERRORS = (OSError, RuntimeError, KeyError)

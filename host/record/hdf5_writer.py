@@ -35,6 +35,7 @@ from .hdf5_schema import CHUNK_BYTES, FRAME_DTYPE, FRAMES_CHUNK, LIBVER, LINE_DT
 from .meta import (
     FORMAT_NAME,
     FORMAT_VERSION,
+    BoardOrigin,
     ConfigChange,
     info_to_dict,
     segment_key,
@@ -156,11 +157,12 @@ class DatasetWriter:
                frame.end_received, frame.complete, frame.host_time_ns)
         self._put(("F", row))
 
-    def set_device_info(self, info: DeviceInfo) -> None:
-        """Store DEVICE_INFO (every field) as attributes; its rated throughput sizes the
-        default disk reserve from now on."""
+    def set_device_info(self, info: DeviceInfo, origin: BoardOrigin | None = None) -> None:
+        """Store DEVICE_INFO (every field) as attributes, with the dialect that built it and
+        the fields it assumed (``origin``; None: a sonobridge-v1 board); its rated throughput
+        sizes the default disk reserve from now on."""
         self._rated_bps = int(info.rated_throughput_bps or 0)
-        self._put(("I", info_to_dict(info)))
+        self._put(("I", info_to_dict(info), origin or BoardOrigin()))
 
     def set_attrs(self, **attrs: Any) -> None:
         """Store root attributes (dicts and lists as JSON strings)."""
@@ -282,7 +284,7 @@ class DatasetWriter:
                 if kind == "F":
                     frames.append(item[1])
                 elif kind == "I":
-                    self._write_info(item[1])
+                    self._write_info(item[1], item[2])
                 elif kind == "A":
                     for key, value in item[1].items():
                         self._file.attrs[key] = _attr_value(value)
@@ -364,11 +366,14 @@ class DatasetWriter:
         self.stats.lines_written += k
         self.stats.sample_bytes += block.nbytes
 
-    def _write_info(self, info: dict[str, Any]) -> None:
+    def _write_info(self, info: dict[str, Any], origin: BoardOrigin) -> None:
         g = self._file.require_group("device_info")
         for key, value in info.items():
             g.attrs[key] = value
         self._file.attrs["device_info"] = to_json(info)
+        # beside DEVICE_INFO, not in its group: the group holds the board's fields only
+        for key, value in origin.as_dict().items():
+            self._file.attrs[key] = _attr_value(value)
         self._file.flush()
 
 

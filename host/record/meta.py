@@ -1,5 +1,6 @@
 """Metadata shared by the recorders and readers: JSON forms of DEVICE_INFO, configurations and
-statistics, and the rule that splits a recording into segments.
+statistics, the board's dialect and the DEVICE_INFO values it assumed, and the rule that splits
+a recording into segments.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sonobridge.device import AcquisitionConfig
+from sonobridge.device.dialect import ProtocolV1
 from sonobridge.protocol import DeviceInfo, EchoLine
 from sonobridge.protocol.messages import payload_fields
 
@@ -38,6 +40,56 @@ def info_from_dict(data: dict[str, Any]) -> DeviceInfo:
     """The DeviceInfo a dict from :func:`info_to_dict` describes (unknown keys are ignored)."""
     known = set(payload_fields(DeviceInfo))
     return DeviceInfo(**{k: v for k, v in data.items() if k in known})
+
+
+#: the dialect of a recording that does not name one: every board spoke protocol v1 before
+#: dialects existed, and a replay board (which speaks v1) is recorded as one too
+DEFAULT_DIALECT = ProtocolV1.name
+
+
+@dataclass(frozen=True)
+class BoardOrigin:
+    """How the board was spoken to (``dialect``) and which DEVICE_INFO values are assumptions.
+
+    ``nominal_fields`` maps a DEVICE_INFO field to why its value was assumed (the board did not
+    announce it); it is empty for a sonobridge-v1 board, which announces its own DEVICE_INFO.
+    The HDF5 recording stores both as root attributes, the raw capture in its ``device_info``
+    event, under the same names.
+    """
+
+    dialect: str = DEFAULT_DIALECT
+    nominal_fields: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def of(cls, dev: object) -> BoardOrigin:
+        """The origin of an open :class:`~sonobridge.device.Device` (its settled dialect)."""
+        dialect = getattr(dev, "dialect", None)
+        if dialect is None:
+            return cls()
+        return cls(dialect.name, dict(dialect.nominal_fields()))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> BoardOrigin:
+        """The origin a dict holding ``dialect``/``nominal_fields`` describes (absent: v1)."""
+        data = data or {}
+        return cls(str(data.get("dialect") or DEFAULT_DIALECT),
+                   dict(data.get("nominal_fields") or {}))
+
+    @property
+    def native(self) -> bool:
+        """True for a board that speaks sonobridge protocol v1 itself."""
+        return self.dialect == DEFAULT_DIALECT
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"dialect": …, "nominal_fields": {…}}``: attributes and capture event keys."""
+        return {"dialect": self.dialect, "nominal_fields": dict(self.nominal_fields)}
+
+    def text(self) -> str:
+        """One sentence for people: the dialect, and which values are assumed."""
+        if not self.nominal_fields:
+            return f"the {self.dialect} dialect"
+        return (f"the {self.dialect} dialect; DEVICE_INFO values assumed, not announced by "
+                f"the board: {', '.join(sorted(self.nominal_fields))}")
 
 
 def config_to_dict(config: AcquisitionConfig | None) -> dict[str, Any] | None:

@@ -13,8 +13,11 @@ that passes its CRC-32, and reports the byte ranges it skipped. ``host_ns`` is t
 monotonic clock (``time.monotonic_ns``) when the chunk was read.
 
 Record kinds: ``RX`` (bytes from the device, exactly as read), ``EVENT`` (a UTF-8 JSON object:
-session, device info, configuration, link state, final statistics) and ``GAP`` (u64: bytes the
-capture had to drop because the disk could not keep up, never silently).
+session, device info with the board's dialect, configuration, link state, final statistics)
+and ``GAP`` (u64: bytes the capture had to drop because the disk could not keep up, never
+silently). The bytes of any board are captured; a board that spoke another dialect than
+sonobridge-v1 (the ``device_info`` event says) is refused by ``convert`` and ``replay``
+(:class:`ForeignCaptureError`).
 
 Writing happens on a background thread (:mod:`sonobridge.record.background_writer`, shared with
 the HDF5 writer): :meth:`CaptureWriter.write_rx` only appends to a queue,
@@ -84,6 +87,27 @@ class CaptureError(ValueError):
     def skipped(self) -> tuple[int, int] | None:
         """The byte range ``(start, end)`` lost to this damage, once known."""
         return None if self.end is None else (self.offset, self.end)
+
+
+class ForeignCaptureError(ValueError):
+    """A capture of a board that spoke another dialect than sonobridge-v1 (its ``device_info``
+    event names it): its bytes are that board's own, so ``task`` (``convert``, ``replay``),
+    which reads protocol v1 bytes, refuses it and says what to use instead."""
+
+    def __init__(self, path: str | os.PathLike, dialect: str, task: str) -> None:
+        self.path = str(path)
+        self.dialect = dialect
+        self.task = task
+        what = {
+            "convert": ("convert decodes sonobridge-v1 captures only. That board's bytes decode "
+                        "only together with the host's side of the session (which firings it "
+                        "asked for, when START opened the gate), which a capture does not "
+                        "hold; the HDF5 recording made with it holds every line"),
+            "replay": ("a replay serves sonobridge-v1 bytes only: replay the HDF5 recording "
+                       "made with it instead (`sonobridge replay FILE.h5`)"),
+        }.get(task, f"{task} reads sonobridge-v1 captures only")
+        super().__init__(f"{self.path} is a raw capture of a board that spoke {dialect}, not "
+                         f"sonobridge-v1: {what}")
 
 
 class Record(NamedTuple):

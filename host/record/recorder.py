@@ -35,6 +35,7 @@ from .background_writer import check_flush_interval
 from .hdf5_writer import DEFAULT_FLUSH_S, DEFAULT_QUEUE_BYTES, DatasetWriter, check_reserve
 from .meta import (
     ACCOUNTING_FIELDS,
+    BoardOrigin,
     ConfigTracker,
     config_to_dict,
     info_to_dict,
@@ -161,6 +162,7 @@ class Recorder:
         self._tracker = ConfigTracker(self._lookup_config)
         self._closed = False
         self._info_noted = False
+        self._raw_info_noted = False
         self._prev_on_state: Any = None
         self._t0 = time.monotonic()
         self.lines = 0
@@ -206,11 +208,17 @@ class Recorder:
 
     def _note_info(self, info: DeviceInfo) -> None:
         self._info_noted = True
-        if self.raw is not None:
-            self.raw.write_event({"type": "device_info", "info": info_to_dict(info),
-                                  "frame_flags": info.flags})
+        # the handshake is done when the info exists, so the dialect is the one detected
+        origin = BoardOrigin.of(self.device)
+        self._note_info_raw(info, origin)
         if self.dataset is not None:
-            self.dataset.set_device_info(info)
+            self.dataset.set_device_info(info, origin)
+
+    def _note_info_raw(self, info: DeviceInfo, origin: BoardOrigin) -> None:
+        if self.raw is not None and not self._raw_info_noted:
+            self._raw_info_noted = True
+            self.raw.write_event({"type": "device_info", "info": info_to_dict(info),
+                                  "frame_flags": info.flags, **origin.as_dict()})
 
     # -- reader-thread callbacks -----------------------------------------------------------------
 
@@ -258,6 +266,12 @@ class Recorder:
             self.dataset.add_frame(frame)
 
     def _on_state(self, state: str) -> None:
+        dev = self.device
+        if not self._closed and dev is not None and dev.info is not None:
+            # the capture notes the board at the handshake, not only at the first line: a
+            # capture of a board that speaks another dialect must say so even if no line ever
+            # arrives (the HDF5 file, removed if no line arrives, waits for the first line)
+            self._note_info_raw(dev.info, BoardOrigin.of(dev))
         if not self._closed and self.raw is not None:
             self.raw.write_event({"type": "link", "state": state})
         if self._prev_on_state is not None:

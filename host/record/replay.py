@@ -67,8 +67,8 @@ from sonobridge.protocol import (
 from sonobridge.protocol.constants import HEADER_SIZE
 
 from .formats import open_for
-from .meta import config_to_dict, info_from_dict
-from .raw import KIND_RX, CaptureError, CaptureReader
+from .meta import BoardOrigin, config_to_dict, info_from_dict
+from .raw import KIND_RX, CaptureError, CaptureReader, ForeignCaptureError
 from .wire import FrameSplitter, WireItem, restamp
 
 if TYPE_CHECKING:  # h5py is imported only when an HDF5 recording is replayed
@@ -116,6 +116,9 @@ class CaptureSource:
         self.frame_flags = 0
         for _t, ev in reader.events():
             if ev.get("type") == "device_info" and info is None:
+                origin = BoardOrigin.from_dict(ev)
+                if not origin.native:  # that board's own bytes: no v1 host could read them
+                    raise ForeignCaptureError(self.path, origin.dialect, "replay")
                 info = info_from_dict(ev["info"])
                 self.frame_flags = int(ev.get("frame_flags", 0))
             elif ev.get("type") == "config" and self.config is None and ev.get("config"):
@@ -169,6 +172,8 @@ class RecordingSource:
                                    "cannot answer GET_INFO")
             self.info = info
             self.config = rec.config
+            #: a board of another dialect: the replay speaks v1 for it and says so (a LOG)
+            self.origin = rec.origin
             self.frame_flags = int(rec.segments[0].attrs.get("frame_flags", 0)) \
                 if rec.segments else 0
         self.damage = None
@@ -453,8 +458,8 @@ class ReplayBoard(CommandResponder):
 
     def on_configure(self, msg: Configure, now_s: float) -> list[Message]:
         """A recording cannot change: say how the asked configuration differs from it."""
-        note = self._config_note(msg)
-        return [Log(level=LogLevel.WARNING, text=note)] if note else []
+        notes = [self._config_note(msg), _origin_note(self.source)]
+        return [Log(level=LogLevel.WARNING, text=n) for n in notes if n]
 
     def on_start(self, n_frames: int, now_s: float) -> None:
         """Like a board's fresh acquisition (frame 0 first), every START plays from the top."""
@@ -489,6 +494,15 @@ class ReplayBoard(CommandResponder):
                        device_time_us=self.device_time_us(now_s),
                        lines_sent=self.lines_sent & _M, buffer_fill_permille=0,
                        config_id=self.config_id)
+
+
+def _origin_note(source: object) -> str:
+    """For a recording of a board of another dialect: that its DEVICE_INFO is the dialect's,
+    with the values it assumed (a client of the replay sees a sonobridge-v1 board)."""
+    origin = getattr(source, "origin", None)
+    if origin is None or origin.native:
+        return ""
+    return f"replay: recorded from a board speaking {origin.text()}"[:1000]
 
 
 def _damage_note(source: object) -> str:
