@@ -127,6 +127,20 @@ def depth_cm(text: str) -> float:
     return value
 
 
+#: speeds of sound any medium a board images can have (air ~343 m/s, bone ~4000 m/s)
+SOUND_SPEED_RANGE_M_S = (300.0, 5000.0)
+
+
+def sound_speed(text: str) -> float:
+    """A speed of sound in m/s, within SOUND_SPEED_RANGE_M_S."""
+    value = _number(text, "a speed of sound in m/s")
+    low, high = SOUND_SPEED_RANGE_M_S
+    if not low <= value <= high:  # also false for NaN
+        raise argparse.ArgumentTypeError(f"must be a speed of sound in m/s, {low:g}..{high:g} "
+                                         f"(water 1480, soft tissue 1540), got {text}")
+    return value
+
+
 def megabytes(text: str) -> int:
     """A size in MB (10^6 bytes) >= 0, as bytes."""
     value = _number(text, "a number of MB")
@@ -174,6 +188,40 @@ def output_dir(text: str) -> str:
         raise argparse.ArgumentTypeError(f"cannot make {text}: the directory {path.parent} "
                                          "does not exist")
     return text
+
+
+#: the most gain any board's VGA gives (dB); the board's own range is checked later
+MAX_GAIN_DB = 120.0
+
+
+def gain_db(text: str) -> float:
+    """A flat receive gain in dB, -MAX_GAIN_DB..MAX_GAIN_DB (the board's range is checked later)."""
+    value = _number(text, "a gain in dB")
+    if not -MAX_GAIN_DB <= value <= MAX_GAIN_DB:  # also false for NaN
+        raise argparse.ArgumentTypeError(f"must be a gain in dB within ±{MAX_GAIN_DB:g}, "
+                                         f"got {text}")
+    return value
+
+
+def add_acquisition_options(parser: argparse.ArgumentParser) -> None:
+    """What ``stream`` and ``record`` may set: depth, lines, samples, PRF and a flat gain."""
+    parser.add_argument("--depth-cm", type=depth_cm, help="imaging depth in cm")
+    parser.add_argument("--lines", type=positive_int, help="lines per frame")
+    parser.add_argument("--samples", type=positive_int, help="samples per line")
+    parser.add_argument("--prf", type=positive_int, help="pulse repetition frequency in Hz")
+    parser.add_argument("--gain-db", type=gain_db, metavar="DB",
+                        help="one receive gain in dB for the whole line (a flat TGC curve; "
+                        "on a pic0rick, the gain its DAC sets)")
+
+
+def acquisition_changes(args: argparse.Namespace) -> dict[str, object]:
+    """The ``Device.configure`` changes the options of :func:`add_acquisition_options` ask for."""
+    changes: dict[str, object] = {
+        "depth_m": args.depth_cm / 100 if args.depth_cm else None,
+        "lines_per_frame": args.lines, "samples_per_line": args.samples, "prf_hz": args.prf,
+        "tgc_db": None if args.gain_db is None else (args.gain_db,),
+    }
+    return {k: v for k, v in changes.items() if v is not None}
 
 
 def add_board_options(parser: argparse.ArgumentParser) -> None:

@@ -83,6 +83,9 @@ MISTAKES: list[Row] = [
     Row("stream sim:// --lines 0", 2, ("--lines", ">= 1")),
     Row("stream sim:// --prf 0", 2, ("--prf", ">= 1")),
     Row("stream sim:// --baud 0", 2, ("--baud", ">= 1")),
+    Row("stream sim:// --gain-db loud", 2, ("--gain-db", "'loud'")),
+    Row("stream sim:// --gain-db 500", 2, ("--gain-db", "±120")),
+    Row("view sim:// --sound-speed 10", 2, ("--sound-speed", "300..5000", "water 1480")),
     Row("stream sim:// --depth-cm 0", 2, ("--depth-cm", "> 0")),
     Row("stream sim:// --depth-cm 200", 2, ("--depth-cm", "200", "<= 100")),
     # the board's own range, checked after connecting: the depth is the cause, not the PRF

@@ -431,6 +431,11 @@ class Device:
         self._rx.limits = self.info
         self.streaming = False
 
+    def default_config(self) -> AcquisitionConfig:
+        """The configuration ``configure()`` starts from when none was set: a sensible one
+        within the board's limits, or the only one a board with fixed settings runs."""
+        return self.dialect.default_config(self._require_info())
+
     def supports(self, msg_type: MsgType) -> bool:
         """Whether the board can carry out commands of this type (``MsgType.GET_STATUS``…).
 
@@ -544,7 +549,7 @@ class Device:
         """
         info = self._require_info()
         try:
-            base = config or self.config or AcquisitionConfig.default_for(info)
+            base = config or self.config or self.dialect.default_config(info)
             cfg = base.changed(info, **changes)
             msg = validate(cfg, info)
         except ConfigError as exc:

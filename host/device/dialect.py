@@ -35,6 +35,7 @@ from sonobridge.protocol import (
 )
 from sonobridge.protocol.limits import device_info_problems
 
+from .config import AcquisitionConfig
 from .errors import CommandTimeout, HandshakeError, ImpossibleInfo, ProtocolMismatch
 
 __all__ = ["AUTO", "DIALECTS", "HOST_PARTIAL_TIMEOUT_S", "CommandChannel", "Dialect", "ProtocolV1",
@@ -101,6 +102,9 @@ class Dialect(Protocol):
 
     def supports(self, msg_type: MsgType) -> bool:
         """Whether this board can carry out commands of this type at all."""
+
+    def default_config(self, info: DeviceInfo) -> AcquisitionConfig:
+        """The configuration used when nobody asks for another (the board's own, if fixed)."""
 
     def in_flight(self) -> int | None:
         """Firings asked for and not answered yet; None: only the link's silence tells."""
@@ -177,6 +181,10 @@ class ProtocolV1:
     def supports(self, msg_type: MsgType) -> bool:
         """The board says what it cannot do with a NAK."""
         return True
+
+    def default_config(self, info: DeviceInfo) -> AcquisitionConfig:
+        """A sensible configuration within the limits the board announced."""
+        return AcquisitionConfig.default_for(info)
 
     def in_flight(self) -> int | None:
         """The board's send buffer is invisible from here: the link's silence tells."""

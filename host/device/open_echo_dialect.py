@@ -21,8 +21,13 @@ nothing. So the dialect does everything on the host side:
 
 from __future__ import annotations
 
+import itertools
+import statistics
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from typing import ClassVar
 
 from sonobridge.protocol import (
@@ -41,12 +46,14 @@ from sonobridge.protocol import (
 )
 from sonobridge.protocol.boards import open_echo
 from sonobridge.protocol.boards.open_echo import (
+    BURST_CYCLES,
     DEFAULT_SAMPLE_PERIOD_S,
+    VARIANTS,
     OpenEchoDecoder,
     OpenEchoStats,
     OpenEchoVariant,
     device_info,
-    variant_for,
+    nominal_ping_period_s,
 )
 from sonobridge.protocol.messages import payload_fields
 
@@ -59,6 +66,10 @@ from .errors import ConfigError, HandshakeError
 HANDSHAKE_S = 3.0
 #: the decoder decides on held bytes after this idle gap (an R4 pauses ~0.17 s between frames)
 PARTIAL_TIMEOUT_S = 0.5
+#: frames whose arrival times are kept for the ping rate, and how many the handshake waits
+#: for (two gaps; a board that sends fewer in HANDSHAKE_S gets its build's nominal rate)
+RATE_FRAMES = 8
+RATE_FRAMES_MIN = 3
 #: what every refusal says
 NO_COMMANDS = ("the Open Echo has no commands: its firmware streams on its own and reads "
                "nothing from the port")
@@ -81,6 +92,10 @@ class SweepGate:
         self.sweeps_left = 0
         #: set once the first frame decoded (the handshake waits for it)
         self.first_frame = threading.Event()
+        #: arrival times (the reader's clock, s) of the last few frames, gated or not: the
+        #: board's own ping rate, which it does not announce
+        self.arrivals: deque[float] = deque(maxlen=RATE_FRAMES)
+        self.frame_seen = threading.Condition()
         #: pings decoded while the gate was closed (not requested, so not lost)
         self.pings_ignored = 0
         self._frame = 0
@@ -105,7 +120,22 @@ class SweepGate:
 
     def feed(self, data: bytes, now_s: float | None = None) -> list[Message]:
         """Bytes in any chunking → the session's lines and sweep ends."""
-        return self._gate(self.inner.feed(data, now_s))
+        # frames decided while the format was still being detected come in one burst (the
+        # decoder holds the longest candidate's bytes first): their times say nothing
+        timed = now_s is not None and self.inner.locked is not None
+        messages = self.inner.feed(data, now_s)
+        if timed and messages:
+            with self.frame_seen:
+                self.arrivals.extend(now_s for m in messages if isinstance(m, EchoLine))
+                self.frame_seen.notify_all()
+        return self._gate(messages)
+
+    def ping_rate_hz(self) -> float | None:
+        """The board's ping rate from the frames' arrival (None: too few frames yet)."""
+        with self.frame_seen:
+            times = list(self.arrivals)
+        gaps = [b - a for a, b in itertools.pairwise(times) if b > a]
+        return 1.0 / statistics.median(gaps) if len(gaps) >= 2 else None
 
     def expire(self, now_s: float) -> list[Message]:
         """Let the decoder decide on bytes held over an idle gap."""
@@ -116,6 +146,7 @@ class SweepGate:
         self.inner.reset()
         self._discard_mark = self.stats.bytes_discarded
         self.first_frame.clear()  # the format is detected again: a handshake waits for it
+        self.arrivals.clear()
 
     def _gate(self, messages: list[Message]) -> list[Message]:
         out: list[Message] = []
@@ -181,6 +212,9 @@ class OpenEchoDialect:
         #: the build the handshake recognised
         self.variant: OpenEchoVariant | None = None
         self._fixed: Configure | None = None
+        self._default: AcquisitionConfig | None = None
+        #: pings per second measured at the handshake (None: too few frames to tell)
+        self.measured_rate_hz: float | None = None
         self._lines_per_frame = 1
 
     def new_decoder(self, on_reject: Callable[[Rejected], None]) -> SweepGate:
@@ -194,10 +228,15 @@ class OpenEchoDialect:
         raise NotImplementedError(NO_COMMANDS)
 
     def handshake(self, channel: CommandChannel) -> DeviceInfo:
-        """Listen for frames until the format is known; build the build's nominal info."""
+        """Listen for frames until the format and the ping rate are known; the build's info."""
         gate = self._gate()
         gate.end()
-        if not gate.first_frame.wait(HANDSHAKE_S) or gate.inner.locked is None:
+        deadline = time.monotonic() + HANDSHAKE_S
+        with gate.frame_seen:
+            gate.frame_seen.wait_for(lambda: len(gate.arrivals) >= RATE_FRAMES_MIN,
+                                     HANDSHAKE_S)
+        if not gate.first_frame.wait(max(0.0, deadline - time.monotonic())) or \
+                gate.inner.locked is None:
             st = gate.stats
             text = f"; its last text line: {gate.inner.last_text!r}" if gate.inner.last_text \
                 else ""
@@ -208,12 +247,21 @@ class OpenEchoDialect:
                 f"{text}). Is the board powered and running its stock firmware, and is the "
                 "baud rate 250000 (--baud 250000)?")
         locked = gate.inner.locked
-        self.variant = variant_for(locked.version, locked.n_samples) or OpenEchoVariant(
-            f"{locked.version}-{locked.n_samples}", locked.version, locked.n_samples,
-            DEFAULT_SAMPLE_PERIOD_S, 10 if locked.version == "v1" else 8, locked.n_samples)
-        self.info = device_info(self.variant)
-        self._fixed = AcquisitionConfig.default_for(self.info).to_message()
+        rate = gate.ping_rate_hz()
+        self.variant = build_for(locked.version, locked.n_samples, rate)
+        self.measured_rate_hz = rate
+        self.info = device_info(self.variant, prf_hz=None if rate is None else
+                                max(1, round(rate)))
+        self._default = replace(AcquisitionConfig.default_for(self.info),
+                                pulse_cycles=BURST_CYCLES)
+        self._fixed = self._default.to_message()
         return self.info
+
+    def default_config(self, info: DeviceInfo) -> AcquisitionConfig:
+        """What the build does by itself (its N, its burst, its own ping rate)."""
+        if self._default is None:
+            raise HandshakeError("no Open Echo found yet: open the device first")
+        return self._default
 
     def perform(self, channel: CommandChannel, message: Message) -> Message | None:
         """CONFIGURE checked against the build, START/STOP on the host's gate; else refused."""
@@ -233,7 +281,12 @@ class OpenEchoDialect:
 
     def nominal_fields(self) -> dict[str, str]:
         """Every DEVICE_INFO value this board cannot state, and why it was assumed."""
-        return dict(open_echo.NOMINAL_FIELDS)
+        fields = dict(open_echo.NOMINAL_FIELDS)
+        if self.measured_rate_hz is not None:
+            why = (f"the pings' arrival at the handshake: {self.measured_rate_hz:.2f}/s (the "
+                   "board paces itself and announces nothing)")
+            fields["prf_min_hz"] = fields["prf_max_hz"] = why
+        return fields
 
     def supports(self, msg_type: MsgType) -> bool:
         """Only what the host does alone: CONFIGURE (checked), START, STOP, GET_INFO."""
@@ -268,6 +321,19 @@ class OpenEchoDialect:
                     f"{name} = {value} cannot be set: {NO_COMMANDS}. This build "
                     f"({build}) works with {name} = {board}; only lines_per_frame, the pings "
                     "the host groups into one sweep, can change"))
+
+
+def build_for(version: str, n_samples: int, rate_hz: float | None) -> OpenEchoVariant:
+    """The known build sending ``n_samples`` in ``version`` whose nominal ping rate is nearest
+    ``rate_hz`` (an Uno R3 and an R4 send the same frames; the R4 pings slower), or a
+    described unknown build."""
+    builds = [v for v in VARIANTS if v.version == version and v.n_samples == n_samples]
+    if not builds:
+        return OpenEchoVariant(f"{version}-{n_samples}", version, n_samples,  # type: ignore
+                               DEFAULT_SAMPLE_PERIOD_S, 10 if version == "v1" else 8, n_samples)
+    if rate_hz is None:
+        return builds[0]
+    return min(builds, key=lambda v: abs(1 / nominal_ping_period_s(v) - rate_hz))
 
 
 def auto() -> OpenEchoDialect:

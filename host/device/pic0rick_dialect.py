@@ -52,6 +52,7 @@ from sonobridge.protocol import (
 )
 from sonobridge.protocol.boards import pic0rick_shell as shell
 
+from .config import AcquisitionConfig
 from .dialect import CommandChannel, unsupported
 from .errors import ConfigError, DeviceError, Disconnected, HandshakeError
 
@@ -294,12 +295,13 @@ class Pic0rickDialect:
             seen = decoder.stats.prompts
             channel.write(b"\n")
             if not self._wait(lambda s=seen: decoder.stats.prompts > s, PROMPT_TIMEOUT_S):
-                text = decoder.parser.stats
+                got = (f"{channel.bytes_received} bytes came back, none of them the prompt"
+                       if channel.bytes_received else "nothing came back")
                 raise HandshakeError(
                     f"no pic0rick prompt ('run> ') on {channel.port} after "
-                    f"{'a' if attempt == 0 else 'a second'} newline ({channel.bytes_received} "
-                    f"bytes received, {text.lines} text lines). Is the board plugged in and "
-                    "running its stock firmware? If it was just plugged in, give it a second.")
+                    f"{'a' if attempt == 0 else 'a second'} newline ({got}). Is the board "
+                    "plugged in and running its stock firmware? If it was just plugged in, "
+                    "give it a second. Another board? Leave out --dialect to detect it.")
             if attempt == 0:
                 self._wait_quiet(channel)
         self.info = shell.device_info(self.variant)
@@ -330,6 +332,11 @@ class Pic0rickDialect:
     def nominal_fields(self) -> dict[str, str]:
         """Every DEVICE_INFO value this board cannot state, and why it was assumed."""
         return dict(shell.NOMINAL_FIELDS)
+
+    def default_config(self, info: DeviceInfo) -> AcquisitionConfig:
+        """The nominal limits' default: 8000 samples, 5 MHz pulses, the lowest gain (the DAC's
+        power-up code), 10 firings/s."""
+        return AcquisitionConfig.default_for(info)
 
     def supports(self, msg_type: MsgType) -> bool:
         """CONFIGURE, START, STOP and GET_INFO (answered from the nominal facts)."""

@@ -121,3 +121,15 @@ def test_info_identifies_a_twin_on_a_pty_without_a_dialect(board, says, capsys):
     out = capsys.readouterr().out
     for words in says:
         assert words in out
+
+
+def test_stream_sets_the_pic0rick_gain_through_its_dac(capsys):
+    from sonobridge.protocol.boards.pic0rick_shell import dac_gain_db
+
+    from .device_fixtures import twin_on_pty
+
+    with twin_on_pty("pic0rick") as (engine, port):
+        assert main(["stream", port, "--seconds", "0.5", "--gain-db",
+                     f"{dac_gain_db(600):.3f}"]) == 0
+        assert engine.board._dac_code == 600
+    assert "lost lines: 0" in capsys.readouterr().out

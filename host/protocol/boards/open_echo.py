@@ -99,8 +99,17 @@ DEFAULT_SAMPLE_PERIOD_S = 13.2e-6
 
 #: 250000 baud 8N1 as every build sends (the Pico W's USB CDC is faster; it is the bound)
 BAUDRATE = 250_000
-#: the ``delay(10)`` at the end of the Uno R3's loop
+#: 8N1: ten bits on the wire per byte
+BYTE_TIME_S = 10 / BAUDRATE
+#: the AVR core's hardware serial TX buffer: ``Serial.write`` returns when only this is left
+TX_BUFFER_BYTES = 64
+#: the XOR over the samples and the SPI writes around the acquisition (nominal)
+COMPUTE_S = 0.001
+#: the ``delay(10)`` at the end of the Uno R3's loop (and the v1 builds')
 LOOP_DELAY_S = 0.010
+#: the Uno R4's NMEA DBT + DPT sentences on a 4800-baud SoftwareSerial pin (nominal length),
+#: sent (blocking) before each frame instead of the delay
+NMEA_S = 2 * 35 * 10 / 4800
 #: the transducers the shield is sold with (40 kHz air/water, 200 kHz water); nominal default
 TRANSDUCER_FREQ_HZ = 200_000
 #: the water the board is used in; the host's depth scale (change it for other water)
@@ -124,12 +133,15 @@ NOMINAL_FIELDS: dict[str, str] = {
 
 
 def nominal_ping_period_s(variant: OpenEchoVariant) -> float:
-    """One ping's time in the firmware's loop: sampling, sending at 250 kbaud, ``delay(10)``.
+    """One ping's time in the firmware's loop, from one burst to the next.
 
-    Nominal: the R4 adds its NMEA sentences, the Pico W sends faster; none announces it.
+    Sampling, the XOR, ``Serial.write`` at 250 kbaud (it returns with TX_BUFFER_BYTES still
+    to go), then ``delay(10)``; the R4 sends its NMEA sentences instead of the delay. Nominal:
+    the Pico W sends over USB and is taken as an Uno here; no build announces its rate.
     """
-    frame = frame_length(variant.version, variant.n_samples)
-    return variant.n_samples * variant.sample_period_s + frame * 10 / BAUDRATE + LOOP_DELAY_S
+    write_s = (frame_length(variant.version, variant.n_samples) - TX_BUFFER_BYTES) * BYTE_TIME_S
+    pause_s = NMEA_S if variant.name == "uno-r4" else LOOP_DELAY_S
+    return variant.n_samples * variant.sample_period_s + COMPUTE_S + write_s + pause_s
 
 
 def device_info(variant: OpenEchoVariant, *, frequency_hz: int = TRANSDUCER_FREQ_HZ,

@@ -145,8 +145,10 @@ NOMINAL_FIELDS: dict[str, str] = {
     "gain_max_cdb": "the AD8331's range from the board's README; no firmware maps codes to dB",
     "transducer_freq_hz": "the 5 MHz probes the public notebooks use; any probe can be fitted",
     "prf_max_hz": "a few captures per second: each one dumps ~32 KB of text; not measured",
-    "pulse_freq_min_hz": "what half-period pulses in 8 ns ticks can shape reasonably",
-    "pulse_freq_max_hz": "what half-period pulses in 8 ns ticks can shape reasonably",
+    "pulse_freq_min_hz": "what half-period pulses in the shell's ticks (8 ns, 4 ns on the "
+                         "older shell) can shape reasonably",
+    "pulse_freq_max_hz": "what half-period pulses in the shell's ticks (8 ns, 4 ns on the "
+                         "older shell) can shape reasonably",
 }
 
 

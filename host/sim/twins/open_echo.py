@@ -35,15 +35,17 @@ import numpy as np
 
 from sonobridge.protocol import DeviceInfo, DeviceState
 from sonobridge.protocol.boards.open_echo import (
-    BAUDRATE,
     BURST_CYCLES,
-    LOOP_DELAY_S,
+    BYTE_TIME_S,
+    COMPUTE_S,
+    NMEA_S,
     SOUND_SPEED_M_S,
     VARIANTS,
     OpenEchoVariant,
     device_info,
     encode_v2,
     frame_length,
+    nominal_ping_period_s,
 )
 
 if TYPE_CHECKING:  # server.py builds twins through the registry: no import cycle at run time
@@ -51,15 +53,6 @@ if TYPE_CHECKING:  # server.py builds twins through the registry: no import cycl
 
 # -- the firmware's timing (TUSS4470_shield_002) ----------------------------------------------
 
-#: 250000 baud, 8N1: ten bits on the wire per byte
-BYTE_TIME_S = 10 / BAUDRATE
-#: the AVR core's hardware serial TX buffer: ``Serial.write`` returns when only this is left
-TX_BUFFER_BYTES = 64
-
-#: the XOR over 1800 samples and the SPI writes around the acquisition (nominal)
-COMPUTE_S = 0.001
-#: the Uno R4's NMEA DBT + DPT sentences on a 4800-baud SoftwareSerial pin (nominal length)
-NMEA_S = 2 * 35 * 10 / 4800
 #: the firmware samples from the burst's start until this sample with the threshold disarmed
 BLINDZONE_SAMPLE_END = 450
 
@@ -156,11 +149,7 @@ class OpenEchoTwinConfig:
     @property
     def ping_period_s(self) -> float:
         """Time from one ping's burst to the next, as the firmware's loop makes it."""
-        write_s = (self.frame_bytes - TX_BUFFER_BYTES) * BYTE_TIME_S
-        if self.variant == "uno-r3":
-            return self.acquire_s + COMPUTE_S + write_s + LOOP_DELAY_S
-        # no delay(10), but the NMEA sentences go out (blocking) before the frame
-        return self.acquire_s + COMPUTE_S + NMEA_S + write_s
+        return nominal_ping_period_s(self.build)
 
     @property
     def send_delay_s(self) -> float:
