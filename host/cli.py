@@ -108,7 +108,7 @@ def _cmd_view(args: argparse.Namespace) -> int:
         return 2
     return run_viewer(args.port, snapshot=args.snapshot, frames=args.frames,
                       depth_cm=args.depth_cm, force=args.force, baudrate=args.baud,
-                      dialect=args.dialect)
+                      dialect=args.dialect, sound_speed_m_s=args.sound_speed)
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
@@ -226,11 +226,7 @@ def _cmd_stream(args: argparse.Namespace) -> int:
     code = 0
     with dev:
         try:
-            changes = {k: v for k, v in (("depth_m", args.depth_cm and args.depth_cm / 100),
-                                         ("lines_per_frame", args.lines),
-                                         ("samples_per_line", args.samples),
-                                         ("prf_hz", args.prf)) if v}
-            cfg = dev.configure(**changes)
+            cfg = dev.configure(**argtypes.acquisition_changes(args))
             print(f"streaming from {dev.info.board_name} on {args.port}: "
                   f"{cfg.lines_per_frame} lines x {cfg.samples_per_line} samples at "
                   f"{cfg.prf_hz} Hz PRF", file=sys.stderr)
@@ -322,6 +318,8 @@ def _stream_stopped(args: argparse.Namespace, dev: Any, cfg: Any, waited_s: floa
 
 def hil_pytest_args(args: argparse.Namespace) -> list[str]:
     """The pytest command line running the packaged HIL suite with ``sonobridge hil``'s options."""
+    from sonobridge.device.dialect import AUTO
+
     argv = ["--pyargs", "sonobridge.hil", "-p", "no:cacheprovider", "-rs",
             # prepend mode would import the tests under the checkout's folder name (host.hil)
             "--import-mode=importlib",
@@ -330,9 +328,13 @@ def hil_pytest_args(args: argparse.Namespace) -> list[str]:
             "-W", "ignore:Module already imported so cannot be rewritten; sonobridge"
                   ":pytest.PytestAssertRewriteWarning"]
     if args.port:
-        argv += ["--sonobridge-port", args.port, "--sonobridge-baud", str(args.baud)]
+        argv += ["--sonobridge-port", args.port]
     elif args.firmware_host:
         argv += ["--sonobridge-firmware-host", args.firmware_host]
+    if args.baud is not None:  # None: the per-board default, decided when the port opens
+        argv += ["--sonobridge-baud", str(args.baud)]
+    if args.dialect != AUTO:
+        argv += ["--sonobridge-dialect", args.dialect]
     if args.report:
         argv += ["--sonobridge-report", args.report]
     for req in args.req:
@@ -427,11 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_port(p)
     p.add_argument("--seconds", type=argtypes.positive_seconds, default=10.0,
                    help="how long (default 10)")
-    p.add_argument("--depth-cm", type=argtypes.depth_cm, help="imaging depth in cm")
-    p.add_argument("--lines", type=argtypes.positive_int, help="lines per frame")
-    p.add_argument("--samples", type=argtypes.positive_int, help="samples per line")
-    p.add_argument("--prf", type=argtypes.positive_int,
-                   help="pulse repetition frequency in Hz")
+    argtypes.add_acquisition_options(p)
     p.set_defaults(func=_cmd_stream)
 
     p = sub.add_parser("view", help="live B-mode / A-mode / M-mode viewer")
@@ -443,6 +441,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=argtypes.positive_int, default=10,
                    help="frames to draw before --snapshot")
     p.add_argument("--depth-cm", type=argtypes.depth_cm, help="imaging depth in cm")
+    p.add_argument("--sound-speed", type=argtypes.sound_speed, metavar="M/S",
+                   help="speed of sound for the depth scale (default: the board's medium: "
+                   "1540 soft tissue, 1480 water for an Open Echo)")
     argtypes.add_board_options(p)
     p.set_defaults(func=_cmd_view)
 

@@ -60,6 +60,24 @@ def test_hil_options_map_to_the_plugin_options() -> None:
     assert argv[-1] == "-x"
     sim = hil_pytest_args(parse_args(build_parser(), ["hil"]))
     assert not any(a.startswith("--sonobridge-port") for a in sim)
+    # no --baud: the board's own default, decided when the port opens; auto: detected
+    assert "--sonobridge-baud" not in argv and "--sonobridge-dialect" not in argv
+
+
+def test_hil_board_options_map_to_the_plugin_options() -> None:
+    """--dialect and --baud reach the suite's options, and the suite's parser accepts them."""
+    args = parse_args(build_parser(), ["hil", "/dev/ttyUSB0", "--dialect", "open-echo-v2",
+                                       "--baud", "250000"])
+    argv = hil_pytest_args(args)
+    joined = " ".join(argv)
+    assert "--sonobridge-dialect open-echo-v2" in joined
+    assert "--sonobridge-baud 250000" in joined
+    from sonobridge.hil.suite import dialect_option
+
+    assert dialect_option("open-echo-v2") == "open-echo-v2"
+    assert dialect_option(None) == "auto"
+    with pytest.raises(pytest.UsageError, match="unknown dialect"):
+        dialect_option("no-such-board")
 
 
 def test_hil_without_pytest_says_what_to_install(monkeypatch: pytest.MonkeyPatch,

@@ -41,6 +41,7 @@ from sonobridge.device import (
     NakError,
     open_device,
 )
+from sonobridge.device.dialect import AUTO
 from sonobridge.hil.checks import frames_timeout_s
 from sonobridge.protocol import (
     Ack,
@@ -49,6 +50,7 @@ from sonobridge.protocol import (
     DeviceState,
     EchoLine,
     Message,
+    MsgType,
     Nak,
     Pong,
     Status,
@@ -90,6 +92,11 @@ class Target:
         """What the report says about the target."""
         return {"kind": self.kind, "port": self.port}
 
+    @property
+    def default(self) -> AcquisitionConfig:
+        """The board's default configuration (its dialect's: the only one a fixed board runs)."""
+        return self.dev.default_config()
+
     def close(self) -> None:
         """Release whatever was started."""
 
@@ -120,13 +127,16 @@ class HilOptions:
     """The command-line options the tests use (see ``sonobridge.hil.plugin``)."""
 
     port: str | None
-    baud: int
+    #: None: what the board needs (``open_device``'s per-board default)
+    baud: int | None
     firmware_host: str | None
     duration_s: float
     throughput_bps: float | None
     sim: SimSettings
     unplug: bool
     soak_minutes: float
+    #: the board's wire format (``sonobridge.device.dialect.DIALECTS``), or "auto": detected
+    dialect: str = AUTO
 
     @property
     def simulated(self) -> bool:
@@ -228,6 +238,11 @@ class ProcessTarget(Target):
         """Port, command line and the priority the board program got."""
         return {"kind": self.kind, "port": self.port, "command": " ".join(self.argv),
                 "priority": self.priority}
+
+    @property
+    def default(self) -> AcquisitionConfig:
+        """The board's default configuration (its dialect's: the only one a fixed board runs)."""
+        return self.dev.default_config()
 
     def close(self) -> None:
         """Interrupt the program (SIGINT), then kill it if it does not exit."""
@@ -518,15 +533,21 @@ class HilSession:
         dev.on_state = self.states.on_state
 
     @classmethod
-    def open(cls, target: Target, baudrate: int = 115200) -> HilSession:
-        """Open the target's port with the ordinary client and handshake."""
-        return cls(open_device(target.port, baudrate=baudrate), target)
+    def open(cls, target: Target, baudrate: int | None = None, dialect: str = AUTO
+             ) -> HilSession:
+        """Open the target's port with the ordinary client (detecting its dialect) and handshake."""
+        return cls(open_device(target.port, baudrate=baudrate, dialect=dialect), target)
 
     @property
     def info(self) -> DeviceInfo:
         """DEVICE_INFO from the handshake."""
         assert self.dev.info is not None
         return self.dev.info
+
+    @property
+    def default(self) -> AcquisitionConfig:
+        """The board's default configuration (its dialect's: the only one a fixed board runs)."""
+        return self.dev.default_config()
 
     def close(self) -> None:
         """Close the port."""
@@ -561,12 +582,23 @@ class HilSession:
             return RawReply(seq, None, None)
         return RawReply(seq, got[1], got[0] - t0)
 
-    def drain(self, timeout_s: float = 5.0) -> Status:
+    @property
+    def has_status(self) -> bool:
+        """Whether the board answers GET_STATUS (a board on its stock firmware may not)."""
+        return self.dev.supports(MsgType.GET_STATUS)
+
+    def drain(self, timeout_s: float = 5.0) -> Status | None:
         """Wait until the board is idle with an empty send buffer (so all it sent has arrived).
 
         Replies overtake queued lines, so a STATUS saying "idle, buffer empty" arrives after
-        every line the board sent before it.
+        every line the board sent before it. A board without STATUS is drained when its
+        dialect has nothing in flight (or, without that, when the link is quiet); None then.
         """
+        if not self.has_status:
+            if not self.dev.settle(limit_s=timeout_s):
+                raise AssertionError(f"board still sending {timeout_s:g} s after the "
+                                     "acquisition should have ended")
+            return None
         deadline = time.monotonic() + timeout_s
         tick = threading.Event()
         while True:
@@ -580,7 +612,16 @@ class HilSession:
                     "full")
             tick.wait(0.01)
 
-    def stop_and_drain(self, timeout_s: float = 5.0) -> Status:
+    def lines_within(self, seconds: float) -> int:
+        """Lines that reach the client in the next ``seconds`` (a board that is idle sends none).
+
+        A measurement window, not a wait for something: nothing ends it early.
+        """
+        with self.lines.capture() as sink:
+            threading.Event().wait(seconds)
+        return len(sink)
+
+    def stop_and_drain(self, timeout_s: float = 5.0) -> Status | None:
         """STOP, then :meth:`drain`; the partial sweep is handed on."""
         self.dev.stop()
         st = self.drain(timeout_s)
@@ -598,10 +639,12 @@ class HilSession:
 
     def snapshot(self) -> tuple[DeviceStats, Status | None]:
         """Counters now (client statistics and, if the board answers, its STATUS)."""
-        try:
-            st: Status | None = self.dev.status()
-        except DeviceError:
-            st = None
+        st: Status | None = None
+        if self.has_status:
+            try:
+                st = self.dev.status()
+            except DeviceError:
+                st = None
         return self.dev.stats, st
 
     def trouble_since(self, snap: tuple[DeviceStats, Status | None]) -> str:

@@ -384,6 +384,12 @@ def frames_timeout_s(n_frames: int, firings_per_frame: int, prf_hz: float) -> fl
     return n_frames * firings_per_frame / prf_hz * 1.5 + START_LATENCY_S
 
 
+def idle_watch_s(prf_hz: float) -> float:
+    """How long to watch an idle board for stray lines: twenty line periods, but on a slow
+    board (a few firings a second) half a second, and never less than three periods."""
+    return max(0.02, min(20 / prf_hz, max(0.5, 3 / prf_hz)))
+
+
 def window_prf_limit(info: DeviceInfo, samples: int, start_delay: int = 0,
                      decimation: int = 1) -> int:
     """Fastest PRF whose period still holds the acquisition window (window · PRF < 1)."""

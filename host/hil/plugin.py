@@ -26,8 +26,13 @@ PREFIX = "sonobridge-"
 OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("port", {"help": "board to test: /dev/ttyACM0, COM3 or a pyserial URL; default: start "
               "the simulated board on a pseudo-terminal"}),
-    ("baud", {"type": int, "default": 115200,
-              "help": "baud rate for UART boards (default 115200; USB CDC ignores it)"}),
+    ("baud", {"type": int, "default": None,
+              "help": "baud rate for UART boards (default: what the board needs, 250000 for an "
+              "Open Echo, else 115200; USB CDC ignores it)"}),
+    # None rather than "auto": this module stays free of the device layer's imports
+    ("dialect", {"default": None, "metavar": "NAME",
+                 "help": "the board's wire format (default auto: detected; `sonobridge info "
+                 "--help` lists the names)"}),
     ("firmware-host", {"nargs": "?", "const": "auto", "default": None, "metavar": "PATH",
                        "help": "test the C firmware's host build (default path, in the "
                        "repository: hardware/firmware/build/sonobridge-fw-host)"}),

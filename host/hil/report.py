@@ -54,6 +54,8 @@ REQUIREMENTS: dict[str, Requirement] = {r.id: r for r in (
                              "OUT_OF_RANGE with the field id"),
     Requirement("HIL-CFG-2", "CONFIGURE combination rules: NAK INVALID_COMBINATION with the "
                              "documented field id"),
+    Requirement("HIL-CFG-3", "Every board: a configuration outside DEVICE_INFO raises ConfigError "
+                             "naming the field and sends nothing; the default one is accepted"),
     Requirement("HIL-FRM-1", "Bad payload length: NAK BAD_LENGTH"),
     Requirement("HIL-FRM-2", "Unknown or device-to-host message type: NAK UNKNOWN_TYPE"),
     Requirement("HIL-FRM-3", "Must-understand flag: NAK UNSUPPORTED_FLAG; unknown advisory flags "
@@ -88,7 +90,10 @@ REQUIREMENTS: dict[str, Requirement] = {r.id: r for r in (
                               "growth"),
 )}
 
-_RANK = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
+#: a test's outcome when its requirement does not apply to the board (``applicability.py``)
+NOT_APPLICABLE = "not applicable"
+#: worse outcomes win when a test's phases are merged: a failing teardown still fails
+_RANK = {"passed": 0, NOT_APPLICABLE: 1, "skipped": 1, "failed": 2, "error": 3}
 #: measurement names are listed in the summary in this order of prefixes
 _MEASUREMENT_ORDER = ("board", "stream_", "ping_", "reset_", "disconnect_", "dc_", "noise_",
                       "adc_", "saturation_", "sample_", "wire_", "configure_", "soak_")
@@ -179,6 +184,8 @@ class HilReport:
     tests: dict[str, TestResult] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     selected: set[str] | None = None
+    #: what decided the applicability of the requirements (``BoardFacts.as_dict``)
+    facts: dict[str, Any] = field(default_factory=dict)
 
     def record(self, key: str, value: Any, unit: str = "", what: str = "") -> None:
         """Record a measurement for the summary: ``record("throughput", 31.4, "MB/s")``."""
@@ -189,9 +196,14 @@ class HilReport:
         if text not in self.notes:
             self.notes.append(text)
 
-    def set_board(self, info: DeviceInfo) -> None:
-        """Remember the board's DEVICE_INFO."""
+    def set_board(self, info: DeviceInfo, dialect: str | None = None,
+                  nominal: dict[str, str] | None = None) -> None:
+        """Remember the board's DEVICE_INFO, its dialect and which fields it only assumed."""
         self.board = board_facts(info)
+        if dialect is not None:
+            self.board["dialect"] = dialect
+        if nominal:
+            self.board["nominal_fields"] = dict(nominal)
 
     def add_result(self, nodeid: str, requirement: str | None, outcome: str, message: str,
                    duration_s: float) -> None:
@@ -206,7 +218,11 @@ class HilReport:
     # -- aggregation -----------------------------------------------------------------------------
 
     def requirement_results(self) -> list[dict[str, Any]]:
-        """Per requirement: outcome (pass/fail/skip/not run), its tests and the first failure."""
+        """Per requirement: outcome (pass/fail/skip/n/a/not run), its tests and the first failure.
+
+        A requirement is n/a only when every one of its tests was found not applicable; one
+        failed test makes it fail whatever the others did.
+        """
         out = []
         ids = list(REQUIREMENTS) + sorted({t.requirement for t in self.tests.values()
                                            if t.requirement and t.requirement not in REQUIREMENTS})
@@ -218,8 +234,11 @@ class HilReport:
             elif any(t.outcome in ("failed", "error") for t in tests):
                 bad = next(t for t in tests if t.outcome in ("failed", "error"))
                 outcome, message = "fail", bad.message
-            elif all(t.outcome == "skipped" for t in tests):
-                outcome, message = "skip", tests[0].message
+            elif all(t.outcome == NOT_APPLICABLE for t in tests):
+                outcome, message = "n/a", tests[0].message
+            elif all(t.outcome in ("skipped", NOT_APPLICABLE) for t in tests):
+                outcome, message = "skip", next(t.message for t in tests
+                                                if t.outcome == "skipped")
             else:
                 outcome, message = "pass", ""
             out.append({"id": rid, "title": req.title, "outcome": outcome, "message": message,
@@ -248,6 +267,7 @@ class HilReport:
             "settings": self.settings,
             "host": host_facts(),
             "board": self.board,
+            "applicability": self.facts,
             "measurements": {k: dataclasses.asdict(self.measurements[k]) for k in sorted(
                 self.measurements, key=_measurement_rank)},
             "requirement_counts": counts,
@@ -263,9 +283,11 @@ class HilReport:
         n_fail = sum(r["outcome"] == "fail" for r in reqs)
         n_pass = sum(r["outcome"] == "pass" for r in reqs)
         n_skip = sum(r["outcome"] == "skip" for r in reqs)
+        n_na = sum(r["outcome"] == "n/a" for r in reqs)
         verdict = "FAIL" if data["result"] == "fail" else "PASS"
         lines = [f"# sonobridge HIL report: {verdict}", ""]
         lines.append(f"{n_pass} requirements passed, {n_fail} failed, {n_skip} skipped, "
+                     f"{n_na} not applicable to this board, "
                      f"{sum(r['outcome'] == 'not run' for r in reqs)} not run "
                      f"({data['started']}, {data['duration_s']:.1f} s).")
         lines.append("")
@@ -284,13 +306,15 @@ class HilReport:
         board = data["board"]
         if board:
             lines += ["## Board (DEVICE_INFO)", "", "| Field | Value |", "|---|---|"]
-            keys = ["board_name", "board_id", "firmware_version", "protocol_version",
+            keys = ["board_name", "dialect", "board_id", "firmware_version", "protocol_version",
                     "capabilities_named", "sample_formats_named", "sweep_kind_named"]
             keys += [k for k in board if k not in keys and k not in (
                 "fw_major", "fw_minor", "fw_patch", "capabilities", "sample_formats",
-                "sweep_kind")]
-            lines += [f"| {k.removesuffix('_named')} | {_md(board[k])} |" for k in keys
-                      if k in board]
+                "sweep_kind", "nominal_fields")]
+            nominal = board.get("nominal_fields", {})
+            lines += [f"| {k.removesuffix('_named')} | {_md(board[k])}"
+                      f"{' (nominal: ' + _md(nominal[k]) + ')' if k in nominal else ''} |"
+                      for k in keys if k in board]
             lines.append("")
         if data["measurements"]:
             lines += ["## Measurements", "", "| Measurement | Value | Meaning |", "|---|---|---|"]
@@ -301,7 +325,8 @@ class HilReport:
             lines.append("")
         lines += ["## Requirements", "", "| Requirement | Result | What it checks | Details |",
                   "|---|---|---|---|"]
-        marks = {"pass": "pass", "fail": "**FAIL**", "skip": "skip", "not run": "not run"}
+        marks = {"pass": "pass", "fail": "**FAIL**", "skip": "skip",
+                 "n/a": "n/a (not applicable)", "not run": "not run"}
         for r in reqs:
             lines.append(f"| {r['id']} | {marks[r['outcome']]} | {_md(r['title'])} | "
                          f"{_cell(r['message'])} |")

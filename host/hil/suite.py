@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from sonobridge.device import DeviceError
+from sonobridge.hil.applicability import RULES, BoardFacts, not_applicable
 from sonobridge.hil.board import (
     HilOptions,
     HilSession,
@@ -26,24 +27,29 @@ from sonobridge.hil.board import (
     firmware_host_argv,
 )
 from sonobridge.hil.plugin import HARDWARE_DURATION_S, SIM_DURATION_S
-from sonobridge.hil.report import REQUIREMENTS, HilReport
+from sonobridge.hil.report import NOT_APPLICABLE, REQUIREMENTS, HilReport
 
 #: what a conftest.py takes with ``from sonobridge.hil.suite import *`` (hooks and fixtures,
 #: the autouse one included although its name is private)
 __all__ = [
+    "_applicability",
     "_idle_between_tests",
     "hil",
+    "hil_facts",
     "hil_options",
     "hil_report",
     "hil_target",
     "pytest_collection_modifyitems",
     "pytest_configure",
+    "pytest_report_teststatus",
     "pytest_runtest_logreport",
     "pytest_sessionfinish",
     "pytest_terminal_summary",
 ]
 
 _REPORT_KEY = pytest.StashKey[HilReport]()
+#: the user property :func:`_applicability` sets on a test whose requirement does not apply
+NOT_APPLICABLE_PROPERTY = "not_applicable"
 #: the session's config, for the logreport hook (which gets no config of its own)
 _CONFIG: list[pytest.Config] = []
 
@@ -155,6 +161,23 @@ def _message(report: pytest.TestReport) -> str:
     return report.longreprtext[-2000:] if report.longrepr else ""
 
 
+def _not_applicable(report: pytest.TestReport) -> str | None:
+    """The reason :func:`_applicability` gave, if it found the test's requirement inapplicable.
+
+    Told by the property it set, not by the skip text, so no skip inside a test can pass as
+    "not applicable".
+    """
+    return dict(report.user_properties).get(NOT_APPLICABLE_PROPERTY)
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config
+                             ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+    """Not applicable is its own category on the console (``N/A``, counted apart from skips)."""
+    if report.skipped and _not_applicable(report) is not None:
+        return NOT_APPLICABLE, "n", ("N/A", {"cyan": True})
+    return None
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Feed each phase's outcome to the HIL report."""
     rid = dict(report.user_properties).get("requirement")
@@ -163,13 +186,15 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     hil = _CONFIG[0].stash.get(_REPORT_KEY, None) if _CONFIG else None
     if hil is None:
         return
+    why = _not_applicable(report)
     if report.failed:
         outcome = "failed" if report.when == "call" else "error"
     elif report.skipped:
-        outcome = "skipped"
+        outcome = NOT_APPLICABLE if why is not None else "skipped"
     else:
         outcome = "passed"
-    message = _message(report) if outcome != "passed" else ""
+    message = why if outcome == NOT_APPLICABLE else _message(report) if outcome != "passed" \
+        else ""
     hil.add_result(report.nodeid, str(rid), outcome, message, report.duration)
 
 
@@ -189,16 +214,23 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
         return
     reqs = report.requirement_results()
     failed = [r for r in reqs if r["outcome"] == "fail"]
-    counts = {k: sum(r["outcome"] == k for r in reqs) for k in ("pass", "fail", "skip")}
+    counts = {k: sum(r["outcome"] == k for r in reqs) for k in ("pass", "fail", "skip", "n/a")}
     tr = terminalreporter
     tr.section("sonobridge HIL requirements")
-    tr.line(f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped")
+    if report.board.get("dialect"):
+        tr.line(f"board: {report.board.get('board_name') or '(no name)'}, dialect "
+                f"{report.board['dialect']}")
+    tr.line(f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped, "
+            f"{counts['n/a']} not applicable to this board")
     for r in failed:
         # the whole message: its first line often only introduces the problems below it
         first, *rest = r["message"].strip().splitlines() or [""]
         tr.line(f"FAIL {r['id']}: {first}")
         for line in rest:
             tr.line(f"    {line}")
+    for r in reqs:
+        if r["outcome"] == "n/a":
+            tr.line(f"N/A  {r['id']}: {r['message']}")
     out = config.getoption("sonobridge_report", None)
     if out:
         tr.line(f"report: {Path(out) / 'summary.md'} (+ summary.json, junit.xml)")
@@ -226,7 +258,20 @@ def hil_options(pytestconfig: pytest.Config) -> HilOptions:
                         seed=opt("sim_seed"), profile=opt("sim_profile"),
                         buffer_ms=opt("sim_buffer_ms")),
         unplug=opt("unplug"), soak_minutes=opt("soak_minutes"),
+        dialect=dialect_option(opt("dialect")),
     )
+
+
+def dialect_option(name: str | None) -> str:
+    """``--sonobridge-dialect``, checked against the names ``open_device`` knows."""
+    from sonobridge.device.dialect import AUTO, dialect_names
+
+    if name in (None, "", AUTO):
+        return AUTO
+    if name not in dialect_names():
+        raise pytest.UsageError(f"--sonobridge-dialect {name}: unknown dialect; choose one of "
+                                f"{', '.join(dialect_names())}")
+    return name
 
 
 @pytest.fixture(scope="session")
@@ -266,10 +311,12 @@ def hil(hil_target: Target, hil_options: HilOptions, hil_report: HilReport
         ) -> Iterator[HilSession]:
     """The opened, handshaken board (one connection for the whole session)."""
     try:
-        session = HilSession.open(hil_target, baudrate=hil_options.baud)
+        session = HilSession.open(hil_target, baudrate=hil_options.baud,
+                                  dialect=hil_options.dialect)
     except DeviceError as exc:
         pytest.fail(f"cannot test the board on {hil_target.port}: {exc}", pytrace=False)
-    hil_report.set_board(session.info)
+    hil_report.set_board(session.info, session.dev.dialect.name,
+                         session.dev.dialect.nominal_fields())
     try:
         yield session
     finally:
@@ -288,3 +335,27 @@ def _idle_between_tests(request: pytest.FixtureRequest) -> Iterator[None]:
         if problem:
             request.getfixturevalue("hil_report").note(
                 f"after {request.node.nodeid}: could not return the board to idle: {problem}")
+
+
+@pytest.fixture(scope="session")
+def hil_facts(hil: HilSession, hil_options: HilOptions, hil_report: HilReport) -> BoardFacts:
+    """What the board is, as far as applicability goes (``sonobridge.hil.applicability``)."""
+    facts = BoardFacts.of(hil.dev, simulated=hil_options.simulated)
+    hil_report.facts = facts.as_dict()
+    return facts
+
+
+@pytest.fixture(autouse=True)
+def _applicability(request: pytest.FixtureRequest) -> None:
+    """Mark a test whose requirement does not apply to this board, and do not run it.
+
+    Only requirements the table names need the board for this; the others never open it here.
+    """
+    rid = _requirement(request.node)
+    if rid is None or rid not in RULES:
+        return
+    facts: BoardFacts = request.getfixturevalue("hil_facts")
+    why = not_applicable(rid, facts)
+    if why is not None:
+        request.node.user_properties.append((NOT_APPLICABLE_PROPERTY, why))
+        pytest.skip(f"not applicable: {why}")

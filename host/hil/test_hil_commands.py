@@ -8,8 +8,15 @@ from dataclasses import replace
 
 import pytest
 
+from sonobridge.hil.applicability import BoardFacts
 from sonobridge.hil.board import HilSession, fail_on, must
-from sonobridge.hil.checks import Expected, describe_reply, frames_timeout_s, reply_problem
+from sonobridge.hil.checks import (
+    Expected,
+    describe_reply,
+    frames_timeout_s,
+    idle_watch_s,
+    reply_problem,
+)
 from sonobridge.hil.configs import quick_config
 from sonobridge.protocol import (
     UNSOLICITED,
@@ -50,7 +57,7 @@ def test_get_info_repeatable(hil: HilSession) -> None:
 def test_configure_acked_bumps_config_id(hil: HilSession) -> None:
     """A valid CONFIGURE is ACKed and STATUS.config_id goes up by one."""
     before = hil.dev.status().config_id
-    cfg = quick_config(hil.info)
+    cfg = quick_config(hil.info, hil.default)
     must(f"a valid CONFIGURE ({cfg})", hil.configure, cfg)
     after = hil.dev.status().config_id
     assert after == (before + 1) & 0xFFFF, (
@@ -59,18 +66,24 @@ def test_configure_acked_bumps_config_id(hil: HilSession) -> None:
 
 
 @pytest.mark.requirement("HIL-CMD-3")
-def test_start_n_frames(hil: HilSession) -> None:
-    """START n_frames=3: exactly three complete frames, each with FRAME_END, then idle."""
+def test_start_n_frames(hil: HilSession, hil_facts: BoardFacts) -> None:
+    """START n_frames=3: exactly three complete frames, each with FRAME_END, then idle.
+
+    What a board without v1 frames or STATUS cannot show (FRAME_ENDs on the wire, its
+    counters, sweeps numbered from 0) is judged by what the client received, and "idle" by
+    no line arriving after the run.
+    """
     n = 3
-    cfg = must("a valid CONFIGURE", hil.configure, quick_config(hil.info))
+    cfg = must("a valid CONFIGURE", hil.configure, quick_config(hil.info, hil.default))
     per = cfg.lines_per_frame * cfg.ensemble_size
-    before = hil.dev.status()
+    before = hil.dev.status() if hil_facts.status else None
     snap = hil.snapshot()
-    with hil.tap() as tap, hil.frames.capture() as cap:
+    with hil.tap() as tap, hil.frames.capture() as cap, hil.lines.capture() as lines:
         must(f"START n_frames={n}", hil.dev.start, n_frames=n)
         arrived = cap.wait(lambda c: c.total >= n,
                            frames_timeout_s(n, per, cfg.prf_hz))
         after = hil.drain()
+    late = hil.lines_within(idle_watch_s(cfg.prf_hz))
     p: list[str] = []
     if not arrived:
         p.append(f"only {cap.total} of {n} frames arrived after START n_frames={n}")
@@ -78,8 +91,20 @@ def test_start_n_frames(hil: HilSession) -> None:
         p.append(f"{cap.total} frames arrived after START n_frames={n}")
     if cap.incomplete:
         p.append(f"{cap.incomplete} of the frames were incomplete")
-    if cap.indexes[:n] != list(range(min(n, cap.total))):
-        p.append(f"frame_index sequence {cap.indexes} does not start at 0 and count up")
+    first = 0 if hil_facts.v1_frames or not cap.indexes else cap.indexes[0]
+    if cap.indexes[:n] != list(range(first, first + min(n, cap.total))):
+        p.append(f"frame_index sequence {cap.indexes} does not "
+                 f"{'start at 0 and ' if hil_facts.v1_frames else ''}count up")
+    if len(lines) != n * per:
+        p.append(f"{len(lines)} lines reached the client; expected {n * per} ({n} frames × "
+                 f"{per})")
+    if late:
+        p.append(f"{late} lines arrived after the {n} frames: the board did not go idle by "
+                 "itself")
+    if not hil_facts.v1_frames:
+        fail_on(p + ([f"meanwhile{why}"] if p and (why := hil.trouble_since(snap)) else []))
+        return
+    assert before is not None and after is not None
     ends = [m for _, m in tap.messages if isinstance(m, FrameEnd)]
     if [e.frame_index for e in ends] != list(range(n)):
         p.append(f"FRAME_ENDs for frames {[e.frame_index for e in ends]}; expected "
@@ -101,17 +126,25 @@ def test_start_n_frames(hil: HilSession) -> None:
 
 
 @pytest.mark.requirement("HIL-CMD-4")
-def test_start_continuous_until_stop(hil: HilSession) -> None:
-    """START (n_frames=0) streams until STOP; STOP is ACKed and acquisition stops."""
-    cfg = must("a valid CONFIGURE", hil.configure, quick_config(hil.info))
+def test_start_continuous_until_stop(hil: HilSession, hil_facts: BoardFacts) -> None:
+    """START (n_frames=0) streams until STOP; STOP is ACKed and acquisition stops.
+
+    Without STATUS, "stops" means no line reaches the client after STOP and the drain.
+    """
+    cfg = must("a valid CONFIGURE", hil.configure, quick_config(hil.info, hil.default))
     per = cfg.lines_per_frame * cfg.ensemble_size
     with hil.frames.capture() as cap:
         must("START", hil.dev.start)
         arrived = cap.wait(lambda c: c.total >= 3, frames_timeout_s(3, per, cfg.prf_hz))
-        streaming = hil.dev.status()
+        streaming = hil.dev.status() if hil_facts.status else None
         must("STOP while streaming", hil.dev.stop)
         stopped = hil.drain()
     assert arrived, f"only {cap.total} frames arrived within the expected time after START"
+    if not hil_facts.status:
+        late = hil.lines_within(idle_watch_s(cfg.prf_hz))
+        assert not late, f"{late} lines arrived after STOP: the acquisition did not stop"
+        return
+    assert streaming is not None and stopped is not None
     assert streaming.state == DeviceState.STREAMING, (
         f"STATUS.state is {streaming.state} while streaming; expected 1 (streaming)")
     # watch for twenty line periods: an acquisition that kept running would send lines
@@ -152,7 +185,7 @@ def test_get_status(hil: HilSession) -> None:
     if not lo <= d_dev <= hi:
         p.append(f"device clock advanced {d_dev * 1e3:.2f} ms between two STATUS replies the "
                  f"host saw {(t2 - t1) * 1e3:.2f}..{(t3 - t0) * 1e3:.2f} ms apart")
-    must("a valid CONFIGURE", hil.configure, quick_config(hil.info))
+    must("a valid CONFIGURE", hil.configure, quick_config(hil.info, hil.default))
     must("START", hil.dev.start)
     live = hil.dev.status()
     if live.state != DeviceState.STREAMING:
@@ -231,7 +264,7 @@ def test_reset_command(hil: HilSession) -> None:
 def test_retry_flag(hil: HilSession) -> None:
     """A repeated START (same seq, RETRY) is answered again but not executed twice."""
     n = 2
-    cfg = must("a valid CONFIGURE", hil.configure, quick_config(hil.info))
+    cfg = must("a valid CONFIGURE", hil.configure, quick_config(hil.info, hil.default))
     per = cfg.lines_per_frame * cfg.ensemble_size
     before = hil.dev.status()
     payload = encode_payload(Start(n_frames=n))

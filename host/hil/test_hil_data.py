@@ -31,7 +31,7 @@ N_FRAMES = 3
 @pytest.fixture(scope="module")
 def noise_capture(hil: HilSession) -> Capture:
     """Frames with the pulser at its lowest voltage (the board's default otherwise)."""
-    return capture_frames(hil, sanity_config(hil.info), N_FRAMES,
+    return capture_frames(hil, sanity_config(hil.info, hil.default), N_FRAMES,
                           "data sanity (pulser at minimum HV)")
 
 
@@ -85,7 +85,7 @@ def test_sample_formats(hil: HilSession, hil_report: HilReport) -> None:
     for fmt in SampleFormat:
         if not hil.info.supports_format(fmt):
             continue
-        cfg = replace(quick_config(hil.info), sample_format=int(fmt))
+        cfg = replace(quick_config(hil.info, hil.default), sample_format=int(fmt))
         c = capture_frames(hil, cfg, 1, f"sample format {fmt.name}")
         tested.append(fmt.name)
         if c.sample_format != fmt:

@@ -16,6 +16,12 @@ def test_handshake_protocol_version(hil: HilSession, hil_report: HilReport) -> N
     info = hil.info
     hil_report.record("board", f"{info.board_name or '(no name)'} fw {info.firmware_version}",
                       what="DEVICE_INFO board name and firmware version")
+    hil_report.record("board_dialect", hil.dev.dialect.name,
+                      what="the wire format the board was found to speak")
+    nominal = hil.dev.dialect.nominal_fields()
+    if nominal:
+        hil_report.note(f"the board announces nothing itself: DEVICE_INFO is the nominal one "
+                        f"of {hil.dev.dialect.name}; assumed fields: {', '.join(nominal)}")
     assert info.protocol_version == PROTOCOL_VERSION, (
         f"board announces protocol version {info.protocol_version} in DEVICE_INFO; this suite "
         f"tests protocol v{PROTOCOL_VERSION}")

@@ -11,7 +11,6 @@ from sonobridge.hil.board import HilOptions, HilSession, SimSettings, SimTarget,
 from sonobridge.hil.checks import frames_timeout_s
 from sonobridge.hil.configs import quick_config
 from sonobridge.hil.report import HilReport
-from sonobridge.protocol import Capability
 
 RESTORE_S = 5.0
 
@@ -35,11 +34,11 @@ def _resumes(hil: HilSession, lines: int, samples: int, prf_hz: float) -> list[s
 
 @pytest.mark.requirement("HIL-REC-1")
 def test_recovery_after_reset(hil: HilSession, hil_report: HilReport) -> None:
-    """RESET while streaming: the client re-handshakes, re-configures and streams again."""
-    if not hil.info.capabilities & Capability.RESET:
-        pytest.skip(f"the board has no RESET capability (DEVICE_INFO.capabilities = "
-                    f"0x{hil.info.capabilities:02X}); HIL-CMD-7 checks it refuses RESET")
-    cfg = must("a valid CONFIGURE", hil.configure, quick_config(hil.info))
+    """RESET while streaming: the client re-handshakes, re-configures and streams again.
+
+    Only boards with the RESET capability (``applicability.RULES``).
+    """
+    cfg = must("a valid CONFIGURE", hil.configure, quick_config(hil.info, hil.default))
     must("START", hil.dev.start)
     before = hil.dev.stats
     mark = hil.states.mark()
@@ -94,7 +93,7 @@ def test_recovery_after_disconnect(hil_options: HilOptions, hil_report: HilRepor
 
 def _disconnect_and_back(sess: HilSession, hil_report: HilReport, how: str,
                          wait_s: float = RESTORE_S) -> None:
-    cfg = must("a valid CONFIGURE", sess.configure, quick_config(sess.info))
+    cfg = must("a valid CONFIGURE", sess.configure, quick_config(sess.info, sess.default))
     mark = sess.states.mark()
     must("START", sess.dev.start)
     p: list[str] = []

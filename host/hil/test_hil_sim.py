@@ -22,10 +22,10 @@ MIN_PEAK_RATIO = 4.0  # the echo must stand this far above the line's median env
 @pytest.mark.requirement("HIL-SIM-1")
 def test_wire_at_true_depth(hil: HilSession, hil_options: HilOptions,
                             hil_report: HilReport) -> None:
-    """Every wire in the sweep appears within half an axial resolution cell of its depth."""
-    if not hil_options.simulated:
-        pytest.skip("needs the simulator's ground truth (the phantom's wire positions): runs "
-                    "only when the suite starts the simulator itself")
+    """Every wire in the sweep appears within half an axial resolution cell of its depth.
+
+    Only where the suite started the simulator itself (``applicability.RULES``).
+    """
     phantom = load_phantom(hil_options.sim.phantom)
     if not phantom.points:
         pytest.skip(f"phantom {hil_options.sim.phantom!r} has no point targets: use "

@@ -34,7 +34,7 @@ def test_soak(hil: HilSession, hil_options: HilOptions, hil_report: HilReport) -
     """Stream for --soak-minutes at the rated throughput: nothing lost, memory flat."""
     info = hil.info
     target, source = target_throughput(info, hil_options.throughput_bps)
-    cfg = must("the soak CONFIGURE", hil.configure, rated_config(info, target))
+    cfg = must("the soak CONFIGURE", hil.configure, rated_config(info, hil.default, target))
     seconds = hil_options.soak_minutes * 60
     s0, st0 = hil.dev.stats, hil.dev.status()
     must("START", hil.dev.start)

@@ -123,10 +123,13 @@ def test_another_board_passes_with_its_own_limits(tmp_path: Path) -> None:
     got = outcomes(summary)
     assert code == 0, f"{got}\n{output[-3000:]}"
     assert summary["board"]["board_name"] == "selftest-linear"
-    assert got.pop("HIL-REC-1") == "skip"
+    # not applicable (the board cannot reset), which is neither a pass nor a skip
+    assert got.pop("HIL-REC-1") == "n/a"
     assert set(got.values()) == {"pass"}, got
     rec = next(r for r in summary["requirements"] if r["id"] == "HIL-REC-1")
     assert "no RESET capability" in rec["message"]
+    assert summary["applicability"]["reset"] is False
+    assert summary["applicability"]["dialect"] == "sonobridge-v1"
     m = summary["measurements"]
     assert m["stream_target_mb_s"]["value"] == 1.0
     assert m["sample_formats_streamed"]["value"] == ["I16", "PACKED12"]
