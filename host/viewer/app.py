@@ -127,8 +127,8 @@ def _choose_port() -> str | None:
 
 def run_viewer(port: str | None, *, snapshot: str | Path | None = None, frames: int = 10,
                timeout_s: float = 60.0, depth_cm: float | None = None,
-               force: bool = False, baudrate: int | None = None, dialect: str = "auto"
-               ) -> int:
+               force: bool = False, baudrate: int | None = None, dialect: str = "auto",
+               sound_speed_m_s: float | None = None) -> int:
     """Show the live viewer; with ``snapshot``, draw ``frames`` frames offscreen and save a PNG.
 
     Exit codes: 0 done, 1 the snapshot could not be saved / no port chosen / too few frames,
@@ -179,13 +179,14 @@ def run_viewer(port: str | None, *, snapshot: str | Path | None = None, frames: 
         return 2
     try:
         return _run_window(app, dev, snapshot_path, frames=frames, timeout_s=timeout_s,
-                           depth_cm=depth_cm, force=force)
+                           depth_cm=depth_cm, force=force, sound_speed_m_s=sound_speed_m_s)
     finally:
         dev.close()
 
 
 def _run_window(app, dev, snapshot: Path | None, *, frames: int, timeout_s: float,
-                depth_cm: float | None, force: bool) -> int:
+                depth_cm: float | None, force: bool, sound_speed_m_s: float | None = None
+                ) -> int:
     """Configure the board, show the window, and run until it closes (or the snapshot is saved)."""
     from PySide6 import QtCore
 
@@ -195,13 +196,17 @@ def _run_window(app, dev, snapshot: Path | None, *, frames: int, timeout_s: floa
 
     _install_recorder()
     if depth_cm is not None:
+        fixed = _fixed_depth_refusal(dev, depth_cm, sound_speed_m_s)
+        if fixed:
+            print(f"error: {fixed}", file=sys.stderr)
+            return 2
         try:
             dev.configure(depth_m=depth_cm / 100)
         except (DeviceError, ValueError) as exc:
             # never open the viewer on a configuration the user did not ask for
             print(f"error: the board refused --depth-cm {depth_cm:g}: {exc}", file=sys.stderr)
             return 2
-    win = ViewerWindow(dev)
+    win = ViewerWindow(dev, sound_speed_m_s=sound_speed_m_s)
     win.show()
     win.start_streaming()
     status = {"code": 0}
@@ -263,6 +268,23 @@ def _run_window(app, dev, snapshot: Path | None, *, frames: int, timeout_s: floa
     # (and every later one) at once: drop it, for callers that keep using Qt (the tests)
     QtCore.QCoreApplication.removePostedEvents(app, QtCore.QEvent.Type.Quit)
     return status["code"] or code
+
+
+def _fixed_depth_refusal(dev, depth_cm: float, sound_speed_m_s: float | None = None) -> str:
+    """Why ``--depth-cm`` cannot be met on a board whose line length is fixed ("" if it can)."""
+
+    from .presets import preset_for
+
+    info = dev.info
+    if info.min_samples_per_line != info.max_samples_per_line:
+        return ""
+    preset = preset_for(info, dev.dialect.name, sound_speed_m_s)
+    reach = dev.default_config().depth_range_m(info, preset.sound_speed_m_s)[1]
+    shown = f"{reach / preset.depth_unit_m:.1f} {preset.depth_unit}"
+    # like any depth the board cannot do: refused, never a picture of another depth
+    return (f"the board refused --depth-cm {depth_cm:g}: the {info.board_name} records a fixed "
+            f"{info.max_samples_per_line} samples per line, so its depth is fixed at {shown} "
+            f"({preset.medium}, {preset.sound_speed_m_s:g} m/s); leave out --depth-cm")
 
 
 def _exit_after_frames() -> int:

@@ -2,7 +2,10 @@
 acquisition settings, and the start, record and snapshot buttons.
 
 It holds the widgets and what they describe (the TGC curve, the board's configuration shown
-on them); the window connects their signals to what they do.
+on them); the window connects their signals to what they do. Only what the board can do is
+offered: a control for a setting the board has no say in (a fixed line length, a single PRF,
+a gain set by its firmware) is greyed out with a tooltip saying why, and a board with one
+gain value gets one gain slider over its own range instead of a TGC curve.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from sonobridge.device import AcquisitionConfig
 from sonobridge.protocol import DeviceInfo
 
 from .colormaps import COLORMAPS
+from .presets import SCANNER, ViewPreset
 
 TGC_SLIDERS = 8
 
@@ -28,8 +32,10 @@ def _slider(lo: int, hi: int, value: int) -> QtWidgets.QSlider:
 class ControlsPanel(QtWidgets.QWidget):
     """The controls (see the module docstring)."""
 
-    def __init__(self, info: DeviceInfo, *, can_record: bool) -> None:
+    def __init__(self, info: DeviceInfo, preset: ViewPreset = SCANNER, *,
+                 can_record: bool) -> None:
         super().__init__()
+        self._preset = preset
         form = QtWidgets.QVBoxLayout(self)
         self.start_button = QtWidgets.QPushButton("Start (Space)")
         self.start_button.setCheckable(True)
@@ -53,6 +59,14 @@ class ControlsPanel(QtWidgets.QWidget):
         grid.addRow(self.flow_check)
         self.flow_threshold = _slider(-60, 0, -24)
         grid.addRow("flow threshold (dB)", self.flow_threshold)
+        if not preset.bmode:  # colour flow is drawn over a B-mode
+            grid.setRowVisible(self.flow_check, False)
+            grid.setRowVisible(self.flow_threshold, False)
+        if preset.envelope_samples:
+            for slider in (self.dr_slider, self.persist_slider):
+                slider.setEnabled(False)
+                slider.setToolTip("the board sends its log amplifier's envelope: it is shown "
+                                  "as it is (gain only), with no compression or persistence")
         form.addWidget(image_box)
 
         tgc_box = QtWidgets.QGroupBox("TGC (sent to the board)")
@@ -75,6 +89,7 @@ class ControlsPanel(QtWidgets.QWidget):
             sliders.addWidget(s)
             self.tgc_sliders.append(s)
         tgc.addLayout(sliders)
+        self._fit_gain_controls(tgc_box, row, info)
         form.addWidget(tgc_box)
 
         acq_box = QtWidgets.QGroupBox("Acquisition (sent to the board)")
@@ -94,6 +109,7 @@ class ControlsPanel(QtWidgets.QWidget):
         self.ensemble_spin.setRange(1, max(1, info.ensemble_max))
         self.ensemble_spin.setToolTip("firings per line; 2 or more turns on Doppler")
         acq.addRow("ensemble", self.ensemble_spin)
+        self._fit_acquisition_controls(info)
         self.apply_button = QtWidgets.QPushButton("Apply")
         acq.addRow(self.apply_button)
         self.error_label = QtWidgets.QLabel()
@@ -118,17 +134,67 @@ class ControlsPanel(QtWidgets.QWidget):
         form.addWidget(self.notice_label)
         form.addStretch(1)
 
-    def show_config(self, cfg: AcquisitionConfig | None, info: DeviceInfo) -> None:
-        """Show the board's configuration (its defaults before the first) on the controls."""
-        if cfg is None:
-            cfg = AcquisitionConfig.default_for(info)
+    def _fit_gain_controls(self, box: QtWidgets.QGroupBox, slope_row: QtWidgets.QHBoxLayout,
+                           info: DeviceInfo) -> None:
+        """One gain slider for a one-point TGC; the box greyed out for a gain nobody sets."""
+        lo, hi = info.gain_min_cdb / 100, info.gain_max_cdb / 100
+        if hi <= lo:
+            box.setTitle("Gain (set by the board's firmware)")
+            box.setEnabled(False)
+            box.setToolTip("this board's gain cannot be set from the host")
+        elif info.tgc_points_max <= 1:
+            # the whole line has one gain (a VGA that is not swept): no curve, no slope
+            box.setTitle(f"Gain (sent to the board, {lo:g}–{hi:g} dB)")
+            for i in range(slope_row.count()):
+                widget = slope_row.itemAt(i).widget()
+                if widget is not None:
+                    widget.setVisible(False)
+            for slider in self.tgc_sliders[1:]:
+                slider.setVisible(False)
+            first = self.tgc_sliders[0]
+            first.setOrientation(QtCore.Qt.Orientation.Horizontal)
+            first.setRange(int(np.ceil(lo)), int(np.floor(hi)))
+            first.setToolTip("the board's gain for the whole line (dB)")
+
+    def _fit_acquisition_controls(self, info: DeviceInfo) -> None:
+        """Limit each control to what the board allows; grey out what it cannot change."""
+        preset = self._preset
+        fixed_line = info.min_samples_per_line == info.max_samples_per_line
+        self.depth_spin.setSuffix(f" {preset.depth_unit}")
+        if fixed_line:
+            self.depth_spin.setRange(0.0, 1e5)
+            self.depth_spin.setEnabled(False)
+            self.depth_spin.setToolTip(
+                f"this board records a fixed {info.max_samples_per_line} samples per line: its "
+                f"depth is fixed ({preset.medium}, {preset.sound_speed_m_s:g} m/s)")
+        self.prf_spin.setRange(max(1, info.prf_min_hz), max(1, info.prf_min_hz,
+                                                             info.prf_max_hz))
+        if info.prf_max_hz <= info.prf_min_hz:
+            self.prf_spin.setEnabled(False)
+            self.prf_spin.setToolTip("the board fires at its own pace")
+        self.lines_spin.setRange(1, max(1, info.max_lines_per_frame))
+        if preset.lines_are_firings:
+            self.lines_spin.setToolTip("firings grouped into one frame (all of them are shown)")
+        self.lines_spin.setEnabled(info.max_lines_per_frame > 1)
+        self.ensemble_spin.setEnabled(info.ensemble_max > 1)
+
+    def depth_cm(self) -> float | None:
+        """The depth asked for in cm, or None when the board's depth cannot be set."""
+        if not self.depth_spin.isEnabled():
+            return None
+        return self.depth_spin.value() * self._preset.depth_unit_m * 100
+
+    def show_config(self, cfg: AcquisitionConfig, info: DeviceInfo) -> None:
+        """Show the board's configuration (``Device.default_config()`` before the first)."""
+        preset = self._preset
+        depth = cfg.depth_range_m(info, preset.sound_speed_m_s)[1] / preset.depth_unit_m
         self.depth_spin.blockSignals(True)
-        self.depth_spin.setValue(round(cfg.depth_range_m(info)[1] * 100, 1))
+        self.depth_spin.setValue(round(depth, 1))
         self.depth_spin.blockSignals(False)
         self.prf_spin.setValue(cfg.prf_hz)
         self.lines_spin.setValue(cfg.lines_per_frame)
         self.ensemble_spin.setValue(cfg.ensemble_size)
-        self.show_flow_available(cfg.ensemble_size >= 2)
+        self.show_flow_available(cfg.ensemble_size >= 2 and preset.bmode)
         # show the board's TGC curve on the sliders (resampled to their depths), slope 0
         curve = np.interp(np.linspace(0, 1, TGC_SLIDERS),
                           np.linspace(0, 1, len(cfg.tgc_db)) if len(cfg.tgc_db) > 1 else [0, 1],

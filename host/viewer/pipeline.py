@@ -32,13 +32,21 @@ from sonobridge.dsp import (
     nyquist_velocity_m_s,
     range_gate,
 )
+from sonobridge.dsp.echogram import envelope_to_grey, peak_decimate
+
+from .presets import ViewPreset, preset_for
 
 log = logging.getLogger("sonobridge.viewer")
 
-#: M-mode columns kept (at 30 frames/s, about 13 s)
+#: M-mode (and echogram) columns kept (at 30 frames/s, about 13 s; at an Open Echo's
+#: 9.6 pings/s, about 42 s)
 MMODE_HISTORY = 400
 #: M-mode rows sent to the display (depth is decimated to about this many)
 MMODE_ROWS = 512
+#: rows of an M-mode that is the main picture (a single element's): fewer than its plot has
+#: pixels, and decimated by their peaks, so neither the decimation nor the painting drops a
+#: wire one sample thick
+FIRINGS_MMODE_ROWS = 256
 
 
 @dataclass
@@ -64,21 +72,25 @@ class DisplayFrame:
     """Everything the GUI draws for one frame, computed off the GUI thread."""
 
     index: int
-    image: np.ndarray            # (H, W) uint8 scan-converted B-mode
+    image: np.ndarray | None     # (H, W) uint8 scan-converted B-mode (None: no B-mode preset)
     extent_m: tuple[float, float, float, float]   # x_min, x_max, z_min, z_max
-    selected_line: int
+    selected_line: int           # the A-mode's line (the latest firing for a fixed element)
     n_lines: int
-    rf: np.ndarray               # (n_samples,) float32, selected line, ±1 full scale
+    rf: np.ndarray | None        # (n_samples,) float32, ±1 full scale (None: envelope board)
     rf_depth_m: np.ndarray       # (n_samples,)
-    envelope: np.ndarray         # (n_out,) float32, selected line, same scale
+    envelope: np.ndarray         # (n_out,) float32, selected line, same scale (0..1 of the
+                                 # ADC's range for a board that sends its envelope)
     depth_m: np.ndarray          # (n_out,)
     mmode: np.ndarray            # (depth rows, history) uint8 ring, contiguous, not reordered
+                                 # (an echogram: oldest → newest, left to right)
     mmode_write: int             # ring index of the next column to write
     mmode_depth_m: np.ndarray    # (depth rows,) depth of each M-mode row
     complete: bool
     missing_lines: list[int]
     frame_time_ns: int           # host time the frame's last byte arrived
     processed_ns: int            # host time the pipeline finished it
+    #: ``mmode`` is an echogram in time order (the newest ping in its last column)
+    echogram: bool = False
     #: colour flow (only with ensembles): RGBA (H, W, 4) on the B-mode grid, and its scale
     flow: np.ndarray | None = None
     nyquist_m_s: float = 0.0
@@ -94,9 +106,11 @@ class FramePipeline:
     """Runs frames through the DSP chain on its own thread (see the module docstring)."""
 
     def __init__(self, device: Device, settings: DisplaySettings | None = None,
-                 center_freq_hz: float | None = None) -> None:
+                 center_freq_hz: float | None = None, preset: ViewPreset | None = None
+                 ) -> None:
         self.device = device
         self.settings = settings or DisplaySettings()
+        self.preset = preset or preset_for(device.info, device.dialect.name)
         self.center_freq_hz = center_freq_hz
         self.skipped = 0
         self.processed = 0
@@ -164,36 +178,87 @@ class FramePipeline:
 
     def process(self, frame: Frame) -> DisplayFrame:
         """One frame → what the GUI draws."""
+        if self.preset.envelope_samples:
+            return self._process_envelope(frame)
         s = self.settings
         geo = frame.geometry
         chain = self._chain_for(frame)
         result = chain.process(frame.samples)
         n_lines = frame.n_lines
-        line = n_lines // 2 if s.selected_line is None else min(max(s.selected_line, 0),
-                                                                 n_lines - 1)
-        converter = self._converter_for(frame, result.depth_m)
-        image = result.image
-        if n_lines == 1:  # a fixed beam: draw it as a narrow strip
-            image = np.repeat(image, 2, axis=0)
-        bmode = converter.convert(image).copy()
+        present = frame.present[:, 0]
+        if self.preset.lines_are_firings:
+            line = _latest(present)
+        else:
+            line = n_lines // 2 if s.selected_line is None else min(max(s.selected_line, 0),
+                                                                     n_lines - 1)
+        depth_m = result.depth_m
+        bmode: np.ndarray | None = None
+        extent = (0.0, 0.0, float(depth_m[0]), float(depth_m[-1]))
+        converter = None
+        if self.preset.bmode:
+            converter = self._converter_for(frame, depth_m)
+            image = result.image
+            if n_lines == 1:  # a fixed beam: draw it as a narrow strip
+                image = np.repeat(image, 2, axis=0)
+            bmode = converter.convert(image).copy()
+            extent = converter.extent_m
         mmode = self._mmode_for(result.image.shape[1])
-        mmode.push(result.image[line])
+        if self.preset.lines_are_firings:
+            # each line is a later firing of the one element: all of them, in order; a lost
+            # firing is a black column, so time on the M-mode stays true
+            mmode.push(np.where(present[:, None], result.image, 0).astype(np.uint8))
+        else:
+            mmode.push(result.image[line])
         # the GUI wants (depth, time) row-major and needs no more rows than it has pixels:
         # decimate in depth and transpose here, off the GUI thread
-        step = max(1, -(-result.image.shape[1] // MMODE_ROWS))
-        mmode_display = np.ascontiguousarray(mmode.buffer[:, ::step].T)
+        if self.preset.lines_are_firings:
+            step = max(1, -(-result.image.shape[1] // FIRINGS_MMODE_ROWS))
+            mmode_display = np.ascontiguousarray(peak_decimate(mmode.buffer, step, axis=1).T)
+        else:
+            step = max(1, -(-result.image.shape[1] // MMODE_ROWS))
+            mmode_display = np.ascontiguousarray(mmode.buffer[:, ::step].T)
         full_scale = float(1 << (frame.adc_bits - 1))
         rf = (frame.samples[line].astype(np.float32) - frame.zero_level) / full_scale
-        doppler = self._doppler(frame, converter, line, result.depth_m) \
-            if frame.ensemble_size >= 2 else {}
+        doppler = self._doppler(frame, converter, line, depth_m) \
+            if frame.ensemble_size >= 2 and converter is not None else {}
         return DisplayFrame(
-            index=frame.index, image=bmode, extent_m=converter.extent_m, selected_line=line,
-            n_lines=n_lines, rf=rf, rf_depth_m=geo.depth_m(),
+            index=frame.index, image=bmode, extent_m=extent, selected_line=line,
+            n_lines=n_lines, rf=rf, rf_depth_m=geo.depth_m(self.preset.sound_speed_m_s),
             envelope=result.envelope[line].copy(), depth_m=result.depth_m.copy(),
             mmode=mmode_display, mmode_write=mmode.write_index,
             mmode_depth_m=result.depth_m[::step].copy(),
             complete=frame.complete, missing_lines=frame.missing_lines,
             frame_time_ns=frame.host_time_ns, processed_ns=time.monotonic_ns(), **doppler,
+        )
+
+    def _process_envelope(self, frame: Frame) -> DisplayFrame:
+        """A board's own envelope (a sonar's pings) → echogram columns and the latest A-mode.
+
+        The codes are mapped to grey as they are (times the host gain): they already are a
+        log amplifier's output, so no envelope detection and no log compression.
+        """
+        depth_m = frame.geometry.depth_m(self.preset.sound_speed_m_s)
+        present = frame.present[:, 0]
+        grey = envelope_to_grey(frame.samples, frame.adc_bits, self.settings.gain_db)
+        grey[~present] = 0  # a lost ping is a black column, never the ADC's mid-scale
+        step = max(1, -(-depth_m.size // MMODE_ROWS))
+        columns = peak_decimate(grey, step, axis=-1)
+        echogram = self._mmode_for(columns.shape[1])
+        echogram.push(columns)
+        latest = _latest(present)
+        envelope = frame.samples[latest].astype(np.float32) / float((1 << frame.adc_bits) - 1)
+        if not present[latest]:
+            envelope[:] = 0.0
+        return DisplayFrame(
+            index=frame.index, image=None,
+            extent_m=(0.0, 0.0, float(depth_m[0]), float(depth_m[-1])),
+            selected_line=latest, n_lines=frame.n_lines, rf=None, rf_depth_m=depth_m,
+            envelope=envelope, depth_m=depth_m,
+            # oldest → newest, left to right: a fish finder scrolls, it does not sweep
+            mmode=np.ascontiguousarray(echogram.ordered().T), mmode_write=echogram.history,
+            mmode_depth_m=depth_m[::step].copy(), complete=frame.complete,
+            missing_lines=frame.missing_lines, frame_time_ns=frame.host_time_ns,
+            processed_ns=time.monotonic_ns(), echogram=True,
         )
 
     def _prf_hz(self, frame: Frame) -> float:
@@ -265,6 +330,7 @@ class FramePipeline:
             sample_rate_hz=geo.sample_rate_hz, center_freq_hz=f0,
             start_delay_s=geo.start_delay_s, adc_bits=frame.adc_bits,
             gain_db=s.gain_db, dynamic_range_db=s.dynamic_range_db, persistence=s.persistence,
+            sound_speed_m_s=self.preset.sound_speed_m_s,
             # wires and specular interfaces fill well under 1% of the image: track the 99.9th
             # percentile so a sparse scene does not push the noise floor up to white
             reference_percentile=99.9,
@@ -307,6 +373,12 @@ class FramePipeline:
     def converter(self) -> ScanConverter | None:
         """The current scan converter (for mapping clicks to lines)."""
         return self._converter
+
+
+def _latest(present: np.ndarray) -> int:
+    """The last line that arrived (the last line if none did)."""
+    arrived = np.flatnonzero(present)
+    return int(arrived[-1]) if arrived.size else int(present.size - 1)
 
 
 def _fill_missing(positions: np.ndarray) -> np.ndarray:

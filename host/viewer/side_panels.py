@@ -1,4 +1,9 @@
-"""The side panels: A-mode of the selected line above, M-mode and PW Doppler in tabs below."""
+"""The side panels: A-mode of the selected line above, M-mode and PW Doppler in tabs below.
+
+For a single fixed element (the ``a-mode/m-mode`` preset) they are the whole picture: the
+A-mode of the latest firing and the M-mode of every firing, with no PW Doppler tab (one
+element firing a few times a second has no Doppler).
+"""
 
 from __future__ import annotations
 
@@ -8,16 +13,19 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from .bmode_view import TimedImageItem
 from .colormaps import colormap_lut
 from .pipeline import DisplayFrame
+from .presets import SCANNER, ViewPreset
 
 
 class SidePanels(QtWidgets.QSplitter):
     """A-mode, M-mode and PW Doppler of the selected line (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, preset: ViewPreset = SCANNER) -> None:
         super().__init__(QtCore.Qt.Orientation.Vertical)
-        self.amode_plot = pg.PlotWidget(title="A-mode (selected line)")
+        which = "latest firing" if preset.lines_are_firings else "selected line"
+        self.amode_plot = pg.PlotWidget(title=f"A-mode ({which})")
         self.amode_plot.setLabel("bottom", "depth", units="cm")
         self.amode_plot.setLabel("left", "amplitude (full scale)")
         self.amode_plot.addLegend(offset=(-10, 10))
@@ -33,11 +41,15 @@ class SidePanels(QtWidgets.QSplitter):
         self.rf_curve.setClipToView(True)
         self.addWidget(self.amode_plot)
 
-        self.mmode_plot = pg.PlotWidget(title="M-mode (selected line)")
-        self.mmode_plot.setLabel("bottom", "sweep (frames)")
+        self.mmode_plot = pg.PlotWidget(
+            title="M-mode (firings over time)" if preset.lines_are_firings
+            else "M-mode (selected line)")
+        self.mmode_plot.setLabel("bottom", "firings" if preset.lines_are_firings
+                                 else "sweep (frames)")
         self.mmode_plot.setLabel("left", "depth", units="cm")
         self.mmode_plot.invertY(True)
-        self.mmode_image = pg.ImageItem()
+        # timed: with no B-mode, the M-mode is the picture whose paint the latency measures
+        self.mmode_image = TimedImageItem()
         self.mmode_image.setLookupTable(colormap_lut("grey"))
         self.mmode_image.setLevels((0, 255))
         self.mmode_plot.addItem(self.mmode_image)
@@ -59,7 +71,9 @@ class SidePanels(QtWidgets.QSplitter):
         self.pw_plot.addItem(self.pw_cursor)
         self.pw_plot.addItem(pg.InfiniteLine(angle=0, pos=0, pen=pg.mkPen("#888")))
         self._pw_rect = QtCore.QRectF()
-        self.tabs.addTab(self.pw_plot, "PW Doppler")
+        pw_tab = self.tabs.addTab(self.pw_plot, "PW Doppler")
+        # the gate is placed on the B-mode: without one there is no PW Doppler to show
+        self.tabs.setTabVisible(pw_tab, preset.bmode)
         self.addWidget(self.tabs)
 
     def draw(self, frame: DisplayFrame) -> None:

@@ -1,5 +1,9 @@
 """The live viewer window: B-mode, A-mode, M-mode, controls and an honest status bar.
 
+What the window shows follows the board's preset (``presets.py``): the B-mode with its side
+panels for a scanner, the A-mode and M-mode alone for a single fixed element, the echogram for
+a sonar.
+
 The GUI thread only draws. Frames are processed by
 :class:`~sonobridge.viewer.pipeline.FramePipeline` on its own thread. Device commands
 (configure, start, stop) run on short worker threads, so a slow board never freezes the
@@ -28,11 +32,14 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from sonobridge.device import Device, DeviceError
 from sonobridge.dsp import beam_coordinates
+from sonobridge.protocol import MsgType
 
 from .bmode_view import BModeView
 from .colormaps import COLORMAPS, colormap_lut
 from .controls import TGC_SLIDERS, ControlsPanel
+from .echogram_view import EchogramView
 from .pipeline import DisplayFrame, FramePipeline
+from .presets import preset_for
 from .side_panels import SidePanels
 from .status_bar import StatusFields
 
@@ -52,7 +59,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
     #: callable(device) -> a recorder with ``stop()``; the app sets it when recording is available
     recorder_factory: Callable[[Device], object] | None = None
 
-    def __init__(self, device: Device, *, center_freq_hz: float | None = None) -> None:
+    def __init__(self, device: Device, *, center_freq_hz: float | None = None,
+                 sound_speed_m_s: float | None = None) -> None:
         super().__init__()
         # the reader thread must get the GIL back promptly after each read, or the board's
         # buffer fills while the GUI paints: switch threads every 1 ms instead of every 5 ms
@@ -68,7 +76,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self._busy = threading.Lock()
         self._events: queue.SimpleQueue[tuple[str, ...]] = queue.SimpleQueue()
         f0 = center_freq_hz or float(info.transducer_freq_hz or 5e6)
-        self.pipeline = FramePipeline(device, center_freq_hz=f0)
+        self.preset = preset_for(info, device.dialect.name, sound_speed_m_s)
+        self.pipeline = FramePipeline(device, center_freq_hz=f0, preset=self.preset)
         device.on_state = lambda state: self._events.put(("link", state))
 
         self._build_views()
@@ -84,7 +93,13 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self._stats_timer.timeout.connect(self._update_status)
         self._stats_timer.start(500)
         self._status_stop = threading.Event()
-        threading.Thread(target=self._poll_status, name="sonobridge-status", daemon=True).start()
+        #: the thread asking for STATUS; None for a board without it (a pic0rick, an Open
+        #: Echo), which is never asked (each ask would only be refused)
+        self.status_poller: threading.Thread | None = None
+        if device.supports(MsgType.GET_STATUS):
+            self.status_poller = threading.Thread(target=self._poll_status,
+                                                  name="sonobridge-status", daemon=True)
+            self.status_poller.start()
         self.pipeline.start()
 
     # -- layout ----------------------------------------------------------------------------------
@@ -102,9 +117,19 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.bmode = BModeView()
         self.bmode.scene().sigMouseClicked.connect(self._on_bmode_click)
         split.addWidget(self.bmode)
-        self.panels = SidePanels()
+        self.panels = SidePanels(self.preset)
         split.addWidget(self.panels)
         split.setSizes([720, 480])
+        self.echogram = EchogramView(self.preset)
+        split.addWidget(self.echogram)
+        # only the preset's views are shown: no empty B-mode for a board without a sweep
+        self.bmode.setVisible(self.preset.bmode)
+        self.panels.setVisible(not self.preset.echogram)
+        self.echogram.setVisible(self.preset.echogram)
+        #: the picture drawn every frame, whose paint the latency is measured at
+        self.main_image = (self.bmode.image if self.preset.bmode else
+                           self.echogram.image if self.preset.echogram else
+                           self.panels.mmode_image)
         layout.addWidget(split, 1)
         self.setCentralWidget(central)
         # the parts' items under the names tools and tests use
@@ -117,7 +142,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
     def _build_controls(self) -> None:
         dock = QtWidgets.QDockWidget("Controls", self)
         dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
-        c = self.controls = ControlsPanel(self.device.info,
+        c = self.controls = ControlsPanel(self.device.info, self.preset,
                                           can_record=self.recorder_factory is not None)
         c.start_button.clicked.connect(self._on_start_clicked)
         for slider in (c.gain_slider, c.dr_slider, c.persist_slider, c.flow_threshold):
@@ -143,7 +168,11 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self._sync_acquisition_controls()
 
     def _build_status(self) -> None:
-        self.status = StatusFields(self.statusBar(), self.device.info)
+        self.status = StatusFields(self.statusBar(), self.device.info,
+                                   dialect=self.device.dialect.name,
+                                   nominal=self.device.dialect.nominal_fields(),
+                                   preset=self.preset,
+                                   has_status=self.device.supports(MsgType.GET_STATUS))
         self.status_board, self.status_rates = self.status.board, self.status.rates
 
     def _build_shortcuts(self) -> None:
@@ -202,7 +231,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
 
     def _sync_acquisition_controls(self) -> None:
         self._shown_config = self.device.config
-        self.controls.show_config(self.device.config, self.device.info)
+        self.controls.show_config(self.device.config or self.device.default_config(),
+                                  self.device.info)
 
     def apply_acquisition(self, depth_cm: float | None = None, prf_hz: int | None = None,
                           lines: int | None = None, ensemble: int | None = None) -> None:
@@ -220,7 +250,9 @@ class ViewerWindow(QtWidgets.QMainWindow):
 
     def _on_apply(self) -> None:
         c = self.controls
-        self.apply_acquisition(c.depth_spin.value(), c.prf_spin.value(), c.lines_spin.value(),
+        # a control the board cannot change is greyed out and not sent (a fixed line length
+        # has no depth to set; it is shown in the preset's unit, not in cm)
+        self.apply_acquisition(c.depth_cm(), c.prf_spin.value(), c.lines_spin.value(),
                                c.ensemble_spin.value())
 
     def tgc_points_db(self) -> tuple[float, ...]:
@@ -281,17 +313,22 @@ class ViewerWindow(QtWidgets.QMainWindow):
         frame = self.pipeline.take()
         if frame is None:
             return
-        converter = self.pipeline.converter
-        self.bmode.draw(frame, converter)
-        self.bmode.draw_gate(frame, converter)
         self._drawn_frame_ns = frame.frame_time_ns
-        self.bmode_image.on_paint = self._record_latency
-        # the side panels are read by eye, not measured: 15 updates a second are plenty, and
-        # skipping the rest halves the painting the GUI thread does at 30 frames/s
-        now = time.monotonic()
-        if now - self._panels_drawn_s >= SIDE_PANEL_INTERVAL_S or frame.index < 2:
-            self._panels_drawn_s = now
-            self.panels.draw(frame)
+        self.main_image.on_paint = self._record_latency
+        if self.preset.echogram:
+            self.echogram.draw(frame)
+        elif not self.preset.bmode:
+            self.panels.draw(frame)  # they are the picture: every frame (a few per second)
+        else:
+            converter = self.pipeline.converter
+            self.bmode.draw(frame, converter)
+            self.bmode.draw_gate(frame, converter)
+            # the side panels are read by eye, not measured: 15 updates a second are plenty,
+            # and skipping the rest halves the painting the GUI thread does at 30 frames/s
+            now = time.monotonic()
+            if now - self._panels_drawn_s >= SIDE_PANEL_INTERVAL_S or frame.index < 2:
+                self._panels_drawn_s = now
+                self.panels.draw(frame)
         self.last_frame = frame
         self.frames_drawn += 1
 
@@ -350,6 +387,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         lut = colormap_lut(name)
         self.bmode_image.setLookupTable(lut)
         self.mmode_image.setLookupTable(lut)
+        self.echogram.set_colormap(name)
 
     # -- status ----------------------------------------------------------------------------------
 
