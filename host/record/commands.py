@@ -125,11 +125,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     tty = sys.stderr.isatty()
     try:
         try:
-            changes = {k: v for k, v in (("depth_m", args.depth_cm and args.depth_cm / 100),
-                                         ("lines_per_frame", args.lines),
-                                         ("samples_per_line", args.samples),
-                                         ("prf_hz", args.prf)) if v}
-            cfg = dev.configure(**changes)
+            cfg = dev.configure(**argtypes.acquisition_changes(args))
             print(f"recording {dev.info.board_name} on {args.port}: {cfg.lines_per_frame} lines"
                   f" x {cfg.samples_per_line} samples at {cfg.prf_hz} Hz PRF -> {args.output}"
                   f"{f' + {args.raw}' if args.raw else ''}", file=sys.stderr)
@@ -403,11 +399,7 @@ def add_parsers(subparsers: Any) -> None:
     end.add_argument("--frames", type=argtypes.frame_count,
                      help="record this many frames (START n_frames)")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
-    p.add_argument("--depth-cm", type=argtypes.depth_cm, help="imaging depth in cm")
-    p.add_argument("--lines", type=argtypes.positive_int, help="lines per frame")
-    p.add_argument("--samples", type=argtypes.positive_int, help="samples per line")
-    p.add_argument("--prf", type=argtypes.positive_int,
-                   help="pulse repetition frequency in Hz")
+    argtypes.add_acquisition_options(p)
     p.add_argument("--flush-interval", type=argtypes.positive_seconds, default=0.5, metavar="S",
                    help="flush the files at least this often (default 0.5 s, at most 1 s)")
     p.add_argument("--reserve-mb", type=argtypes.megabytes, default=None, metavar="N",
