@@ -81,6 +81,8 @@ from .receiver import FrameListener, LineListener, ReceiveCounts, Receiver
 
 log = logging.getLogger("sonobridge.device")
 
+V1_NAME = ProtocolV1.name
+
 _FIELD_NAMES = {v: k for k, v in CONFIGURE_FIELD_IDS.items()}
 
 
@@ -254,8 +256,10 @@ class DeviceStats:
             f"{self.frames_incomplete} incomplete, {self.frames_lost} lost, "
             f"{self.lines_received} lines",
             self.account.text(),
-            f"CRC errors {self.crc_errors}, header errors {self.header_errors}, sequence gaps "
-            f"{self.seq_gaps}, malformed {self.malformed}",
+            (f"CRC errors {self.crc_errors}, header errors {self.header_errors}, sequence gaps "
+             f"{self.seq_gaps}, malformed {self.malformed}") if self.dialect in ("", V1_NAME)
+            # a board's own format has its own faults (false syncs, stale dumps…): its words
+            else f"{self.dialect}: {self.decoder.summary()}",
             f"disconnects {self.disconnects}, reconnects {self.reconnects}, device resets "
             f"{self.device_resets}, frames skipped for display {self.frames_dropped_queue}",
         ]
@@ -576,6 +580,11 @@ class Device:
             st = self.last_status  # the board's counter is since boot: remember where it stood
             self._dropped_at_start = None if st is None else st.dropped_lines
             self._started = True
+            # the first rate window starts here: the handshake and configuration before it
+            # (a second, on a board that must be listened to first) carry no data
+            rc, link = self._rx.counts, self.link.counters
+            self._rate_mark = (time.monotonic(), link.bytes_in, rc.lines_received,
+                               rc.frames_complete + rc.frames_incomplete)
         self.command(Start(n_frames=n_frames), expect=Ack)
         self._stop_sent = False
         # a finite run is not resumed after a reconnect: it would repeat frames

@@ -105,10 +105,8 @@ class SweepGate:
         self._discard_mark = 0
 
     def begin(self, lines_per_frame: int, n_frames: int = 0) -> None:
-        """Open the gate: the next ping starts a fresh sweep."""
-        if self._line:  # a sweep STOP cut short keeps its index; the next one is new
-            self._frame += 1
-            self._line = 0
+        """Open the gate: the next ping starts sweep 0 (as a board's START does)."""
+        self._frame = self._line = 0
         self.lines_per_frame = lines_per_frame
         self.sweeps_left = n_frames
         self._discard_mark = self.stats.bytes_discarded

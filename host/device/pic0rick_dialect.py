@@ -121,6 +121,11 @@ class ShellDecoder:
         self._frame = 0
         self._seq = 0
 
+    def restart(self) -> None:
+        """A new START: sweeps count from 0 again, as protocol v1 says."""
+        with self.changed:
+            self._frame = 0
+
     def requested(self, now_s: float) -> None:
         """A ``start acq`` + ``read`` pair went out."""
         with self.changed:
@@ -317,6 +322,7 @@ class Pic0rickDialect:
                 raise ConfigError("config", None, "a configuration",
                                   "configure() the pic0rick before start()")
             self._stop()
+            self._decoder().restart()
             self._stop_loop.clear()
             self._loop = threading.Thread(target=self._run, args=(channel, message.n_frames),
                                           name="sonobridge-pic0rick", daemon=True)

@@ -52,7 +52,8 @@ def test_stop_then_start_begins_a_new_sweep() -> None:
     assert gate.feed(_ping(1)) == []
     gate.begin(lines_per_frame=4)
     (line,) = gate.feed(_ping(2))
-    assert (line.frame_index, line.line_index) == (1, 0)  # the cut sweep keeps index 0
+    # sweeps count from 0 again after every START, as protocol v1 says
+    assert (line.frame_index, line.line_index) == (0, 0) and line.samples[0] == 2
 
 
 def test_a_finite_run_closes_the_gate_by_itself() -> None:
