@@ -83,6 +83,10 @@ class Dialect(Protocol):
     board: ClassVar[str]
     #: added to every refused setting: what this board can set at all ("" = its limits say)
     settings_note: ClassVar[str]
+    #: the samples are the board's own envelope (a magnitude, no zero level), not RF
+    envelope_samples: ClassVar[bool]
+    #: the lines carry the board's own timestamps (``EchoLine.timestamp_us``)
+    device_clock: ClassVar[bool]
 
     def new_decoder(self, on_reject: Callable[[Rejected], None]) -> StreamDecoder:
         """The decoder for this connection (the dialect may keep it, to follow the board)."""
@@ -139,6 +143,8 @@ class ProtocolV1:
     name = "sonobridge-v1"
     board: ClassVar[str] = "sonobridge board"
     settings_note: ClassVar[str] = ""
+    envelope_samples: ClassVar[bool] = False
+    device_clock: ClassVar[bool] = True
 
     def new_decoder(self, on_reject: Callable[[Rejected], None]) -> StreamDecoder:
         """The streaming v1 decoder."""

@@ -198,6 +198,9 @@ class OpenEchoDialect:
     """An Open Echo: frames detected (or forced to v1/v2), host-side START/STOP, no commands."""
 
     board: ClassVar[str] = "Open Echo"
+    #: the TUSS4470's logarithmic amplifier hands the ADC the echo's envelope
+    envelope_samples: ClassVar[bool] = True
+    device_clock: ClassVar[bool] = False
     settings_note: ClassVar[str] = (
         f"{NO_COMMANDS[0].upper()}{NO_COMMANDS[1:]}: only lines_per_frame (the pings the host "
         "groups into one sweep) can change")

@@ -266,6 +266,8 @@ class Pic0rickDialect:
     """The stock pic0rick shell (or its older generation): see the module docstring."""
 
     board: ClassVar[str] = "pic0rick"
+    envelope_samples: ClassVar[bool] = False  # the AD8331's output: RF around mid-scale
+    device_clock: ClassVar[bool] = False  # the shell prints no time
     settings_note: ClassVar[str] = (
         "The pic0rick's stock shell sets one gain for the whole line (a TGC curve of one "
         "point), the pulse (from pulse_freq_hz) and the pace of its firings (prf_hz); it "

@@ -22,10 +22,6 @@ from sonobridge.device import Device
 from sonobridge.device.dialect import ProtocolV1
 from sonobridge.protocol import Capability, MsgType
 
-#: dialects whose samples are an envelope (a magnitude, no zero level), not RF. The dialects
-#: do not declare it yet, so it is named here, the one place the suite needs it.
-ENVELOPE_DIALECTS = ("open-echo", "open-echo-v1", "open-echo-v2")
-
 
 @dataclass(frozen=True)
 class BoardFacts:
@@ -55,8 +51,9 @@ class BoardFacts:
         name = dev.dialect.name
         return cls(dialect=name, v1_frames=name == ProtocolV1.name,
                    status=dev.supports(MsgType.GET_STATUS), ping=dev.supports(MsgType.PING),
-                   reset=capable and dev.supports(MsgType.RESET), clock=name == ProtocolV1.name,
-                   envelope=name in ENVELOPE_DIALECTS, simulated=simulated)
+                   reset=capable and dev.supports(MsgType.RESET),
+                   clock=dev.dialect.device_clock, envelope=dev.dialect.envelope_samples,
+                   simulated=simulated)
 
     def as_dict(self) -> dict[str, object]:
         """For the report."""
