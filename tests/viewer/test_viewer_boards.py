@@ -216,6 +216,10 @@ def test_the_preset_rule():
     assert preset_for(echo, "sonobridge-v1") is ECHOGRAM
     assert preset_for(pic0rick_shell.device_info(), "pic0rick-shell") is SINGLE_ELEMENT
     assert preset_for(load_profile("sim").info, "sonobridge-v1") is SCANNER
+    # --sound-speed: another medium, the same layout
+    sea = preset_for(echo, "open-echo", sound_speed_m_s=1520.0)
+    assert sea.sound_speed_m_s == 1520.0 and sea.echogram and sea.name == ECHOGRAM.name
+    assert preset_for(echo, "open-echo", open_echo.SOUND_SPEED_M_S) is ECHOGRAM
 
 
 def test_an_echogram_keeps_a_thin_echo_and_the_boards_own_scale():
