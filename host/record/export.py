@@ -14,6 +14,7 @@ missing lines) unless ``keep_damaged``; either way the result names them.
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
 from collections.abc import Iterator
@@ -172,18 +173,19 @@ def iter_frame_images(rec: Recording, *, size: tuple[int, int] = (512, 512),
 
 def _envelope_picture(codes: np.ndarray, missing: np.ndarray, fmt: str, bits: int | None
                       ) -> np.ndarray:
-    """A board's own envelope samples ``(n_lines, n_samples)`` as grey levels, depth down:
-    the format's codes from the lowest (0 for a signed format: an envelope is never negative)
-    to the highest mapped linearly onto 0..255 (a log amplifier's output is already in dB, so
-    no second compression; u8 codes stay as they are), missing lines black."""
+    """A board's own envelope samples ``(n_lines, n_samples)`` as grey levels, depth down,
+    as the viewer's echogram draws them (``dsp.envelope_to_grey``: no second compression, u8
+    codes unchanged; a signed format's negative codes, impossible in an envelope, as 0),
+    missing lines black."""
     from sonobridge.dsp import full_scale
+    from sonobridge.dsp.echogram import envelope_to_grey
 
     mid, scale = full_scale(fmt, bits)
-    low = mid - scale if mid else 0.0
-    high = mid + scale - 1.0
-    grey = (codes.astype(np.float32) - np.float32(low)) * np.float32(255.0 / (high - low))
-    grey[missing] = 0.0
-    return np.ascontiguousarray(np.clip(grey, 0.0, 255.0).round().astype(np.uint8).T)
+    # the codes an envelope spans: all of an unsigned format, the positive half of a signed one
+    span_bits = round(math.log2(2 * scale if mid else scale))
+    grey = envelope_to_grey(np.clip(np.nan_to_num(codes), 0, None), span_bits)
+    grey[missing] = 0
+    return np.ascontiguousarray(grey.T)
 
 
 @dataclass
