@@ -215,7 +215,7 @@ class CaptureReader:
                         if rec is not None:
                             yield rec
                         continue
-                    resume = self._resync(buf, offset, size, end)
+                    resume = self._resync(buf, offset, size)
                     truncated = resume >= size and problem[1]
                     self._damaged(offset, problem[0] if truncated or not problem[1] else
                                   "corrupted record header: its length runs past the end of "
@@ -278,11 +278,11 @@ class CaptureReader:
         with memoryview(buf) as mv:
             return zlib.crc32(mv[offset : end - RECORD_TRAILER.size]) == stored
 
-    def _resync(self, buf: mmap.mmap, start: int, size: int, hint: int) -> int:
+    def _resync(self, buf: mmap.mmap, start: int, size: int) -> int:
         """Where the next intact record after the damaged one at ``start`` begins (or
-        ``size``): first where the damaged record's own length says, then byte by byte."""
-        if start < hint < size and self._valid_at(buf, hint, size, chained=False):
-            return hint
+        ``size``), found byte by byte. The damaged record's own length is never trusted: a
+        flipped length can point exactly at a later record's start, and every record in
+        between would be lost."""
         pos = start + 1
         while True:
             m = _KIND_AND_RESERVED.search(buf, pos + 12)

@@ -427,7 +427,11 @@ def test_frames_round_trip_through_the_decoder(frames, data):
     for line in out:
         assert frame_windows(stream, line, SMALL_N)
     assert dec.stats.decoder_errors == 0
-    assert dec.stats.text_lines == len(text)
+    # every real text line is counted; a frame the decoder could not take is discarded, and
+    # a printable run between two of its 0x0A bytes looks exactly like a text line
+    assert dec.stats.text_lines >= len(text)
+    if len(out) == len(frames):
+        assert dec.stats.text_lines == len(text)
 
 
 @settings(max_examples=150, deadline=None)
