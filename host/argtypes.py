@@ -83,6 +83,18 @@ def positive_int(text: str) -> int:
 frame_count = int_range(1, MAX_FRAMES, "a number of frames")
 
 
+def frame_range(text: str) -> slice:
+    """``A:B`` (either side may be empty) as a slice of frames, A >= 0, B > A."""
+    start_text, sep, stop_text = text.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"must be A:B (e.g. 0:50, :50 or 10:), got {text!r}")
+    start = _integer(start_text, "a frame number") if start_text.strip() else 0
+    stop = _integer(stop_text, "a frame number") if stop_text.strip() else None
+    if start < 0 or (stop is not None and stop <= start):
+        raise argparse.ArgumentTypeError(f"must be A:B with 0 <= A < B, got {text!r}")
+    return slice(start, stop)
+
+
 def seed(text: str) -> int:
     """A random seed >= 0."""
     value = _integer(text, "a whole number")

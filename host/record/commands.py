@@ -321,6 +321,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
 # -- export --------------------------------------------------------------------------------------
 
 
+def _lazy(module: str, name: str) -> Any:
+    """``record.<module>.<name>``, imported when the command runs (its library may be an extra
+    that is not installed: the command says so then, not every other command)."""
+
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return int(getattr(importlib.import_module(f"sonobridge.record.{module}"), name)(args))
+
+    return run
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """PNG per frame or NPZ of samples and metadata."""
     if _h5py_missing():
@@ -341,6 +353,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     except UnknownFormatError as exc:  # like convert: the file's content is the problem
         _err(str(exc))
         return 1
+    if args.uff or args.dicom:  # their own modules, with their own libraries
+        return _lazy("uff" if args.uff else "dicom",
+                     "cmd_export_uff" if args.uff else "cmd_export_dicom")(args)
     try:
         if args.png:
             width, height = args.size
@@ -453,6 +468,10 @@ def add_parsers(subparsers: Any) -> None:
                       help="one B-mode PNG per frame into DIR")
     what.add_argument("--npz", metavar="FILE", type=argtypes.output_file,
                       help="samples and metadata arrays")
+    what.add_argument("--uff", metavar="FILE", type=argtypes.output_file,
+                      help="USTB UFF channel data (HDF5) for beamforming tools")
+    what.add_argument("--dicom", metavar="FILE", type=argtypes.output_file,
+                      help="one DICOM Ultrasound Multi-frame Image (the cine loop, calibrated)")
     p.add_argument("--force", action="store_true", help="overwrite existing output")
     p.add_argument("--keep-damaged", action="store_true",
                    help="export rows whose samples fail their CRC-32 too (a warning still "
@@ -463,7 +482,39 @@ def add_parsers(subparsers: Any) -> None:
                    help="B-mode dynamic range in dB (default 50)")
     p.add_argument("--center-freq-mhz", type=argtypes.positive_float,
                    help="demodulation frequency (default: the recorded pulse frequency)")
+    p.add_argument("--frames", metavar="A:B", type=argtypes.frame_range,
+                   help="--dicom: only frames A to B-1 (Python slice; default all)")
+    p.add_argument("--patient-name", default="",
+                   help="--dicom: Patient's Name (default empty: anonymous, never invented)")
+    p.add_argument("--patient-id", default="",
+                   help="--dicom: Patient ID (default empty: anonymous, never invented)")
     p.set_defaults(func=cmd_export)
+
+    p = subparsers.add_parser(
+        "import", help="turn another tool's file (pic0lib, pic0rick, un0rick) into a recording",
+        description="Read a board's own data file (the format is detected from its content) "
+        "and write a normal sonobridge HDF5 recording (docs/formats.md).")
+    p.add_argument("file", help="pic0lib HDF5, pic0rick .npz or un0rick .npz")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.h5",
+                   type=argtypes.output_file, help="the sonobridge recording to write")
+    p.add_argument("--format", metavar="NAME", default=None,
+                   help="force the input format instead of detecting it")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="let a file holding pickled objects be read, through a restricted "
+                   "unpickler (numpy arrays and plain containers only)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.set_defaults(func=_lazy("importers", "cmd_import"))
+
+    p = subparsers.add_parser(
+        "store", help="send a DICOM file to a PACS (C-ECHO, then C-STORE)",
+        description="Send a DICOM file to a picture archive with DICOM networking: C-ECHO "
+        "first, then C-STORE, and report the status (docs/formats.md).")
+    p.add_argument("file", help="a DICOM file, e.g. from `sonobridge export run.h5 --dicom`")
+    p.add_argument("--pacs", required=True, metavar="AET@HOST:PORT",
+                   help="the archive's application entity title, host and port")
+    p.add_argument("--aet", default="SONOBRIDGE", metavar="AET",
+                   help="this side's application entity title (default SONOBRIDGE)")
+    p.set_defaults(func=_lazy("pacs", "cmd_store"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
