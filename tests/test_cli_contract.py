@@ -167,6 +167,11 @@ MISTAKES: list[Row] = [
     Row("export {raw} --npz {out}", 2, ("raw capture", "sonobridge convert"), absent="out"),
     Row("export {tmp}/nope.h5 --npz {out}", 2, ("nope.h5", "does not exist"), absent="out"),
     Row("export {junk} --npz {out}", 1, ("junk.bin", "not a recording"), absent="out"),
+    Row("export {h5} --dicom {out} --frames 5:2", 2, ("--frames", "0 <= A < B")),
+    Row("export {h5} --dicom {out} --frames 7", 2, ("--frames", "A:B")),
+    Row("export {h5} --uff {out} --dicom {out}", 2, ("--dicom", "not allowed with")),
+    Row("import {h5}", 2, ("--output",)),
+    Row("store {h5}", 2, ("--pacs",)),
 ]
 
 COMMANDS = ("decode", "sim", "ports", "info", "stream", "view", "demo", "hil", "record",
