@@ -48,6 +48,9 @@ class FrameImage:
     frame_index: int
     lines_present: int
     image: np.ndarray
+    #: the scan converter's ``(x_min, x_max, z_min, z_max)`` in metres (pixel size = extent /
+    #: image shape); None when the picture is not scan-converted (one column per line)
+    extent_m: tuple[float, float, float, float] | None = None
 
 
 _SEGMENT_ATTRS = ("lines_per_frame", "zero_level", "sample_format", "adc_bits",
@@ -97,10 +100,13 @@ def _fill_positions(pos: np.ndarray, config: dict[str, Any] | None) -> np.ndarra
 
 def iter_frame_images(rec: Recording, *, size: tuple[int, int] = (512, 512),
                       dynamic_range_db: float = 50.0, center_freq_hz: float | None = None,
-                      skip: dict[str, list[BadRow]] | None = None) -> Iterator[FrameImage]:
+                      skip: dict[str, list[BadRow]] | None = None,
+                      one_grid: bool = False) -> Iterator[FrameImage]:
     """B-mode pictures of every frame (scan-converted when the sweep allows it; samples too
     slow to hold the carrier are the board's own envelope, drawn as sent); rows in ``skip``
-    (per segment name, e.g. :func:`damaged_rows`) are drawn as missing lines."""
+    (per segment name, e.g. :func:`damaged_rows`) are drawn as missing lines. ``one_grid``:
+    every frame of a segment on its first frame's pixel grid (one calibration for them all,
+    though a servo's actual angles move the field of view a little from sweep to sweep)."""
     from sonobridge.dsp import Chain, ChainConfig, ScanConverter
 
     info = rec.device_info
@@ -141,6 +147,7 @@ def iter_frame_images(rec: Recording, *, size: tuple[int, int] = (512, 512),
                               "(give --center-freq-mhz)") from exc
         kind = int(a["sweep_kind"])
         converters: dict[bytes, Any] = {}
+        grid: tuple[float, float, float, float] | None = None
         for fi, start, end in seg.frame_runs():
             rf, pos, present = _frame_rf(seg, start, end,
                                          skipped & frozenset(range(start, end)))
@@ -148,6 +155,7 @@ def iter_frame_images(rec: Recording, *, size: tuple[int, int] = (512, 512),
             image = result.image
             positions = _fill_positions(pos, config)
             picture = None
+            extent = None
             if kind != SweepKind.FIXED and positions is not None and rf.shape[0] >= 2:
                 scale = 1e-6  # µrad → rad, µm → m
                 p = positions * scale
@@ -157,7 +165,7 @@ def iter_frame_images(rec: Recording, *, size: tuple[int, int] = (512, 512),
                     try:
                         conv = ScanConverter(
                             p, result.depth_m, "sector" if kind == SweepKind.SECTOR else "linear",
-                            out_shape=size)
+                            out_shape=size, extent_m=grid)
                     except ValueError:
                         conv = None
                     if conv is not None:
@@ -165,9 +173,12 @@ def iter_frame_images(rec: Recording, *, size: tuple[int, int] = (512, 512),
                         converters[key] = conv
                 if conv is not None:
                     picture = conv.convert(image).copy()
+                    extent = conv.extent_m
+                    if one_grid:
+                        grid = extent
             if picture is None:
                 picture = np.ascontiguousarray(image.T)  # depth down, one column per line
-            yield FrameImage(number, seg.name, fi, present, picture)
+            yield FrameImage(number, seg.name, fi, present, picture, extent)
             number += 1
 
 
