@@ -172,10 +172,12 @@ MISTAKES: list[Row] = [
     Row("export {h5} --uff {out} --dicom {out}", 2, ("--dicom", "not allowed with")),
     Row("import {h5}", 2, ("--output",)),
     Row("store {h5}", 2, ("--pacs",)),
+    Row("store {h5} --pacs nope", 2, ("--pacs",)),
+    Row("store {h5} --pacs PACS@127.0.0.1:104", 2, ("sonobridge HDF5 recording", "--dicom")),
 ]
 
 COMMANDS = ("decode", "sim", "ports", "info", "stream", "view", "demo", "hil", "record",
-            "replay", "convert", "export")
+            "replay", "convert", "export", "import", "store")
 
 
 def test_the_table_covers_every_command():
