@@ -12,7 +12,10 @@
   (``READERS``) for replay, export and convert;
 * :class:`~sonobridge.record.replay.ReplayBoard` serves a recording as a board again, on a pty or as
   ``replay://PATH``;
-* :mod:`sonobridge.record.export` writes PNG frames or an NPZ file.
+* :mod:`sonobridge.record.export` writes PNG frames or an NPZ file; :mod:`~sonobridge.record.uff`
+  and :mod:`~sonobridge.record.dicom` write USTB UFF and DICOM, :mod:`~sonobridge.record.pacs`
+  stores to a PACS, and :mod:`~sonobridge.record.importers` turns other tools' files into
+  recordings.
 
 This package imports ``sonobridge.protocol``, ``sonobridge.device``, ``sonobridge.board`` (the
 replay server's engine, transports and run loop), h5py and numpy; never ``sonobridge.sim``.

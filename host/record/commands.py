@@ -461,7 +461,7 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--force", action="store_true", help="overwrite the output")
     p.set_defaults(func=cmd_convert)
 
-    p = subparsers.add_parser("export", help="export a recording as PNG frames or NPZ")
+    p = subparsers.add_parser("export", help="export a recording as PNG frames, NPZ, UFF or DICOM")
     p.add_argument("file", help="HDF5 recording")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--png", metavar="DIR", type=argtypes.output_dir,

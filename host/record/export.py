@@ -82,7 +82,7 @@ def _frame_rf(seg: Segment, start: int, end: int, skip: frozenset[int] = frozens
     return rf, pos, int(np.count_nonzero(first))
 
 
-def _fill_positions(pos: np.ndarray, config: dict[str, Any] | None) -> np.ndarray | None:
+def fill_positions(pos: np.ndarray, config: dict[str, Any] | None) -> np.ndarray | None:
     """Positions of missing lines: nominal from the configuration, else interpolated."""
     n = pos.size
     missing = np.isnan(pos)
@@ -153,7 +153,7 @@ def iter_frame_images(rec: Recording, *, size: tuple[int, int] = (512, 512),
                                          skipped & frozenset(range(start, end)))
             result = chain.process(rf)
             image = result.image
-            positions = _fill_positions(pos, config)
+            positions = fill_positions(pos, config)
             picture = None
             extent = None
             if kind != SweepKind.FIXED and positions is not None and rf.shape[0] >= 2:
