@@ -2,10 +2,13 @@
 
 The cine loop holds the B-mode pictures PNG export draws (:func:`~.export.iter_frame_images`:
 the same chain, scan converter and damaged-row handling), grey 8-bit MONOCHROME2, written with
-plain pydicom (the ``formats`` extra). The Sequence of Ultrasound Regions carries the scan
-converter's pixel size in cm, so a viewer's calipers measure real distances. Left out, and
-said in docs/formats.md: colour Doppler overlays and recordings whose frames are not
-scan-converted (a fixed single-element beam, such as a pic0rick's or an Open Echo's).
+plain pydicom (the ``formats`` extra). When the frames carry ensembles (``ensemble_size`` >= 2)
+the colour flow is drawn over them, as the viewer shows it (``sonobridge.dsp``: regression
+wall filter, Loupas estimate, power threshold, scan-converted onto the B-mode grid), and the
+frames are 8-bit RGB. The Sequence of Ultrasound Regions carries the scan converter's pixel
+size in cm, so a viewer's calipers measure real distances (a second region, same calibration,
+marks the colour flow). Left out, and said in docs/formats.md: recordings whose frames are
+not scan-converted (a fixed single-element beam, such as a pic0rick's or an Open Echo's).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 
 from sonobridge.protocol import SweepKind
 
-from .export import ExportError, damaged_rows, iter_frame_images
+from .export import _INPUT_FORMATS, ExportError, damaged_rows, fill_positions, iter_frame_images
 from .formats import open_for
 from .hdf5_reader import Recording
 from .hdf5_schema import BadRow
@@ -32,8 +35,14 @@ from .hdf5_schema import BadRow
 US_MULTIFRAME_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.3.1"
 #: (0018,1063) Frame Time: what the Frame Increment Pointer points at
 _FRAME_TIME_TAG = 0x00181063
-#: Physical Units code 3 = cm; Region Spatial Format 1 = 2D; Region Data Type 1 = tissue
-_UNITS_CM, _SPATIAL_2D, _DATA_TISSUE = 3, 1, 1
+#: Physical Units code 3 = cm; Region Spatial Format 1 = 2D; Region Data Type 1 = tissue,
+#: 2 = colour flow
+_UNITS_CM, _SPATIAL_2D, _DATA_TISSUE, _DATA_COLOR_FLOW = 3, 1, 1, 2
+#: the viewer's colour-flow defaults: power below this (dB re full scale²) is not coloured,
+#: a first-order regression wall filter, averaging over 9 samples in depth
+FLOW_THRESHOLD_DB = -24.0
+WALL_FILTER_ORDER = 1
+_FLOW_AVERAGE = (1, 9)
 #: pixel extents within this relative spread share one calibration
 _SAME_GEOMETRY = 1e-3
 #: DICOM's Rows and Columns are 16-bit
@@ -70,6 +79,8 @@ class DicomResult:
     sop_instance_uid: str
     damaged: list[BadRow] = field(default_factory=list)
     kept_damaged: bool = False
+    #: the frames are RGB with the colour flow drawn over the B-mode
+    color_flow: bool = False
 
 
 def export_dicom(path: str | os.PathLike, out_path: str | os.PathLike, *,
@@ -97,15 +108,18 @@ def export_dicom(path: str | os.PathLike, out_path: str | os.PathLike, *,
         total = sum(len(seg.frame_runs()) for seg in rec.segments)
         start, stop = _frame_bounds(frames, total, path)
         bad = damaged_rows(rec)
+        skip = None if keep_damaged else bad
+        flow = _Flow(rec, center_freq_hz, skip) if _Flow.wanted(rec) else None
         images: list[_Picture] = []
         for fr in iter_frame_images(rec, size=size, dynamic_range_db=dynamic_range_db,
-                                    center_freq_hz=center_freq_hz,
-                                    skip=None if keep_damaged else bad, one_grid=True):
+                                    center_freq_hz=center_freq_hz, skip=skip, one_grid=True):
             if fr.number >= stop:
                 break
             if fr.number >= start:
-                pixels.write(np.ascontiguousarray(fr.image).tobytes())  # uint8, as PNGs
-                images.append(_Picture(fr.segment, fr.frame_index, fr.extent_m, fr.image.shape))
+                picture = _Picture(fr.segment, fr.frame_index, fr.extent_m, fr.image.shape)
+                image = fr.image if flow is None else flow.paint(picture, fr.image)
+                pixels.write(np.ascontiguousarray(image).tobytes())  # uint8, as PNGs
+                images.append(picture)
         spacing = _pixel_spacing_cm(images, path, rec)
         if pixels.tell() >= _MAX_PIXEL_BYTES:
             raise RequestError(f"{len(images)} frames of {images[0].shape[1]}x"
@@ -113,9 +127,9 @@ def export_dicom(path: str | os.PathLike, out_path: str | os.PathLike, *,
                                "(4 GiB); export fewer with --frames, or a smaller --size")
         frame_time_ms = _frame_time_ms(rec, images)
         ds = _dataset(rec, images, spacing, frame_time_ms, patient_name, patient_id,
-                      center_freq_hz)
+                      center_freq_hz, color=flow is not None)
         pixels.seek(0)
-        ds.add_new(0x7FE00010, "OB", pixels)  # Pixel Data, 8-bit frames back to back
+        ds.add_new(0x7FE00010, "OB", pixels)  # Pixel Data, 8-bit frames (RGB: by pixel)
         uid = generate_uid()
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = uid
         try:
@@ -128,7 +142,138 @@ def export_dicom(path: str | os.PathLike, out_path: str | os.PathLike, *,
     chosen = {(fr.segment, fr.frame_index) for fr in images}
     in_file = [b for rows in bad.values() for b in rows if (b.segment, b.frame_index) in chosen]
     return DicomResult(str(out), len(images), out.stat().st_size, frame_time_ms,
-                       (spacing[0], spacing[1]), uid, in_file, keep_damaged)
+                       (spacing[0], spacing[1]), uid, in_file, keep_damaged, flow is not None)
+
+
+class _Flow:
+    """Colour flow of each exported frame, from its ensembles, drawn over its B-mode picture
+    on the same pixel grid (frames without ensembles stay grey, as RGB)."""
+
+    @staticmethod
+    def wanted(rec: Recording) -> bool:
+        """Whether any segment's sweep fires ensembles that colour flow can be made of."""
+        return any(int(seg.attrs.get("ensemble_size", 1)) >= 2
+                   and int(seg.attrs.get("lines_per_frame", 1)) >= 2
+                   and int(seg.attrs.get("sweep_kind", SweepKind.FIXED)) != SweepKind.FIXED
+                   for seg in rec.segments)
+
+    def __init__(self, rec: Recording, center_freq_hz: float | None,
+                 skip: dict[str, list[BadRow]] | None) -> None:
+        self.rec = rec
+        self.center_freq_hz = center_freq_hz
+        self.skip = skip or {}
+        self._segments = {seg.name: seg for seg in rec.segments}
+        self._runs: dict[str, dict[int, tuple[int, int]]] = {}
+        self._chains: dict[str, Any] = {}
+        self._converter: tuple[bytes, Any] | None = None
+
+    def paint(self, picture: _Picture, grey: np.ndarray) -> np.ndarray:
+        """RGB ``(h, w, 3)``: ``grey`` with the frame's colour flow blended in."""
+        from sonobridge.dsp.flow_overlay import flow_over_bmode
+
+        rgba = self._rgba(picture)
+        if rgba is None:
+            return np.repeat(grey[..., None], 3, axis=-1)
+        return flow_over_bmode(grey, rgba)
+
+    def _f0(self, seg: Any) -> float:
+        """The centre frequency B-mode export uses for this segment."""
+        info = self.rec.device_info
+        recorded = (seg.config or {}).get("pulse_freq_hz") or \
+            (info.transducer_freq_hz if info is not None else 0)
+        return float(self.center_freq_hz or recorded or 5e6)
+
+    def _chain(self, seg: Any) -> Any:
+        from sonobridge.dsp import Chain, ChainConfig
+        from sonobridge.protocol import SampleFormat
+
+        chain = self._chains.get(seg.name)
+        if chain is None:
+            a = seg.attrs
+            fmt = int(a["sample_format"])
+            bits = int(a["adc_bits"]) if fmt in (SampleFormat.I16, SampleFormat.U16_OB) else None
+            fs = float(a["sample_rate_hz"])
+            chain = self._chains[seg.name] = Chain(ChainConfig(
+                sample_rate_hz=fs, center_freq_hz=self._f0(seg),
+                start_delay_s=int(a["start_delay_samples"]) / fs,
+                input_format=_INPUT_FORMATS[fmt],
+                adc_bits=bits if bits is None or bits >= 2 else None))
+        return chain
+
+    def _rgba(self, picture: _Picture) -> np.ndarray | None:
+        """The frame's colour flow as RGBA on the picture's grid, or None when it has none."""
+        from sonobridge.dsp import ScanConverter, color_flow, ensemble_iq, nyquist_velocity_m_s
+        from sonobridge.dsp.flow_colormap import flow_rgba
+
+        seg = self._segments[picture.segment]
+        a = seg.attrs
+        n_lines, ens = int(a["lines_per_frame"]), int(a["ensemble_size"])
+        kind = int(a["sweep_kind"])
+        if picture.extent_m is None or ens < 2 or n_lines < 2 or kind == SweepKind.FIXED:
+            return None
+        runs = self._runs.get(seg.name)
+        if runs is None:
+            runs = self._runs[seg.name] = {fi: (s, e) for fi, s, e in seg.frame_runs()}
+        start, end = runs[picture.frame_index]
+        meta = seg.lines[start:end]
+        rows = seg.rows(start, end)
+        ok = (meta["line_index"] < n_lines) & (meta["ensemble_index"] < ens)
+        skipped = [b.row - start for b in self.skip.get(seg.name, ()) if start <= b.row < end]
+        ok[skipped] = False
+        line = meta["line_index"][ok].astype(np.int64)
+        firing = meta["ensemble_index"][ok].astype(np.int64)
+        ensembles = np.full((n_lines, ens, seg.n_samples), int(a["zero_level"]),
+                            dtype=seg.samples.dtype)
+        ensembles[line, firing] = rows[ok]
+        have = np.zeros((n_lines, ens), bool)
+        have[line, firing] = True
+        # the beam positions as B-mode export takes them: each line's first firing
+        pos = np.full(n_lines, np.nan)
+        first = ok & (meta["ensemble_index"] == 0)
+        pos[meta["line_index"][first].astype(np.int64)] = meta["beam_position"][first]
+        positions = fill_positions(pos, seg.config)
+        if positions is None or not have.all(axis=1).any():
+            return None
+        prf = self._prf_hz(seg, meta)
+        if prf is None:
+            return None
+        iq, res = ensemble_iq(self._chain(seg), ensembles)
+        est = color_flow(iq, prf, demod_freq_hz=res.demod_freq_hz,
+                         sample_rate_out_hz=res.sample_rate_out_hz,
+                         wall_filter_order=min(WALL_FILTER_ORDER, ens - 1),
+                         average=_FLOW_AVERAGE)
+        velocity = est.velocity_m_s.astype(np.float32)
+        power = est.power_db().astype(np.float32)
+        incomplete = ~have.all(axis=1)  # a line that lost a firing has no flow estimate
+        velocity[incomplete] = np.nan
+        power[incomplete] = -np.inf
+        p = positions * 1e-6  # µrad → rad, µm → m
+        key = p.tobytes() + np.asarray(picture.extent_m).tobytes() + res.depth_m.tobytes()
+        if self._converter is None or self._converter[0] != key:
+            try:
+                conv = ScanConverter(p, res.depth_m,
+                                     "sector" if kind == SweepKind.SECTOR else "linear",
+                                     out_shape=picture.shape, extent_m=picture.extent_m)
+            except ValueError:
+                return None
+            self._converter = (key, conv)
+        conv = self._converter[1]
+        # convert() reuses one output buffer per dtype: copy the first result
+        v = conv.convert(velocity).copy()
+        pw = conv.convert(power).copy()
+        pw[~conv.fov_mask] = -np.inf  # outside the sector: never coloured
+        return flow_rgba(v, nyquist_velocity_m_s(prf, self._f0(seg)), power=pw,
+                         power_threshold=FLOW_THRESHOLD_DB)
+
+    @staticmethod
+    def _prf_hz(seg: Any, meta: np.ndarray) -> float | None:
+        """The configured PRF, else from the firings' timestamps."""
+        prf = (seg.config or {}).get("prf_hz")
+        if prf:
+            return float(prf)
+        dt = np.diff(np.sort(meta["timestamp_us"].astype(np.float64)))
+        dt = dt[dt > 0]
+        return 1e6 / float(np.median(dt)) if dt.size else None
 
 
 def _check_patient(value: str, vr: str, option: str) -> None:
@@ -219,7 +364,7 @@ def _recorded_at(rec: Recording) -> datetime.datetime:
 
 def _dataset(rec: Recording, images: list[_Picture], spacing: tuple[float, float, float, float],
              frame_time_ms: float, patient_name: str, patient_id: str,
-             center_freq_hz: float | None) -> Any:
+             center_freq_hz: float | None, color: bool = False) -> Any:
     """The DICOM data set (everything but Pixel Data and the SOP Instance UID)."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.sequence import Sequence
@@ -278,9 +423,14 @@ def _dataset(rec: Recording, images: list[_Picture], spacing: tuple[float, float
     ds.ImageType = ["ORIGINAL", "PRIMARY"]
     ds.BurnedInAnnotation = "NO"
     ds.LossyImageCompression = "00"
-    # Image Pixel, US Image: 8-bit grey
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
+    # Image Pixel, US Image: 8-bit grey, or 8-bit RGB by pixel with colour flow
+    if color:
+        ds.SamplesPerPixel = 3
+        ds.PhotometricInterpretation = "RGB"
+        ds.PlanarConfiguration = 0
+    else:
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
     ds.Rows, ds.Columns = height, width
     ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
     ds.PixelRepresentation = 0
@@ -291,8 +441,13 @@ def _dataset(rec: Recording, images: list[_Picture], spacing: tuple[float, float
     if frame_time_ms > 0:
         ds.RecommendedDisplayFrameRate = max(1, round(1000.0 / frame_time_ms))
         ds.CineRate = ds.RecommendedDisplayFrameRate
-    ds.SequenceOfUltrasoundRegions = Sequence([_region(rec, images[0], spacing,
-                                                       center_freq_hz)])
+    regions = [_region(rec, images[0], spacing, center_freq_hz)]
+    if color:
+        # the colour flow covers the same picture, calibrated alike
+        flow = _region(rec, images[0], spacing, center_freq_hz)
+        flow.RegionDataType = _DATA_COLOR_FLOW
+        regions.append(flow)
+    ds.SequenceOfUltrasoundRegions = Sequence(regions)
     return ds
 
 
@@ -357,7 +512,8 @@ def cmd_export_dicom(args: argparse.Namespace) -> int:
     except OSError as exc:  # the disk is full or the folder went away: nothing half-made kept
         _err(f"cannot write the export: {exc}")
         return 1
-    print(f"wrote {res.path} ({res.frames} frames of {width}x{height}, "
+    print(f"wrote {res.path} ({res.frames} {'RGB colour-flow ' if res.color_flow else ''}"
+          f"frames of {width}x{height}, "
           f"{res.pixel_spacing_cm[1] * 10:.3g} x {res.pixel_spacing_cm[0] * 10:.3g} mm per "
           f"pixel, frame time {res.frame_time_ms:.4g} ms, {res.bytes / 1e6:.1f} MB)")
     if not res.damaged:

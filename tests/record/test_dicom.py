@@ -4,6 +4,7 @@ converter, and validated by dicom3tools' ``dciodvfy``."""
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,12 +17,22 @@ from pydicom.uid import UID
 
 from sonobridge.cli import main
 from sonobridge.dsp import ScanConverter
+from sonobridge.dsp.flow_overlay import flow_over_bmode
 from sonobridge.protocol import SampleFormat
 from sonobridge.record import open_recording
 from sonobridge.record.export import iter_frame_images
 from sonobridge.record.hdf5_schema import row_offset
+from sonobridge.sim import load_phantom
 
-from .record_fixtures import SAMPLES, flip_byte, sim_url, synthetic_lines, write_recording
+from .record_fixtures import (
+    SAMPLES,
+    flip_byte,
+    record_session,
+    sim_drained,
+    sim_url,
+    synthetic_lines,
+    write_recording,
+)
 
 N_FRAMES = 8
 LINES = 16
@@ -218,3 +229,122 @@ def test_a_servos_jitter_keeps_one_grid_for_every_frame(tmp_path):
     x_min, x_max, _, _ = first.extent_m
     (region,) = ds.SequenceOfUltrasoundRegions
     assert region.PhysicalDeltaX == pytest.approx((x_max - x_min) * 100 / 512, rel=1e-9)
+
+
+# --- colour flow: a run of the vessel phantom whose lines fire ensembles ---------------------
+
+FLOW_FRAMES = 3
+FLOW_LINES = 16
+FLOW_CONFIG = {"depth_m": 0.045, "lines_per_frame": FLOW_LINES, "sector_deg": 16.0,
+               "ensemble_size": 8, "prf_hz": 3000}
+
+
+@pytest.fixture(scope="module")
+def flow_run(tmp_path_factory) -> tuple[Path, Path]:
+    """A short sector run of the simulated board over the vessel phantom (an artery toward
+    the transducer, a vein away), 8 firings per line, exported with the defaults."""
+    tmp = tmp_path_factory.mktemp("dicom-flow")
+    h5, out = tmp / "flow.h5", tmp / "flow.dcm"
+    url = f"sim://?phantom=vessel&seed=2&name=dicom-flow-{next(_flow_names)}"
+    record_session(url, h5, None, done=lambda dev: sim_drained(url, dev),
+                   n_frames=FLOW_FRAMES, config=FLOW_CONFIG)
+    assert main(["export", str(h5), "--dicom", str(out)]) == 0
+    return h5, out
+
+
+_flow_names = itertools.count()
+
+
+def _pixel_positions_m(ds) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's (x, z) in metres, from the tissue region's calibration."""
+    region = ds.SequenceOfUltrasoundRegions[0]
+    cols = np.arange(int(ds.Columns)) - region.ReferencePixelX0
+    rows = np.arange(int(ds.Rows)) - region.ReferencePixelY0
+    x = (region.ReferencePixelPhysicalValueX + cols * region.PhysicalDeltaX) / 100.0
+    z = (region.ReferencePixelPhysicalValueY + rows * region.PhysicalDeltaY) / 100.0
+    return np.meshgrid(x, z)
+
+
+def _near(vessel, x: np.ndarray, z: np.ndarray, margin_m: float) -> np.ndarray:
+    """Pixels within ``margin_m`` of the vessel's lumen."""
+    u, s = vessel.local_coords(x, z)
+    return (np.abs(u) <= vessel.length_m / 2 + margin_m) & \
+        (np.abs(s) <= vessel.radius_m + margin_m)
+
+
+def test_ensembles_give_rgb_frames_grey_where_there_is_no_flow(flow_run):
+    h5, out = flow_run
+    ds = pydicom.dcmread(out)
+    assert ds.PhotometricInterpretation == "RGB"
+    assert ds.SamplesPerPixel == 3 and ds.PlanarConfiguration == 0
+    assert ds.BitsAllocated == 8 and int(ds.NumberOfFrames) == FLOW_FRAMES
+    pixels = ds.pixel_array
+    assert pixels.shape == (FLOW_FRAMES, 512, 512, 3)
+    with open_recording(h5) as rec:
+        assert int(rec.segments[0].attrs["ensemble_size"]) == 8
+        grey = np.stack([fr.image for fr in iter_frame_images(rec)])
+    # away from the vessels the picture is the PNG export's B-mode, as grey RGB
+    x, z = _pixel_positions_m(ds)
+    artery, vein = load_phantom("vessel").vessels
+    far = ~_near(artery, x, z, 0.004) & ~_near(vein, x, z, 0.004)
+    np.testing.assert_array_equal(pixels[:, far], np.repeat(grey[:, far, None], 3, axis=-1))
+
+
+def test_the_flow_is_coloured_in_the_vessels_red_toward_blue_away(flow_run):
+    _, out = flow_run
+    ds = pydicom.dcmread(out)
+    rgb = ds.pixel_array.astype(int)
+    red = rgb[..., 0] - rgb[..., 2] > 30
+    blue = rgb[..., 2] - rgb[..., 0] > 30
+    x, z = _pixel_positions_m(ds)
+    artery, vein = load_phantom("vessel").vessels
+    in_artery, in_vein = _near(artery, x, z, 0), _near(vein, x, z, 0)
+    near_flow = _near(artery, x, z, 0.003) | _near(vein, x, z, 0.003)
+    for f in range(FLOW_FRAMES):
+        # the artery flows toward the transducer (red), the vein away (blue) ...
+        assert (red[f] & in_artery).sum() > 0.3 * in_artery.sum()
+        assert (red[f] & in_artery).sum() > 10 * (blue[f] & in_artery).sum()
+        assert (blue[f] & in_vein).sum() > 0.5 * in_vein.sum()
+        assert (blue[f] & in_vein).sum() > 10 * (red[f] & in_vein).sum()
+        # ... and the colour stays with them: (almost) none beyond 3 mm of a lumen
+        coloured = red[f] | blue[f]
+        assert (coloured & ~near_flow).sum() < 0.005 * coloured.sum()
+
+
+def test_a_colour_flow_region_shares_the_tissue_calibration_and_dciodvfy_agrees(flow_run):
+    _, out = flow_run
+    ds = pydicom.dcmread(out)
+    tissue, flow = ds.SequenceOfUltrasoundRegions
+    assert tissue.RegionDataType == 1 and flow.RegionDataType == 2  # tissue, colour flow
+    for key in ("RegionSpatialFormat", "RegionLocationMinX0", "RegionLocationMinY0",
+                "RegionLocationMaxX1", "RegionLocationMaxY1", "PhysicalUnitsXDirection",
+                "PhysicalUnitsYDirection", "ReferencePixelX0", "ReferencePixelY0",
+                "ReferencePixelPhysicalValueX", "ReferencePixelPhysicalValueY",
+                "PhysicalDeltaX", "PhysicalDeltaY", "PulseRepetitionFrequency"):
+        assert flow[key].value == tissue[key].value, key
+    assert flow.PulseRepetitionFrequency == FLOW_CONFIG["prf_hz"]
+    errors, report = _dciodvfy_errors(out)
+    assert not errors, report
+    assert "USMultiFrameImage" in report
+
+
+def test_a_grey_recording_stays_monochrome_with_one_region(exported):
+    ds = pydicom.dcmread(exported)
+    assert ds.PhotometricInterpretation == "MONOCHROME2" and ds.SamplesPerPixel == 1
+    assert "PlanarConfiguration" not in ds
+    assert [r.RegionDataType for r in ds.SequenceOfUltrasoundRegions] == [1]
+
+
+def test_the_flow_over_bmode_blend():
+    grey = np.array([[0, 100], [200, 255]], np.uint8)
+    flow = np.zeros((2, 2, 4), np.uint8)
+    flow[0, 0] = (255, 0, 0, 255)  # opaque red
+    flow[1, 0] = (0, 0, 255, 0)  # transparent: the grey shows through
+    flow[0, 1] = (0, 0, 200, 128)  # half blue over grey 100
+    rgb = flow_over_bmode(grey, flow)
+    assert rgb.dtype == np.uint8 and rgb.shape == (2, 2, 3)
+    assert tuple(rgb[0, 0]) == (255, 0, 0)
+    assert tuple(rgb[1, 0]) == (200, 200, 200) and tuple(rgb[1, 1]) == (255, 255, 255)
+    assert tuple(rgb[0, 1]) == (50, 50, 150)
+    with pytest.raises(ValueError, match="flow must be uint8"):
+        flow_over_bmode(grey, flow[..., :3])
