@@ -173,6 +173,7 @@ MISTAKES: list[Row] = [
     Row("import {h5}", 2, ("--output",)),
     Row("store {h5}", 2, ("--pacs",)),
     Row("store {h5} --pacs nope", 2, ("--pacs",)),
+    Row("store {h5} --pacs PACS@127.0.0.1:104 --timeout 0", 2, ("--timeout", "> 0")),
     Row("store {h5} --pacs PACS@127.0.0.1:104", 2, ("sonobridge HDF5 recording", "--dicom")),
 ]
 

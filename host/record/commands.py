@@ -514,6 +514,8 @@ def add_parsers(subparsers: Any) -> None:
                    help="the archive's application entity title, host and port")
     p.add_argument("--aet", default="SONOBRIDGE", metavar="AET",
                    help="this side's application entity title (default SONOBRIDGE)")
+    p.add_argument("--timeout", type=argtypes.positive_seconds, default=None, metavar="S",
+                   help="seconds to wait for the archive at each step (default 10)")
     p.set_defaults(func=_lazy("pacs", "cmd_store"))
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from sonobridge.protocol import SweepKind
 
-from .export import _INPUT_FORMATS, ExportError, damaged_rows, fill_positions, iter_frame_images
+from .export import DSP_INPUT_FORMATS, ExportError, damaged_rows, fill_positions, iter_frame_images
 from .formats import open_for
 from .hdf5_reader import Recording
 from .hdf5_schema import BadRow
@@ -196,7 +196,7 @@ class _Flow:
             chain = self._chains[seg.name] = Chain(ChainConfig(
                 sample_rate_hz=fs, center_freq_hz=self._f0(seg),
                 start_delay_s=int(a["start_delay_samples"]) / fs,
-                input_format=_INPUT_FORMATS[fmt],
+                input_format=DSP_INPUT_FORMATS[fmt],
                 adc_bits=bits if bits is None or bits >= 2 else None))
         return chain
 

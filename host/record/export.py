@@ -31,7 +31,8 @@ from .hdf5_reader import Recording, Segment
 from .hdf5_schema import FRAME_DTYPE, LINE_DTYPE, BadRow
 from .png import write_png
 
-_INPUT_FORMATS = {SampleFormat.U8: "u8", SampleFormat.I16: "i16", SampleFormat.U16_OB: "u16",
+#: a wire sample format → the DSP chain's ``input_format`` name (PNG, DICOM and UFF share it)
+DSP_INPUT_FORMATS = {SampleFormat.U8: "u8", SampleFormat.I16: "i16", SampleFormat.U16_OB: "u16",
                   SampleFormat.PACKED12: "u12"}
 
 
@@ -132,7 +133,7 @@ def iter_frame_images(rec: Recording, *, size: tuple[int, int] = (512, 512),
             for fi, start, end in seg.frame_runs():
                 rf, pos, present = _frame_rf(seg, start, end,
                                              skipped & frozenset(range(start, end)))
-                picture = _envelope_picture(rf, np.isnan(pos), _INPUT_FORMATS[fmt], bits)
+                picture = _envelope_picture(rf, np.isnan(pos), DSP_INPUT_FORMATS[fmt], bits)
                 yield FrameImage(number, seg.name, fi, present, picture)
                 number += 1
             continue
@@ -140,7 +141,7 @@ def iter_frame_images(rec: Recording, *, size: tuple[int, int] = (512, 512),
             chain = Chain(ChainConfig(
                 sample_rate_hz=fs, center_freq_hz=float(f0),
                 start_delay_s=int(a["start_delay_samples"]) / fs,
-                dynamic_range_db=dynamic_range_db, input_format=_INPUT_FORMATS[fmt],
+                dynamic_range_db=dynamic_range_db, input_format=DSP_INPUT_FORMATS[fmt],
                 adc_bits=bits if bits is None or bits >= 2 else None))
         except ValueError as exc:
             raise ExportError(f"segment {seg.name}: cannot make B-mode images: {exc} "

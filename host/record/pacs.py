@@ -342,7 +342,7 @@ def cmd_store(args: argparse.Namespace) -> int:
     except ImportError as exc:
         _err(f"sending to a PACS needs {exc.name}: {_EXTRA_HINT}")
         return 2
-    timeout_s = getattr(args, "timeout", None) or DEFAULT_TIMEOUT_S
+    timeout_s = args.timeout or DEFAULT_TIMEOUT_S
     try:
         result = store(args.file, pacs, calling_aet=calling_aet, timeout_s=timeout_s)
     except DicomFileError as exc:
