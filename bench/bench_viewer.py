@@ -16,6 +16,12 @@ does. Reported:
 
 Targets (issue 4): >= 30 frames/s end to end; >= 60 fps drawing 512 x 512; median latency
 <= 50 ms; RSS growth <= 5% over 10 minutes.
+
+``--profile`` also samples every thread of the viewer process with py-spy (250 Hz, without
+pausing it) over the measured run and prints where the CPU goes per frame drawn, by stage:
+read, decode, assemble, DSP, scan conversion, draw, side panels, status, and Qt's own event
+loop (painting). Library and C time is charged to the innermost sonobridge frame that called
+it. The process's CPU time by its own clock is printed beside it, to check the sampling.
 """
 
 from __future__ import annotations
@@ -23,10 +29,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections import defaultdict
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -86,12 +94,133 @@ def drawing_fps(app, n: int = 300) -> tuple[float, float]:
     return pg_fps, qt_fps
 
 
+#: stage of a sonobridge source file (path below host/), first match wins; in the window,
+#: the status functions are the status bar's
+STAGES: tuple[tuple[str, str], ...] = (
+    ("device/link.py", "read"), ("device/acquisition.py", "read"),
+    ("device/listeners.py", "read"), ("protocol/", "decode"),
+    ("device/", "assemble"), ("dsp/scan_convert.py", "scan conversion"), ("dsp/", "DSP"),
+    ("viewer/pipeline.py", "DSP"), ("viewer/side_panels.py", "side panels"),
+    ("viewer/status_bar.py", "status"), ("viewer/", "draw"),
+)
+STAGE_ORDER = ("read", "decode", "assemble", "DSP", "scan conversion", "draw", "side panels",
+               "status", "Qt event loop (paint)", "other")
+#: one py-spy frame: ``function (path:line)``
+_FRAME = re.compile(r"^(?P<func>.*) \((?P<path>.*):\d+\)$")
+
+
+def frame_stage(frame: str) -> str | None:
+    """The stage of one stack frame (None: not sonobridge's own code)."""
+    m = _FRAME.match(frame.strip())
+    if m is None:
+        return None
+    # py-spy names files relative to sys.path where it can (host/…, numpy/…, bench_viewer.py)
+    path = "/" + m["path"].replace(os.sep, "/")
+    if path.endswith("/bench_viewer.py"):
+        # the benchmark's own loop: what it calls is Qt's event loop, painting the views
+        return "Qt event loop (paint)"
+    if "/host/" not in path or "site-packages" in path:
+        return None
+    tail = path.rsplit("/host/", 1)[1]
+    if tail == "viewer/window.py" and "status" in m["func"]:
+        return "status"
+    return next((stage for prefix, stage in STAGES if tail.startswith(prefix)), "other")
+
+
+#: a sampled line that blocks: py-spy sees a thread waiting in select() as running (its idle
+#: test misses some system calls), so such samples are waiting, not work
+_BLOCKING = re.compile(r"\b(select\.select|time\.sleep|\.wait|\.acquire)\(")
+
+
+def _source_line(frame: str) -> str:
+    """The source line a py-spy frame points at ('' if it cannot be found)."""
+    import linecache
+
+    m = re.match(r"^.* \((?P<path>.*):(?P<line>\d+)\)$", frame.strip())
+    if m is None:
+        return ""
+    for root in ("", *sys.path):
+        text = linecache.getline(os.path.join(root, m["path"]), int(m["line"]))
+        if text:
+            return text
+    return ""
+
+
+def stages_from_samples(raw: str) -> dict[str, int]:
+    """py-spy's raw samples (``outer;…;inner count`` per line) → samples per stage: each stack
+    is charged to its innermost sonobridge frame, so library and C time counts for the stage
+    that called it."""
+    counts: dict[str, int] = defaultdict(int)
+    for line in raw.splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        frames = stack.split(";")
+        if _BLOCKING.search(_source_line(frames[-1])):
+            counts["waiting"] += int(n)
+            continue
+        stage = next((s for f in reversed(frames) if (s := frame_stage(f))), "other")
+        counts[stage] += int(n)
+    return counts
+
+
+class Sampler:
+    """py-spy sampling this process's threads (only while they run: idle waits cost nothing)."""
+
+    RATE_HZ = 250
+
+    def __init__(self, seconds: float) -> None:
+        import shutil
+        import tempfile
+
+        spy = shutil.which("py-spy", path=os.path.dirname(sys.executable)) or \
+            shutil.which("py-spy")
+        if spy is None:
+            raise SystemExit("--profile needs py-spy: pip install py-spy (or the bench extra)")
+        self.out = os.path.join(tempfile.mkdtemp(prefix="bench-viewer-"), "samples.txt")
+        self.proc = subprocess.Popen(
+            [spy, "record", "--pid", str(os.getpid()), "--format", "raw", "--output", self.out,
+             "--rate", str(self.RATE_HZ), "--duration", str(max(1, round(seconds))),
+             "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def result(self) -> dict[str, float]:
+        """Seconds of CPU per stage."""
+        _, err = self.proc.communicate(timeout=60)
+        if self.proc.returncode != 0:
+            raise SystemExit(f"py-spy failed: {err.strip()[-300:]}")
+        with open(self.out) as f:
+            samples = stages_from_samples(f.read())
+        return {stage: n / self.RATE_HZ for stage, n in samples.items()}
+
+
+def print_profile(seconds: dict[str, float], frames: int, wall_s: float, cpu_s: float) -> None:
+    """The per-stage table: ms per frame drawn and % of one core."""
+    waiting = seconds.pop("waiting", 0.0)
+    total = sum(seconds.values())
+    print(f"\nper-stage profile (py-spy, {frames} frames drawn in {wall_s:.1f} s; the process "
+          f"used {100 * cpu_s / wall_s:.0f}% of a core by its own clock)")
+    print("| stage | ms per frame | % of a core | share |")
+    print("|---|---:|---:|---:|")
+    for stage in STAGE_ORDER:
+        s = seconds.get(stage, 0.0)
+        if s:
+            print(f"| {stage} | {1000 * s / max(frames, 1):.2f} | {100 * s / wall_s:.1f} | "
+                  f"{100 * s / total:.0f}% |")
+    print(f"| all sampled work | {1000 * total / max(frames, 1):.2f} | "
+          f"{100 * total / wall_s:.1f} | 100% |")
+    print(f"(left out: {100 * waiting / wall_s:.0f}% of a core's samples were threads blocked "
+          "in select/sleep/wait, which py-spy counted as running)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=30.0, help="end-to-end run length")
     ap.add_argument("--minutes", type=float, default=0.0, help="also soak this long for RSS")
     ap.add_argument("--prf", type=int, default=4000, help="4000 Hz / 128 lines = 31.25 fps")
+    ap.add_argument("--profile", action="store_true",
+                    help="also profile every thread and print the per-stage table")
     ap.add_argument("--link", default="unlimited",
                     help="simulator link profile (usb-hs caps at 35 MB/s, 94%% busy here)")
     args = ap.parse_args(argv)
@@ -127,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         rss0 = rss_mb()
         rss_samples = [(0.0, rss0)]
         t0 = time.monotonic()
+        cpu0 = time.process_time()
+        sampler = Sampler(duration) if args.profile else None
         next_rss = t0 + 10
         while (now := time.monotonic()) - t0 < duration:
             app.processEvents()
@@ -135,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
                 rss_samples.append((now - t0, rss_mb()))
                 next_rss = now + 10
         wall = time.monotonic() - t0
+        cpu = time.process_time() - cpu0
+        profile = sampler.result() if sampler is not None else None
         drawn = win.frames_drawn - f0
         skipped = win.display_skipped() - skipped0
         lat = np.array(win.latencies_ms)
@@ -154,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"latency last byte -> painted: median {np.median(lat):.1f} ms, p95 "
           f"{np.percentile(lat, 95):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms "
           f"({lat.size} frames)")
+    if profile is not None:
+        print_profile(profile, drawn, wall, cpu)
     print(f"RSS: {rss0:.0f} MB at start, {base:.0f} MB after warm-up, {rss1:.0f} MB at the end "
           f"-> {growth:+.1f}%")
     ok = (drawn / wall >= 30 and pg_fps >= 60 and np.median(lat) <= 50
