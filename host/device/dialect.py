@@ -38,8 +38,20 @@ from sonobridge.protocol.limits import device_info_problems
 from .config import AcquisitionConfig
 from .errors import CommandTimeout, HandshakeError, ImpossibleInfo, ProtocolMismatch
 
-__all__ = ["AUTO", "DIALECTS", "HOST_PARTIAL_TIMEOUT_S", "CommandChannel", "Dialect", "ProtocolV1",
-           "StreamDecoder", "dialect_names", "get_dialect", "protocol_mismatch", "unsupported"]
+__all__ = [
+    "AUTO",
+    "DIALECTS",
+    "HOST_PARTIAL_TIMEOUT_S",
+    "TRANSLATED_COMMANDS",
+    "CommandChannel",
+    "Dialect",
+    "ProtocolV1",
+    "StreamDecoder",
+    "dialect_names",
+    "get_dialect",
+    "protocol_mismatch",
+    "unsupported",
+]
 
 #: a partial frame the board left unfinished for this long is given up on, so a board that
 #: died mid-frame (a brown-out) cannot hold back the replies and the DEVICE_INFO that follow.
@@ -118,6 +130,12 @@ class Dialect(Protocol):
 
     def close(self) -> None:
         """Stop what the dialect runs for the connection (a streaming loop)."""
+
+
+#: the commands a board on its own firmware is given at most: the dialect carries them out
+#: (GET_INFO from the facts it built, CONFIGURE checked or translated, START/STOP)
+TRANSLATED_COMMANDS = frozenset({MsgType.GET_INFO, MsgType.CONFIGURE, MsgType.START,
+                                 MsgType.STOP})
 
 
 def unsupported(message: Message, text: str) -> Nak:

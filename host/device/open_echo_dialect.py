@@ -58,7 +58,7 @@ from sonobridge.protocol.boards.open_echo import (
 from sonobridge.protocol.messages import payload_fields
 
 from .config import AcquisitionConfig
-from .dialect import CommandChannel, unsupported
+from .dialect import TRANSLATED_COMMANDS, CommandChannel, unsupported
 from .errors import ConfigError, HandshakeError
 
 #: how long the handshake listens for the first frames: the R4 joins WiFi for about 1 s and
@@ -291,7 +291,7 @@ class OpenEchoDialect:
 
     def supports(self, msg_type: MsgType) -> bool:
         """Only what the host does alone: CONFIGURE (checked), START, STOP, GET_INFO."""
-        return msg_type in (MsgType.CONFIGURE, MsgType.START, MsgType.STOP, MsgType.GET_INFO)
+        return msg_type in TRANSLATED_COMMANDS
 
     def in_flight(self) -> int:
         """Nothing: STOP closes the host's gate at once (the board never stops talking)."""

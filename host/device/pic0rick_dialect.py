@@ -53,7 +53,7 @@ from sonobridge.protocol import (
 from sonobridge.protocol.boards import pic0rick_shell as shell
 
 from .config import AcquisitionConfig
-from .dialect import CommandChannel, unsupported
+from .dialect import TRANSLATED_COMMANDS, CommandChannel, unsupported
 from .errors import ConfigError, DeviceError, Disconnected, HandshakeError
 
 log = logging.getLogger("sonobridge.device")
@@ -348,7 +348,7 @@ class Pic0rickDialect:
 
     def supports(self, msg_type: MsgType) -> bool:
         """CONFIGURE, START, STOP and GET_INFO (answered from the nominal facts)."""
-        return msg_type in (MsgType.CONFIGURE, MsgType.START, MsgType.STOP, MsgType.GET_INFO)
+        return msg_type in TRANSLATED_COMMANDS
 
     def in_flight(self) -> int:
         """Firings sent whose dumps are still due (each ends in a dump or is given up)."""

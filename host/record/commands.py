@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -337,9 +337,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     """PNG per frame or NPZ of samples and metadata."""
     if _h5py_missing():
         return 2
-    from .export import ExportError, export_npz, export_png
+    from .export import export_npz, export_png
     from .formats import CAPTURE, UnknownFormatError, file_format
-    from .hdf5_schema import RecordingError
 
     try:
         if file_format(args.file) is CAPTURE:
@@ -356,19 +355,41 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.uff or args.dicom:  # their own modules, with their own libraries
         return _lazy("uff" if args.uff else "dicom",
                      "cmd_export_uff" if args.uff else "cmd_export_dicom")(args)
+    if args.png:
+        width, height = args.size
+        return run_export(
+            args,
+            lambda: export_png(args.file, args.png, overwrite=args.force, size=(height, width),
+                               dynamic_range_db=args.dynamic_range,
+                               center_freq_hz=args.center_freq_mhz and
+                               args.center_freq_mhz * 1e6,
+                               keep_damaged=args.keep_damaged),
+            lambda res: f"wrote {res.files} PNG frames ({res.bytes / 1e6:.1f} MB) to {res.path}",
+            "drawn as missing lines in PNGs")
+    return run_export(
+        args,
+        lambda: export_npz(args.file, args.npz, overwrite=args.force,
+                           keep_damaged=args.keep_damaged),
+        lambda res: f"wrote {res.path} ({res.frames} frames, {res.bytes / 1e6:.1f} MB)",
+        "drawn as missing lines in PNGs")
+
+
+def run_export(args: argparse.Namespace, write: Callable[[], Any],
+               describe: Callable[[Any], str], left_out_as: str,
+               refused: tuple[type[BaseException], ...] = ()) -> int:
+    """Run one export (PNG, NPZ, UFF, DICOM) with the export commands' one set of rules.
+
+    ``write()`` makes the file and returns a result with ``path``, ``damaged`` and
+    ``kept_damaged``; ``describe(result)`` is the line printed for it. Exit 2 for a request
+    that cannot be met as given (an existing output, ``refused`` errors), 1 for a recording
+    that cannot be exported or damaged rows left out (``left_out_as`` says how they appear).
+    """
+    from .export import ExportError
+    from .hdf5_schema import RecordingError
+
     try:
-        if args.png:
-            width, height = args.size
-            res = export_png(args.file, args.png, overwrite=args.force, size=(height, width),
-                             dynamic_range_db=args.dynamic_range,
-                             center_freq_hz=args.center_freq_mhz and args.center_freq_mhz * 1e6,
-                             keep_damaged=args.keep_damaged)
-            print(f"wrote {res.files} PNG frames ({res.bytes / 1e6:.1f} MB) to {res.path}")
-        else:
-            res = export_npz(args.file, args.npz, overwrite=args.force,
-                             keep_damaged=args.keep_damaged)
-            print(f"wrote {res.path} ({res.frames} frames, {res.bytes / 1e6:.1f} MB)")
-    except FileExistsError as exc:
+        res = write()
+    except (FileExistsError, *refused) as exc:
         _err(str(exc))
         return 2
     except RecordingError as exc:
@@ -380,6 +401,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     except OSError as exc:  # the disk is full or the folder went away: nothing half-made is kept
         _err(f"cannot write the export: {exc}")
         return 1
+    print(describe(res))
     if not res.damaged:
         return 0
     if res.kept_damaged:
@@ -388,8 +410,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             file=sys.stderr)
         return 0
     _err(_damaged_rows_message(
-        args.file, res.damaged, f"left out of {res.path} (drawn as missing lines in PNGs); "
-        "use --keep-damaged to export them anyway"))
+        args.file, res.damaged, f"left out of {res.path} ({left_out_as}); use --keep-damaged "
+        "to export them anyway"))
     return 1
 
 

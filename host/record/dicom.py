@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -484,8 +483,7 @@ def _region(rec: Recording, first: _Picture, spacing: tuple[float, float, float,
 def cmd_export_dicom(args: argparse.Namespace) -> int:
     """``sonobridge export FILE --dicom OUT``: one-line errors, exit 2 for a request that
     cannot be met as given, 1 for a recording that cannot be exported."""
-    from .commands import _damaged_rows_message, _err, _recording_error
-    from .hdf5_schema import RecordingError
+    from .commands import _err, run_export
 
     try:
         import pydicom  # noqa: F401
@@ -493,37 +491,17 @@ def cmd_export_dicom(args: argparse.Namespace) -> int:
         _err("DICOM export needs pydicom: pip install 'sonobridge[formats]'")
         return 2
     width, height = args.size
-    try:
-        res = export_dicom(
+    return run_export(
+        args,
+        lambda: export_dicom(
             args.file, args.dicom, frames=args.frames, patient_name=args.patient_name,
             patient_id=args.patient_id, size=(height, width),
             dynamic_range_db=args.dynamic_range,
             center_freq_hz=args.center_freq_mhz and args.center_freq_mhz * 1e6,
-            overwrite=args.force, keep_damaged=args.keep_damaged)
-    except (FileExistsError, RequestError) as exc:
-        _err(str(exc))
-        return 2
-    except RecordingError as exc:
-        _recording_error(exc)
-        return 1
-    except (ExportError, FileNotFoundError) as exc:
-        _err(str(exc))
-        return 1
-    except OSError as exc:  # the disk is full or the folder went away: nothing half-made kept
-        _err(f"cannot write the export: {exc}")
-        return 1
-    print(f"wrote {res.path} ({res.frames} {'RGB colour-flow ' if res.color_flow else ''}"
-          f"frames of {width}x{height}, "
-          f"{res.pixel_spacing_cm[1] * 10:.3g} x {res.pixel_spacing_cm[0] * 10:.3g} mm per "
-          f"pixel, frame time {res.frame_time_ms:.4g} ms, {res.bytes / 1e6:.1f} MB)")
-    if not res.damaged:
-        return 0
-    if res.kept_damaged:
-        print("warning: " + _damaged_rows_message(
-            args.file, res.damaged, f"kept in {res.path} as stored (--keep-damaged)"),
-            file=sys.stderr)
-        return 0
-    _err(_damaged_rows_message(
-        args.file, res.damaged, f"drawn as missing lines in {res.path}; use --keep-damaged "
-        "to export them anyway"))
-    return 1
+            overwrite=args.force, keep_damaged=args.keep_damaged),
+        lambda res: (f"wrote {res.path} ({res.frames} "
+                     f"{'RGB colour-flow ' if res.color_flow else ''}frames of {width}x{height}, "
+                     f"{res.pixel_spacing_cm[1] * 10:.3g} x {res.pixel_spacing_cm[0] * 10:.3g} "
+                     f"mm per pixel, frame time {res.frame_time_ms:.4g} ms, "
+                     f"{res.bytes / 1e6:.1f} MB)"),
+        "drawn as missing lines", refused=(RequestError,))

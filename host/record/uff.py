@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -220,42 +219,16 @@ def export_uff(path: str | os.PathLike, out_path: str | os.PathLike, *,
 def cmd_export_uff(args: argparse.Namespace) -> int:
     """``sonobridge export FILE --uff OUT``: one-line errors, exit 2 for a request that cannot
     be met as given, 1 for a recording that cannot be exported."""
-    from .commands import _damaged_rows_message, _err, _recording_error
-    from .formats import UnknownFormatError
-    from .hdf5_schema import RecordingError
+    from .commands import _err, run_export
 
     try:
         import pyuff_ustb  # noqa: F401
     except ImportError:
         _err("UFF export needs pyuff-ustb: pip install 'sonobridge[formats]'")
         return 2
-    try:
-        res = export_uff(args.file, args.uff, overwrite=args.force,
-                         keep_damaged=args.keep_damaged)
-    except (FileExistsError, UffRequestError) as exc:
-        _err(str(exc))
-        return 2
-    except RecordingError as exc:  # UnknownFormatError included
-        if isinstance(exc, UnknownFormatError):
-            _err(str(exc))
-        else:
-            _recording_error(exc)
-        return 1
-    except (ExportError, FileNotFoundError) as exc:
-        _err(str(exc))
-        return 1
-    except OSError as exc:  # the disk is full or the folder went away: nothing half-made kept
-        _err(f"cannot write the export: {exc}")
-        return 1
-    print(f"wrote {res.path} ({res.frames} frames, {res.bytes / 1e6:.1f} MB)")
-    if not res.damaged:
-        return 0
-    if res.kept_damaged:
-        print("warning: " + _damaged_rows_message(
-            args.file, res.damaged, f"kept in {res.path} as stored (--keep-damaged)"),
-            file=sys.stderr)
-        return 0
-    _err(_damaged_rows_message(
-        args.file, res.damaged, f"left out of {res.path} (their samples are zeros); use "
-        "--keep-damaged to export them anyway"))
-    return 1
+    return run_export(
+        args,
+        lambda: export_uff(args.file, args.uff, overwrite=args.force,
+                           keep_damaged=args.keep_damaged),
+        lambda res: f"wrote {res.path} ({res.frames} frames, {res.bytes / 1e6:.1f} MB)",
+        "their samples are zeros", refused=(UffRequestError,))

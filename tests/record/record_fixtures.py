@@ -108,6 +108,17 @@ def sim_url(faults: str = "", seed: int = 3) -> str:
     return f"sim://?{query}"
 
 
+def record_sector_run(folder: Path, frames: int, lines: int, samples: int) -> tuple[Path, Path]:
+    """``sonobridge record`` of a short sector run of the simulated board: (HDF5, raw capture)."""
+    from sonobridge.cli import main
+
+    h5, raw = folder / "run.h5", folder / "run.sbcap"
+    assert main(["record", sim_url(), "-o", str(h5), "--raw", str(raw), "--frames",
+                 str(frames), "--lines", str(lines), "--samples", str(samples),
+                 "--prf", "4000"]) == 0
+    return h5, raw
+
+
 def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0,
                what: str = "condition") -> None:
     """Poll ``predicate`` until it holds (a condition with a deadline, not a fixed sleep)."""

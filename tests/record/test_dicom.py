@@ -27,9 +27,9 @@ from sonobridge.sim import load_phantom
 from .record_fixtures import (
     SAMPLES,
     flip_byte,
+    record_sector_run,
     record_session,
     sim_drained,
-    sim_url,
     synthetic_lines,
     write_recording,
 )
@@ -43,12 +43,7 @@ US_MULTIFRAME = "1.2.840.10008.5.1.4.1.1.3.1"
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> tuple[Path, Path]:
     """A short sector run of the simulated board (HDF5 and raw capture)."""
-    tmp = tmp_path_factory.mktemp("dicom")
-    h5, raw = tmp / "run.h5", tmp / "run.sbcap"
-    assert main(["record", sim_url(), "-o", str(h5), "--raw", str(raw), "--frames",
-                 str(N_FRAMES), "--lines", str(LINES), "--samples", str(SAMPLES),
-                 "--prf", "4000"]) == 0
-    return h5, raw
+    return record_sector_run(tmp_path_factory.mktemp("dicom"), N_FRAMES, LINES, SAMPLES)
 
 
 @pytest.fixture(scope="module")

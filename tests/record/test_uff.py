@@ -20,7 +20,7 @@ from sonobridge.record import open_recording
 from sonobridge.record.hdf5_schema import row_offset
 
 from ..device.device_fixtures import twin_on_pty
-from .record_fixtures import flip_byte, sim_url
+from .record_fixtures import flip_byte, record_sector_run
 
 N_FRAMES = 4
 LINES = 16
@@ -30,12 +30,7 @@ SAMPLES = 256
 @pytest.fixture(scope="module")
 def sector(tmp_path_factory) -> tuple[Path, Path]:
     """A short sector run of the simulated board (HDF5 and raw capture)."""
-    tmp = tmp_path_factory.mktemp("uff")
-    h5, raw = tmp / "run.h5", tmp / "run.sbcap"
-    assert main(["record", sim_url(), "-o", str(h5), "--raw", str(raw), "--frames",
-                 str(N_FRAMES), "--lines", str(LINES), "--samples", str(SAMPLES),
-                 "--prf", "4000"]) == 0
-    return h5, raw
+    return record_sector_run(tmp_path_factory.mktemp("uff"), N_FRAMES, LINES, SAMPLES)
 
 
 def expected_data(h5: Path, n_channels: int, fixed: bool) -> np.ndarray:

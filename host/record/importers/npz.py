@@ -140,6 +140,18 @@ class NpzFile:
         except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError, zlib.error) as exc:
             raise fail(f"{self.path}: {key!r} cannot be read ({exc})") from exc
 
+    def time_step_us(self, key: str = "t") -> tuple[float | None, str]:
+        """The step of the 1-D time axis ``key`` in µs, or (None, why it is unusable)."""
+        m = self.members[key]
+        if m.pickled or len(m.shape) != 1 or m.size < 2 or m.dtype.kind not in "fiu":
+            return None, f"{key} is not a 1-D time axis; ignored"
+        t = self.array(key)
+        with np.errstate(all="ignore"):  # a damaged axis is reported, not warned about
+            step_us = float(t[1].astype(np.float64) - t[0].astype(np.float64))
+        if not np.isfinite(step_us) or step_us <= 0:
+            return None, f"{key} does not increase from its first to its second value; ignored"
+        return step_us, ""
+
     def close(self) -> None:
         """Close the zip file."""
         if self._zip is not None:

@@ -112,14 +112,9 @@ def _check_t(npz: NpzFile, out: Imported, meta: dict[str, Any]) -> None:
     if m is None:
         out.nominal["sample_rate_hz"] = "no t array: the un0rick's 64 MS/s is assumed"
         return
-    if m.pickled or len(m.shape) != 1 or m.size < 2 or m.dtype.kind not in "fiu":
-        out.notes.append("t is not a 1-D time axis; ignored")
-        return
-    t = npz.array("t")
-    with np.errstate(all="ignore"):  # a damaged axis is reported below, not warned about
-        step_us = float(t[1].astype(np.float64) - t[0].astype(np.float64))
-    if not np.isfinite(step_us) or step_us <= 0:
-        out.notes.append("t does not increase from its first to its second value; ignored")
+    step_us, why = npz.time_step_us("t")
+    if step_us is None:
+        out.notes.append(why)
         return
     meta["t_step_us"] = step_us
     if abs(1e6 / step_us - SAMPLE_RATE_HZ) >= 1.0:
