@@ -102,4 +102,12 @@ def test_pw_stream_of_a_fixed_beam_over_consecutive_frames():
     artery = load_phantom("vessel").vessels[0]
     truth = artery.velocity_toward_transducer_m_s(0.0, 0.020)      # 0.15 m/s at its centre
     bin_m_s = 2 * pw.nyquist_m_s / pw.velocity_m_s.size
-    assert abs(pw.velocity_m_s[np.argmax(mean)] - truth) <= 1.5 * bin_m_s
+    # The mean Doppler velocity (power-weighted, over the bins within 10 dB of the peak), not
+    # the peak bin: the sample volume holds a band of the parabolic profile, so the spectrum
+    # is flat-topped and its argmax jumps between neighbouring bins with the speckle (it was
+    # 1.6 bins off in 1 run of 25 with a busy core beside it). Over 40 runs the mean sat
+    # 0.28-0.73 bins below the centre velocity: the gate and the beam width see slower flow.
+    v = pw.velocity_m_s
+    band = mean > mean.max() / 10
+    mean_velocity = float((v[band] * mean[band]).sum() / mean[band].sum())
+    assert truth - bin_m_s <= mean_velocity <= truth
