@@ -314,11 +314,14 @@ class SimTarget(ProcessTarget):
                 "command": " ".join(self.argv[1:])}
 
 
-def firmware_host_argv(path: str | None) -> list[str]:
+def firmware_host_argv(path: str | None, buffer_ms: float = 0.0) -> list[str]:
     """The firmware host build's command line; TargetUnavailable when it was not built.
 
     The send buffer is the one its board profile (``hardware/boards/firmware-host.toml``)
-    declares, so the profile is the single home of that number, not the binary's default.
+    declares, so the profile is the single home of that number, not the binary's default;
+    ``buffer_ms`` deepens it to that long at the profile's rated throughput, as
+    :func:`sim_profile_file` does for the simulator: the pseudo-terminal's kernel path on a
+    shared machine stalls for longer than the profile's buffer lasts, which USB never does.
     """
     if sys.version_info >= (3, 11):
         import tomllib
@@ -350,6 +353,11 @@ def firmware_host_argv(path: str | None) -> list[str]:
     if not isinstance(buffer_bytes, int) or buffer_bytes <= 0:
         raise RuntimeError(f"{FIRMWARE_HOST_PROFILE}: [board] send_buffer_bytes must be a "
                            f"positive integer, got {buffer_bytes!r}")
+    if buffer_ms > 0:
+        from sonobridge.sim.profile import load_profile
+
+        rated = load_profile(str(profile)).info.rated_throughput_bps
+        buffer_bytes = max(buffer_bytes, int(rated * buffer_ms / 1000))
     return [str(binary), "--buffer", str(buffer_bytes)]
 
 

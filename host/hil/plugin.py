@@ -51,8 +51,9 @@ OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("sim-profile", {"default": "sim", "metavar": "NAME|FILE",
                      "help": "simulated board profile (default: the builtin sim board)"}),
     ("sim-buffer-ms", {"type": float, "default": 250.0, "metavar": "MS",
-                       "help": "simulated board's send buffer, in ms at its rated throughput "
-                       "(default 250; 0 keeps the profile's own)"}),
+                       "help": "send buffer of the simulated board and of the firmware host "
+                       "build, in ms at the rated throughput (default 250; 0 keeps the "
+                       "profile's own)"}),
     ("report", {"metavar": "DIR",
                 "help": "write junit.xml, summary.md and summary.json into DIR"}),
     ("req", {"action": "append", "default": [], "metavar": "ID",

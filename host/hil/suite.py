@@ -290,7 +290,7 @@ def hil_target(hil_options: HilOptions, hil_report: HilReport,
         target = PortTarget(o.port)
     elif o.firmware_host:
         try:
-            argv = firmware_host_argv(o.firmware_host)
+            argv = firmware_host_argv(o.firmware_host, o.sim.buffer_ms)
         except TargetUnavailable as exc:
             hil_report.target = {"kind": "firmware-host", "unavailable": str(exc)}
             pytest.skip(str(exc))

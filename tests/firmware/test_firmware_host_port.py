@@ -430,10 +430,9 @@ def test_firmware_answers_the_ping_behind_a_truncated_configure(fw: FwHost) -> N
     print(f"firmware host: PONG {latency * 1e3:.1f} ms after a truncated CONFIGURE")
 
 
-def test_firmware_stall_makes_lines_later_not_a_burst(fw_binary: Path) -> None:
-    # the firmware process is stopped for 200 ms mid-stream (as a busy host deschedules it):
-    # afterwards it fires on the PRF grid again, one line per period, no catch-up burst; no
-    # line is lost or skipped, the stall is one long gap between two true firing times
+def _stalled_stream(fw_binary: Path, stall_s: float) -> tuple[list[EchoLine], Status]:
+    """12 frames of 64 lines at 2 kHz; the firmware process is stopped for ``stall_s`` (as a
+    busy host deschedules it) in the third frame."""
     dev = FwHost(fw_binary)
     cfg = small_config(ensemble_size=1, lines_per_frame=64, prf_hz=2000)
     try:
@@ -442,7 +441,7 @@ def test_firmware_stall_makes_lines_later_not_a_burst(fw_binary: Path) -> None:
         dev.wait_for(lambda m: isinstance(m, EchoLine) and m.frame_index == 2)
         dev.proc.send_signal(signal.SIGSTOP)
         try:
-            dev.collect(0.2)  # keep reading what was already on its way
+            dev.collect(stall_s)  # keep reading what was already on its way
         finally:
             dev.proc.send_signal(signal.SIGCONT)
         dev.wait_for(lambda m: isinstance(m, FrameEnd) and m.frame_index == 11, 10.0)
@@ -451,18 +450,38 @@ def test_firmware_stall_makes_lines_later_not_a_burst(fw_binary: Path) -> None:
         assert dev.stop() == 0
     assert isinstance(status, Status) and status.dropped_lines == 0
     lines = [m for m in dev.received if isinstance(m, EchoLine)]
+    # no line is lost or skipped
     assert [(m.frame_index, m.line_index) for m in lines] == [
         (f, i) for f in range(12) for i in range(64)]
+    assert_clean(dev)
+    return lines, status
+
+
+def test_firmware_short_stall_is_caught_up_on_the_grid(fw_binary: Path) -> None:
+    # 20 ms away, far inside the emulated capture buffers (SB_EMULATED_BACKLOG_US = 100 ms):
+    # every grid point is a line stamped with its grid time; only the sending was late
+    lines, _ = _stalled_stream(fw_binary, 0.020)
+    gaps = np.diff(np.array([m.timestamp_us for m in lines], dtype=np.int64))
+    assert gaps.min() == 500 and gaps.max() == 500
+
+
+def test_firmware_long_stall_makes_lines_later_not_a_burst(fw_binary: Path) -> None:
+    # 200 ms away, longer than the emulated capture buffers: afterwards it fires on the PRF
+    # grid again, one line per period, no burst; the stall is one long gap between two true
+    # firing times
+    lines, _ = _stalled_stream(fw_binary, 0.200)
     gaps = np.diff(np.array([m.timestamp_us for m in lines], dtype=np.int64))
     assert gaps.min() >= 500  # never faster than the PRF
     assert not (gaps % 500).any()  # on the grid
-    assert gaps.max() >= 100_000  # the 200 ms stall: one gap, not a burst that hides it
-    assert_clean(dev)
+    assert gaps.max() >= 100_000  # one gap, not a burst that hides it
 
 
 def test_firmware_hil_target_uses_the_profile_send_buffer(fw_binary: Path) -> None:
     argv = firmware_host_argv(str(fw_binary))
     assert argv == [str(fw_binary), "--buffer", str(load_profile(PROFILE).send_buffer_bytes)]
+    # the HIL harness deepens it to --sim-buffer-ms at the rated throughput
+    deep = firmware_host_argv(str(fw_binary), 250.0)
+    assert deep[2] == str(load_profile(PROFILE).info.rated_throughput_bps // 4)
     dev = FwHost(fw_binary, *argv[1:])
     try:
         assert isinstance(dev.request(GetInfo()), DeviceInfo)

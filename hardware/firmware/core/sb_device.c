@@ -383,7 +383,7 @@ static void schedule_next(sb_device_t *dev, uint64_t t_fire)
     /* a real board: a firing so late that the next would follow within half a period restarts
        the schedule from it, so a stall never becomes a burst of pulses whose echoes overlap,
        while clock jitter (well under half a period) leaves the schedule alone. The emulated
-       board re-anchors in sb_device_poll instead. */
+       board's pulses were on time: sb_device_poll catches up on its grid instead. */
     if (!dev->hal->emulated_timing && due < t_fire + half_period) {
         dev->anchor_us = t_fire;
         dev->k = 1;
@@ -416,13 +416,14 @@ void sb_device_poll(sb_device_t *dev)
     h->adc_arm(h->ctx, dev->samples, c->samples_per_line, c->start_delay_samples,
                c->decimation);
     if (h->emulated_timing) {
-        /* An emulated DMA-paced board fires on the grid by itself; the CPU computes the firing
-           up to one period later. A poll that finds several grid points passed (the process
-           was descheduled) fires once, for the latest of them: the points in between stay
-           empty, the sweep goes on with the line that was due (later, not lost), and the next
-           firing is a whole period on. Catching up instead would be a burst at CPU speed. */
+        /* An emulated DMA-paced board fires on the grid by itself and its DMA keeps capturing
+           while the CPU is away, so every grid point is a line, stamped with its grid time,
+           and a poll that finds several points passed (the process was descheduled) computes
+           them one after the other: only the sending is late, as on the board. A stall
+           longer than the capture buffers hold (SB_EMULATED_BACKLOG_US) is not a board's:
+           the points in it stay empty, and the sweep goes on at the latest one. */
         uint64_t last = last_grid_point(dev, now);
-        if (last > dev->k)
+        if (last > dev->k && now - grid_us(dev, dev->k) > SB_EMULATED_BACKLOG_US)
             dev->k = last;
         t_fire = grid_us(dev, dev->k);
     } else {

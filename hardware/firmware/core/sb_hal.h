@@ -42,15 +42,20 @@ typedef struct {
     uint8_t (*faults)(void *ctx); /* SB_FAULT_HV | SB_FAULT_ADC | SB_FAULT_OVERTEMP now */
     void (*front_end_reset)(void *ctx);
 
-    /* nonzero when the front end is emulated on a general-purpose OS (the host build): firings
-       sit on the PRF grid and are stamped with their grid time, as on a DMA-paced board. A
-       poll late by a fraction of a period fires the due point; one that finds several grid
-       points passed (a descheduled process) fires once, for the latest, so the next firing is
-       a period on and the missed points stay empty: no catch-up burst, no line skipped.
+    /* nonzero when the front end is emulated on a general-purpose OS (the host build): every
+       PRF grid point is a firing stamped with its grid time, as on a DMA-paced board whose
+       capture goes on while the CPU is busy. A poll that finds grid points passed (a
+       descheduled process) computes each of them in turn, so only the sending is late; after
+       a stall longer than SB_EMULATED_BACKLOG_US the points in it stay empty instead.
        Real boards leave it 0: firings are stamped when pulse_fire is called, and one that is
        late restarts the schedule from itself, so a stall never becomes a burst of pulses whose
        echoes overlap. */
     int emulated_timing;
 } sb_hal_t;
+
+/* The longest stall an emulated board catches up on: its capture buffers, in time. A
+   descheduled process on a loaded machine is away for a few milliseconds; a stall of this
+   length is something else (a stopped process), and its points are left empty. */
+#define SB_EMULATED_BACKLOG_US 100000u
 
 #endif

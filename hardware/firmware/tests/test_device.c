@@ -507,23 +507,22 @@ TEST(test_device_hardware_fault)
     CHECK(st.payload[5] & SB_FAULT_ADC);
 }
 
-TEST(test_device_emulated_timing_reanchors_after_stall)
+/* Runs the emulated board through 4 firings, a stall of stall_us, and 4 more; returns the
+   8 lines' device timestamps in ts and their line indices in li. */
+static void emulated_stall(uint64_t stall_us, uint64_t ts[8], uint16_t li[8])
 {
-    const uint32_t prf = 3000, period = 1000000u / 3000u; /* 333.3 us */
     sb_config_t c = small_config();
-    uint64_t ts[8], anchor;
-    uint16_t li[8];
     int n, k, lines = 0;
     setup();
     hal.emulated_timing = 1; /* the host build's rule */
-    c.prf_hz = prf;
+    c.prf_hz = 3000;
     c.ensemble_size = 1;
     c.lines_per_frame = 16;
     configure(1, &c);
     start(2, 0);
     while (m.pulses < 4)
         sb_device_poll(&dev);
-    m.now += 10u * period + 10u; /* the process was descheduled for ten periods */
+    m.now += stall_us; /* the process was descheduled */
     while (m.pulses < 8)
         sb_device_poll(&dev);
     n = next_frames();
@@ -536,22 +535,42 @@ TEST(test_device_emulated_timing_reanchors_after_stall)
         lines++;
     }
     CHECK_EQ(lines, 8);
-    anchor = ts[0];
+}
+
+TEST(test_device_emulated_timing_catches_up_after_stall)
+{
+    const uint32_t prf = 3000, period = 1000000u / 3000u; /* 333.3 us */
+    uint64_t ts[8];
+    uint16_t li[8];
+    int k;
+    /* ten periods away: the emulated DMA captured them all, the CPU sends them late */
+    emulated_stall(10u * period + 10u, ts, li);
     for (k = 0; k < 8; k++) {
-        uint64_t e = ts[k] - anchor;
-        uint64_t j = e * prf / 1000000u;
+        uint64_t e = ts[k] - ts[0];
         CHECK_EQ(li[k], k);                               /* no line skipped, none lost */
-        CHECK_EQ((j * 1000000u + prf - 1u) / prf, e);     /* stamped on the grid */
-        CHECK(m.fire_times[k] >= ts[k]);                  /* the stamp is the grid time ... */
-        CHECK(m.fire_times[k] - ts[k] <= period + 1u);    /* ... computed within a period */
-        if (k > 0)
-            CHECK(ts[k] - ts[k - 1] >= period);           /* never closer than a period */
+        CHECK_EQ((e * prf / 1000000u * 1000000u + prf - 1u) / prf, e); /* on the grid */
+        CHECK(m.fire_times[k] >= ts[k]);                  /* computed at or after its time */
+        if (k > 0) /* consecutive grid points: the stall does not show in the timestamps */
+            CHECK(ts[k] - ts[k - 1] >= period && ts[k] - ts[k - 1] <= period + 1u);
     }
-    /* the missed grid points stay empty: one long gap instead of a catch-up burst */
-    CHECK(ts[4] - ts[3] >= 10u * period);
-    CHECK(ts[4] - ts[3] <= 11u * (period + 1u));
+    /* the firings after the stall were computed late, one after the other */
+    CHECK(m.fire_times[4] - ts[4] >= 9u * period);
+}
+
+TEST(test_device_emulated_timing_reanchors_after_long_stall)
+{
+    const uint32_t period = 1000000u / 3000u;
+    uint64_t ts[8];
+    uint16_t li[8];
+    int k;
+    /* longer than the capture buffers: those points stay empty, nothing bursts */
+    emulated_stall(SB_EMULATED_BACKLOG_US + 10u * period, ts, li);
+    for (k = 0; k < 8; k++)
+        CHECK_EQ(li[k], k); /* the sweep goes on with the line that was due */
+    CHECK(ts[4] - ts[3] >= SB_EMULATED_BACKLOG_US + 10u * period - period);
+    CHECK(m.fire_times[4] - ts[4] <= period + 1u);      /* stamped at the latest grid point */
     for (k = 5; k < 8; k++)
-        CHECK(ts[k] - ts[k - 1] <= period + 1u);
+        CHECK(ts[k] - ts[k - 1] >= period && ts[k] - ts[k - 1] <= period + 1u);
 }
 
 TEST(test_device_partial_command_times_out)
