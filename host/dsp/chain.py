@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,8 +11,7 @@ from .analytic import BandPlan, analytic_iq
 from .blanking import blank, blanking_window
 from .compress import envelope_percentile, log_compress_levels, quantize_levels, track_reference
 from .config import ChainConfig
-from .convert import full_scale, resolve_format, to_full_scale
-from .dc import remove_dc
+from .convert import full_scale, resolve_format
 from .envelope import envelope
 from .persistence import persist
 from .tgc import auto_tgc_db, db_to_gain, tgc_gain_db
@@ -103,6 +103,7 @@ class Chain:
         plan = BandPlan.create(n_samples, cfg.sample_rate_hz, cfg.center_freq_hz,
                                cfg.fractional_bandwidth, cfg.decimation)
         self._plan = plan
+        self._scaled: tuple[float, BandPlan] | None = None
         # Zero padding past n_samples is written once and never touched again.
         self._rf = np.zeros((n_lines, plan.n_fft), dtype=np.float32)
         self._rf_view = self._rf[:, :n_samples]
@@ -167,12 +168,19 @@ class Chain:
                 self.reset()
         plan = self._plan
         x = self._rf_view
-        to_full_scale(rf, fmt, cfg.adc_bits, out=x)
+        midscale, scale = full_scale(fmt, cfg.adc_bits)
+        # One pass from codes to zero-mean float32, still in code units: each line's own mean
+        # past the ring-down is its zero (the ADC's midscale included), and the 1/scale to full
+        # scale rides on the filter mask, as every step up to the FFT is linear.
+        np.copyto(x, rf, casting="unsafe")
         if cfg.dc_removal:
-            remove_dc(x, start=self._blank_end, out=x)
+            start = self._blank_end if self._blank_end < rf.shape[1] else 0
+            np.subtract(x, x[:, start:].mean(axis=1, keepdims=True), out=x)
+        elif midscale:
+            np.subtract(x, np.float32(midscale), out=x)
         if self._blank_end:
             blank(x, self._window, out=x)
-        iq = analytic_iq(self._rf, plan, out=self._iq)
+        iq = analytic_iq(self._rf, self._scaled_plan(scale), out=self._iq)
         env = envelope(iq, out=self._env)
 
         if self._gain is not None:
@@ -205,6 +213,14 @@ class Chain:
             demod_freq_hz=plan.demod_freq_hz,
             reference=float(reference),
         )
+
+    def _scaled_plan(self, scale: float) -> BandPlan:
+        """The filter plan with 1/``scale`` folded into its mask (codes in, full scale out)."""
+        if self._scaled is None or self._scaled[0] != scale:
+            plan = self._plan
+            mask = (plan.mask / np.float32(scale)).astype(np.float32)
+            self._scaled = (scale, dataclasses.replace(plan, mask=mask))
+        return self._scaled[1]
 
     def _persist(self, frame: np.ndarray) -> np.ndarray:
         """Fold ``frame`` into the persistence average and return the average buffer."""
