@@ -108,7 +108,7 @@ def _cmd_view(args: argparse.Namespace) -> int:
         return 2
     return run_viewer(args.port, snapshot=args.snapshot, frames=args.frames,
                       depth_cm=args.depth_cm, force=args.force, baudrate=args.baud,
-                      dialect=args.dialect, sound_speed_m_s=args.sound_speed)
+                      dialect=args.dialect, sound_speed_m_s=args.sound_speed, lite=args.lite)
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
@@ -444,6 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sound-speed", type=argtypes.sound_speed, metavar="M/S",
                    help="speed of sound for the depth scale (default: the board's medium: "
                    "1540 soft tissue, 1480 water for an Open Echo)")
+    p.add_argument("--lite", action="store_true",
+                   help="for a slow host (a Raspberry Pi): a 384x384 B-mode and the A-mode, "
+                   "M-mode and PW panels redrawn twice a second")
     argtypes.add_board_options(p)
     p.set_defaults(func=_cmd_view)
 

@@ -128,8 +128,10 @@ def _choose_port() -> str | None:
 def run_viewer(port: str | None, *, snapshot: str | Path | None = None, frames: int = 10,
                timeout_s: float = 60.0, depth_cm: float | None = None,
                force: bool = False, baudrate: int | None = None, dialect: str = "auto",
-               sound_speed_m_s: float | None = None) -> int:
+               sound_speed_m_s: float | None = None, lite: bool = False) -> int:
     """Show the live viewer; with ``snapshot``, draw ``frames`` frames offscreen and save a PNG.
+
+    ``lite`` is the display preset for slow hosts (``view --lite``).
 
     Exit codes: 0 done, 1 the snapshot could not be saved / no port chosen / too few frames,
     2 a refused argument (existing snapshot without ``force``, ``frames`` < 1, a depth the
@@ -179,14 +181,15 @@ def run_viewer(port: str | None, *, snapshot: str | Path | None = None, frames: 
         return 2
     try:
         return _run_window(app, dev, snapshot_path, frames=frames, timeout_s=timeout_s,
-                           depth_cm=depth_cm, force=force, sound_speed_m_s=sound_speed_m_s)
+                           depth_cm=depth_cm, force=force, sound_speed_m_s=sound_speed_m_s,
+                           lite=lite)
     finally:
         dev.close()
 
 
 def _run_window(app, dev, snapshot: Path | None, *, frames: int, timeout_s: float,
-                depth_cm: float | None, force: bool, sound_speed_m_s: float | None = None
-                ) -> int:
+                depth_cm: float | None, force: bool, sound_speed_m_s: float | None = None,
+                lite: bool = False) -> int:
     """Configure the board, show the window, and run until it closes (or the snapshot is saved)."""
     from PySide6 import QtCore
 
@@ -206,7 +209,7 @@ def _run_window(app, dev, snapshot: Path | None, *, frames: int, timeout_s: floa
             # never open the viewer on a configuration the user did not ask for
             print(f"error: the board refused --depth-cm {depth_cm:g}: {exc}", file=sys.stderr)
             return 2
-    win = ViewerWindow(dev, sound_speed_m_s=sound_speed_m_s)
+    win = ViewerWindow(dev, sound_speed_m_s=sound_speed_m_s, lite=lite)
     win.show()
     win.start_streaming()
     status = {"code": 0}

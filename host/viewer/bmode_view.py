@@ -12,7 +12,7 @@ from PySide6 import QtCore, QtGui
 
 from sonobridge.dsp import ScanConverter, beam_xy
 
-from .colormaps import colormap_lut
+from .colormaps import apply_colormap
 from .pipeline import DisplayFrame
 
 
@@ -43,7 +43,7 @@ class BModeView(pg.PlotWidget):
         self.setAspectLocked(True)
         self.setBackground("k")
         self.image = TimedImageItem()
-        self.image.setLookupTable(colormap_lut("grey"))
+        apply_colormap(self.image, "grey")
         self.image.setLevels((0, 255))
         self.addItem(self.image)
         # colour flow (red toward the probe, blue away) drawn over the grey B-mode
@@ -58,6 +58,9 @@ class BModeView(pg.PlotWidget):
                                                          style=QtCore.Qt.PenStyle.DashLine))
         self.addItem(self.line_marker)
         self._extent: tuple[float, float, float, float] | None = None
+        # where the markers were last put (their setData is not free)
+        self._line_at: tuple[float, ...] | None = None
+        self._gate_at: tuple[float, float] | None = None
 
     def draw(self, frame: DisplayFrame, converter: ScanConverter | None) -> None:
         """The image, its colour-flow overlay and the selected line's marker."""
@@ -76,13 +79,25 @@ class BModeView(pg.PlotWidget):
         if converter is not None and frame.selected_line < len(converter.positions):
             x, z = beam_xy(converter.kind, converter.positions[frame.selected_line],
                            np.array([frame.extent_m[2], frame.extent_m[3]]))
-            self.line_marker.setData(x * 100, z * 100)
+            # setData recomputes bounds and repaints: only when the line moved
+            if self._line_at != (key := (float(x[0]), float(z[0]), float(x[1]), float(z[1]))):
+                self._line_at = key
+                self.line_marker.setData(x * 100, z * 100)
 
     def draw_gate(self, frame: DisplayFrame, converter: ScanConverter | None) -> None:
         """The PW Doppler range gate on the selected line (hidden without a spectrum)."""
-        if frame.pw is None:
-            self.gate_marker.setData([], [])
-        elif converter is not None and frame.selected_line < len(converter.positions):
+        at: tuple[float, float] | None = None
+        if frame.pw is not None and converter is not None \
+                and frame.selected_line < len(converter.positions):
             x, z = beam_xy(converter.kind, converter.positions[frame.selected_line],
                            frame.gate_depth_m)
-            self.gate_marker.setData([float(x) * 100], [float(z) * 100])
+            at = (float(x) * 100, float(z) * 100)
+        elif frame.pw is not None:
+            return  # no converter yet: leave the gate where it is
+        if at == self._gate_at:
+            return
+        self._gate_at = at
+        if at is None:
+            self.gate_marker.setData([], [])
+        else:
+            self.gate_marker.setData([at[0]], [at[1]])

@@ -18,3 +18,12 @@ def colormap_lut(name: str) -> np.ndarray:
         rgb = np.clip(np.stack([3 * x, 3 * x - 1, 3 * x - 2], axis=1), 0, 1)
         return (rgb * 255).astype(np.uint8)
     return pg.colormap.get(name).getLookupTable(nPts=256, alpha=False)
+
+
+def apply_colormap(item: pg.ImageItem, name: str) -> None:
+    """Draw a uint8 ``item`` (levels 0..255) through a colour map.
+
+    Grey needs no table: pyqtgraph then hands the bytes to Qt as an 8-bit grey image, instead
+    of building a 256-entry colour table on every frame it draws.
+    """
+    item.setLookupTable(None if name == "grey" else colormap_lut(name))

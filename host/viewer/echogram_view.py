@@ -11,7 +11,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore
 
 from .bmode_view import TimedImageItem
-from .colormaps import colormap_lut
+from .colormaps import apply_colormap
 from .pipeline import DisplayFrame
 from .presets import ViewPreset
 
@@ -31,7 +31,7 @@ class EchogramView(pg.GraphicsLayoutWidget):
         self.plot.invertY(True)
         self.plot.setMenuEnabled(False)
         self.image = TimedImageItem()
-        self.image.setLookupTable(colormap_lut("grey"))
+        apply_colormap(self.image, "grey")
         self.image.setLevels((0, 255))
         self.plot.addItem(self.image)
         self.ascope = self.addPlot(row=0, col=1, title="A-mode (latest ping)")
@@ -64,4 +64,4 @@ class EchogramView(pg.GraphicsLayoutWidget):
 
     def set_colormap(self, name: str) -> None:
         """Draw the echogram through this colour map."""
-        self.image.setLookupTable(colormap_lut(name))
+        apply_colormap(self.image, name)

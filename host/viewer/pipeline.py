@@ -124,6 +124,7 @@ class FramePipeline:
         self._converter: ScanConverter | None = None
         self._converter_key: tuple | None = None
         self._mmode: MMode | None = None
+        self._mmode_columns: tuple[MMode, int, np.ndarray] | None = None
         self._flow_chain: Chain | None = None
         self._flow_key: tuple | None = None
         self._pw: PwSpectrum | None = None
@@ -216,7 +217,12 @@ class FramePipeline:
             mmode_display = np.ascontiguousarray(peak_decimate(mmode.buffer, step, axis=1).T)
         else:
             step = max(1, -(-result.image.shape[1] // MMODE_ROWS))
-            mmode_display = np.ascontiguousarray(mmode.buffer[:, ::step].T)
+            # the display copy is kept in (depth, time) order as lines arrive, one column per
+            # push: transposing the whole ring every frame cost more than the rest of the
+            # M-mode together
+            columns = self._mmode_columns_for(mmode, step)
+            columns[:, (mmode.write_index - 1) % mmode.history] = result.image[line, ::step]
+            mmode_display = columns.copy()
         full_scale = float(1 << (frame.adc_bits - 1))
         rf = (frame.samples[line].astype(np.float32) - frame.zero_level) / full_scale
         doppler = self._doppler(frame, converter, line, depth_m) \
@@ -368,6 +374,14 @@ class FramePipeline:
         if self._mmode is None or self._mmode.n_samples != n_out:
             self._mmode = MMode(n_out, MMODE_HISTORY)
         return self._mmode
+
+    def _mmode_columns_for(self, mmode: MMode, step: int) -> np.ndarray:
+        """``mmode``'s ring decimated by ``step`` in depth, as (depth, time), kept up to date."""
+        if self._mmode_columns is None or self._mmode_columns[0] is not mmode \
+                or self._mmode_columns[1] != step:
+            columns = np.ascontiguousarray(mmode.buffer[:, ::step].T)
+            self._mmode_columns = (mmode, step, columns)
+        return self._mmode_columns[2]
 
     @property
     def converter(self) -> ScanConverter | None:

@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from .bmode_view import TimedImageItem
-from .colormaps import colormap_lut
+from .colormaps import apply_colormap
 from .pipeline import DisplayFrame
 from .presets import SCANNER, ViewPreset
 
@@ -50,7 +50,7 @@ class SidePanels(QtWidgets.QSplitter):
         self.mmode_plot.invertY(True)
         # timed: with no B-mode, the M-mode is the picture whose paint the latency measures
         self.mmode_image = TimedImageItem()
-        self.mmode_image.setLookupTable(colormap_lut("grey"))
+        apply_colormap(self.mmode_image, "grey")
         self.mmode_image.setLevels((0, 255))
         self.mmode_plot.addItem(self.mmode_image)
         self._mmode_rect = QtCore.QRectF()
@@ -65,7 +65,7 @@ class SidePanels(QtWidgets.QSplitter):
         self.pw_plot.setLabel("bottom", "spectra")
         self.pw_plot.setLabel("left", "velocity toward the probe", units="m/s")
         self.pw_image = pg.ImageItem()
-        self.pw_image.setLookupTable(colormap_lut("grey"))
+        apply_colormap(self.pw_image, "grey")
         self.pw_plot.addItem(self.pw_image)
         self.pw_cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen("#ffcc00"))
         self.pw_plot.addItem(self.pw_cursor)

@@ -35,10 +35,10 @@ from sonobridge.dsp import beam_coordinates
 from sonobridge.protocol import MsgType
 
 from .bmode_view import BModeView
-from .colormaps import COLORMAPS, colormap_lut
+from .colormaps import COLORMAPS, apply_colormap
 from .controls import TGC_SLIDERS, ControlsPanel
 from .echogram_view import EchogramView
-from .pipeline import DisplayFrame, FramePipeline
+from .pipeline import DisplayFrame, DisplaySettings, FramePipeline
 from .presets import preset_for
 from .side_panels import SidePanels
 from .status_bar import StatusFields
@@ -49,6 +49,10 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 #: the A-mode, M-mode and PW panels are redrawn at most this often (the B-mode every frame)
 SIDE_PANEL_INTERVAL_S = 1 / 15
+#: the --lite display preset for slow hosts (docs/viewer.md): side panels twice a second, and
+#: a B-mode of fewer pixels (scan conversion, setImage and painting scale with them)
+LITE_PANEL_INTERVAL_S = 1 / 2
+LITE_OUT_SHAPE = (384, 384)
 
 __all__ = ["COLORMAPS", "SIDE_PANEL_INTERVAL_S", "TGC_SLIDERS", "ViewerWindow"]
 
@@ -60,8 +64,10 @@ class ViewerWindow(QtWidgets.QMainWindow):
     recorder_factory: Callable[[Device], object] | None = None
 
     def __init__(self, device: Device, *, center_freq_hz: float | None = None,
-                 sound_speed_m_s: float | None = None) -> None:
+                 sound_speed_m_s: float | None = None, lite: bool = False) -> None:
         super().__init__()
+        self.lite = lite
+        self._panel_interval_s = LITE_PANEL_INTERVAL_S if lite else SIDE_PANEL_INTERVAL_S
         # the reader thread must get the GIL back promptly after each read, or the board's
         # buffer fills while the GUI paints: switch threads every 1 ms instead of every 5 ms
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
@@ -77,7 +83,9 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self._events: queue.SimpleQueue[tuple[str, ...]] = queue.SimpleQueue()
         f0 = center_freq_hz or float(info.transducer_freq_hz or 5e6)
         self.preset = preset_for(info, device.dialect.name, sound_speed_m_s)
-        self.pipeline = FramePipeline(device, center_freq_hz=f0, preset=self.preset)
+        self.pipeline = FramePipeline(
+            device, DisplaySettings(out_shape=LITE_OUT_SHAPE) if lite else None,
+            center_freq_hz=f0, preset=self.preset)
         device.on_state = lambda state: self._events.put(("link", state))
 
         self._build_views()
@@ -326,7 +334,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
             # the side panels are read by eye, not measured: 15 updates a second are plenty,
             # and skipping the rest halves the painting the GUI thread does at 30 frames/s
             now = time.monotonic()
-            if now - self._panels_drawn_s >= SIDE_PANEL_INTERVAL_S or frame.index < 2:
+            if now - self._panels_drawn_s >= self._panel_interval_s or frame.index < 2:
                 self._panels_drawn_s = now
                 self.panels.draw(frame)
         self.last_frame = frame
@@ -384,9 +392,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
                                       flow_threshold_db=float(c.flow_threshold.value()))
 
     def _on_colormap(self, name: str) -> None:
-        lut = colormap_lut(name)
-        self.bmode_image.setLookupTable(lut)
-        self.mmode_image.setLookupTable(lut)
+        apply_colormap(self.bmode_image, name)
+        apply_colormap(self.mmode_image, name)
         self.echogram.set_colormap(name)
 
     # -- status ----------------------------------------------------------------------------------

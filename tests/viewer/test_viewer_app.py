@@ -161,11 +161,12 @@ def test_qt_message_filter_drops_only_the_propagate_size_hints_warning(qtbot, qt
     assert not any("propagateSizeHints" in m for m in messages)
 
 
-def test_snapshot_cli_is_quiet_and_draws_the_picture(tmp_path):
+@pytest.mark.parametrize("extra", [[], ["--lite"]])
+def test_snapshot_cli_is_quiet_and_draws_the_picture(tmp_path, extra):
     out = tmp_path / "view.png"
     proc = subprocess.run(
         [sys.executable, "-m", "sonobridge", "view", "sim://?phantom=wire", "--snapshot",
-         str(out), "--frames", "2"],
+         str(out), "--frames", "2", *extra],
         capture_output=True, text=True, timeout=120,
         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
     )

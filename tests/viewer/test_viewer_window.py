@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -61,6 +62,35 @@ def test_wire_is_bright_where_its_true_position_maps(qtbot, viewer):
         peak = shot[r - 3 : r + 4, c - 3 : c + 4].max()
         assert peak > 200, f"wire at x={x * 100} cm z={z * 100} cm is dark ({peak})"
         assert peak > np.percentile(fov, 95)
+
+
+def test_lite_preset_draws_fewer_pixels_and_the_side_panels_twice_a_second(qtbot):
+    from sonobridge.device import open_device
+    from sonobridge.viewer.window import LITE_OUT_SHAPE, LITE_PANEL_INTERVAL_S, ViewerWindow
+
+    dev = open_device("sim://?phantom=wire&name=viewer-lite", queue_frames=2)
+    win = ViewerWindow(dev, lite=True)
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        drawn: list[float] = []
+        panels_draw = win.panels.draw
+        win.panels.draw = lambda frame: (drawn.append(time.monotonic()), panels_draw(frame))
+        dev.configure(depth_m=0.06, lines_per_frame=128)
+        start_and_wait(qtbot, win, 12)
+        assert win.last_frame.image.shape == LITE_OUT_SHAPE
+        # the first two frames always draw them; after that at most twice a second
+        assert len(drawn) < win.frames_drawn
+        assert (np.diff(drawn[2:]) >= LITE_PANEL_INTERVAL_S - 0.01).all()
+        # and the picture is still right: the wires are bright at their true pixels
+        shot = screenshot(win.bmode_plot)
+        for x, z, _amp in load_phantom("wire").truth()["points"]:
+            if z <= 0.055:
+                r, c = to_pixel(win, x, z)
+                assert shot[r - 3 : r + 4, c - 3 : c + 4].max() > 200, (x, z)
+    finally:
+        win.close()
+        dev.close()
 
 
 @pytest.mark.parametrize("viewer", [{"phantom": "cyst"}], indirect=True)
