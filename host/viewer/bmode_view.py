@@ -44,7 +44,6 @@ class BModeView(pg.PlotWidget):
         self.setBackground("k")
         self.image = TimedImageItem()
         apply_colormap(self.image, "grey")
-        self.image.setLevels((0, 255))
         self.addItem(self.image)
         # colour flow (red toward the probe, blue away) drawn over the grey B-mode
         self.flow_image = pg.ImageItem()

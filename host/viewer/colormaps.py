@@ -21,9 +21,9 @@ def colormap_lut(name: str) -> np.ndarray:
 
 
 def apply_colormap(item: pg.ImageItem, name: str) -> None:
-    """Draw a uint8 ``item`` (levels 0..255) through a colour map.
+    """Draw ``item`` through a colour map; a uint8 item's levels stay None (all of 0..255).
 
-    Grey needs no table: pyqtgraph then hands the bytes to Qt as an 8-bit grey image, instead
-    of building a 256-entry colour table on every frame it draws.
+    Grey needs no table: with no levels and no table pyqtgraph hands the bytes to Qt as an
+    8-bit grey image, instead of building a 256-entry colour table on every frame it draws.
     """
     item.setLookupTable(None if name == "grey" else colormap_lut(name))

@@ -32,7 +32,6 @@ class EchogramView(pg.GraphicsLayoutWidget):
         self.plot.setMenuEnabled(False)
         self.image = TimedImageItem()
         apply_colormap(self.image, "grey")
-        self.image.setLevels((0, 255))
         self.plot.addItem(self.image)
         self.ascope = self.addPlot(row=0, col=1, title="A-mode (latest ping)")
         self.ascope.setLabel("bottom", "envelope (ADC range)")

@@ -51,7 +51,6 @@ class SidePanels(QtWidgets.QSplitter):
         # timed: with no B-mode, the M-mode is the picture whose paint the latency measures
         self.mmode_image = TimedImageItem()
         apply_colormap(self.mmode_image, "grey")
-        self.mmode_image.setLevels((0, 255))
         self.mmode_plot.addItem(self.mmode_image)
         self._mmode_rect = QtCore.QRectF()
         # the trace sweeps left to right over the old one, like a scanner's M-mode: the ring
