@@ -1,8 +1,8 @@
 /*
  * The HAL for the RP2040 reference board, on the Pico SDK (see board_rp2040.c for what it
  * announces and hardware/README.md for the wiring). Written against the SDK's documented API
- * and not built or run in this repository: the SDK is not installed where the reference
- * firmware is tested. The core it drives is tested on the host and cross-compiled in CI.
+ * and built in CI (make -C hardware/firmware rp2040), not yet run on hardware. The core it
+ * drives is tested on the host.
  *
  * Timing of one firing (sb_device_poll):
  *   adc_arm     DMA armed on the ADC state machine's RX FIFO; TGC DMA table prepared
@@ -38,7 +38,7 @@
 #define TEMP_SENSOR_INPUT 4
 #define HV_DIVIDER 11u
 
-#define SYS_CLK_HZ 120000000u
+#define PORT_SYS_CLK_HZ 120000000u
 /* conversions between the first transmit edge and the first kept sample, beyond the start
    delay: the ADC10065's pipeline (6 clocks) plus the delay loop's extra period. This is the
    datasheet figure; calibrate it on a board with a reflector at a known depth. */
@@ -155,7 +155,7 @@ static void adc_arm(void *ctx, uint16_t *codes, uint32_t n, uint32_t delay, uint
 static void pulse_fire(void *ctx, uint32_t freq_hz, uint8_t cycles)
 {
     dma_channel_config c;
-    uint32_t half = SYS_CLK_HZ / (2u * (freq_hz ? freq_hz : 1u));
+    uint32_t half = PORT_SYS_CLK_HZ / (2u * (freq_hz ? freq_hz : 1u));
     (void)ctx;
     if (half < 3u)
         half = 3u;

@@ -10,6 +10,7 @@
 
 #include "board_rp2040.h"
 #include "hal_rp2040.h"
+#include "hardware/clocks.h"
 #include "pico/stdlib.h"
 #include "pico/unique_id.h"
 #include "sb_device.h"
