@@ -1,0 +1,80 @@
+// The sonobridge RP2040 image on an emulated RP2040 (rp2040js): its USB CDC port is this
+// process's stdin (host -> device) and stdout (device -> host). run-emu.sh links a pty to them.
+//
+//   node bridge.mjs IMAGE.bin BOOTROM.mjs [ADC_CHANNEL=CODE ...]
+//
+// ADC_CHANNEL=CODE holds an RP2040 ADC input (0-3: GPIO26-29, 4: the temperature sensor) at a
+// 12-bit code: the analogue side a board has and the emulator does not (run-emu.sh sets the
+// reference board's HV sense and temperature).
+// The image is the very .bin that `make -C hardware/firmware rp2040` writes into the UF2.
+// Emulated time is not wall time (about 0.2x while the firmware busy-polls): the host's
+// timeouts must allow for it (docs/hil.md).
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Simulator, USBCDC } from 'rp2040js';
+
+const [imagePath, bootromPath, ...adcArgs] = process.argv.slice(2);
+if (!imagePath || !bootromPath) {
+  process.stderr.write('usage: node bridge.mjs IMAGE.bin BOOTROM.mjs [ADC_CHANNEL=CODE ...]\n');
+  process.exit(2);
+}
+const { bootromB1 } = await import(pathToFileURL(resolve(bootromPath)).href);
+
+const sim = new Simulator();
+const mcu = sim.rp2040;
+// stdout carries the board's bytes: the emulator's own log goes to stderr, warnings and up
+const log = (level) => (component, message) =>
+  process.stderr.write(`[rp2040js ${level}] ${component}: ${message}\n`);
+mcu.logger = { debug() {}, info() {}, warn: log('warn'), error: log('error') };
+mcu.loadBootrom(bootromB1);
+mcu.flash.set(readFileSync(imagePath), 0);
+mcu.core.PC = 0x10000000;
+for (const arg of adcArgs) {
+  const [channel, code] = arg.split('=').map(Number);
+  if (!(channel >= 0 && channel <= 4 && code >= 0 && code <= 4095)) {
+    process.stderr.write(`bad ADC setting ${arg}: give CHANNEL=CODE, channel 0-4, code 0-4095\n`);
+    process.exit(2);
+  }
+  mcu.adc.channelValues[channel] = code;
+}
+
+const cdc = new USBCDC(mcu.usbCtrl);
+// Host bytes wait here, not in USBCDC's 512-byte FIFO (which drops what does not fit). The
+// device's OUT read is held while nothing waits: answering it at once with an empty packet
+// (as USBCDC does) makes TinyUSB re-arm every 10 us, halving throughput and keeping the
+// emulator from skipping idle time.
+const pending = [];
+let heldRead = null;
+function completeRead(endpoint, size) {
+  const n = Math.min(size, pending.length);
+  mcu.usbCtrl.endpointReadDone(endpoint, Uint8Array.from(pending.splice(0, n)));
+}
+mcu.usbCtrl.onEndpointRead = (endpoint, size) => {
+  if (endpoint !== cdc.outEndpoint) {
+    return;
+  }
+  if (pending.length) {
+    completeRead(endpoint, size);
+  } else {
+    heldRead = [endpoint, size];
+  }
+};
+cdc.onDeviceConnected = () => {
+  process.stderr.write(`rp2040 emulator: USB CDC up after ${(sim.clock.nanos / 1e6).toFixed(1)} ms of emulated time\n`);
+};
+cdc.onSerialData = (buffer) => {
+  process.stdout.write(Buffer.from(buffer));
+};
+process.stdin.on('data', (chunk) => {
+  for (const byte of chunk) {
+    pending.push(byte);
+  }
+  if (heldRead) {
+    const [endpoint, size] = heldRead;
+    heldRead = null;
+    completeRead(endpoint, size);
+  }
+});
+process.stdin.on('end', () => process.exit(0));
+sim.execute();
