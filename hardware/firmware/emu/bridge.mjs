@@ -1,27 +1,52 @@
 // The sonobridge RP2040 image on an emulated RP2040 (rp2040js): its USB CDC port is this
 // process's stdin (host -> device) and stdout (device -> host). run-emu.sh links a pty to them.
 //
-//   node bridge.mjs IMAGE.bin BOOTROM.mjs [ADC_CHANNEL=CODE ...]
+//   node bridge.mjs IMAGE.bin BOOTROM.mjs [--adc CHANNEL=CODE ...] [--echo-pins FIRST]
 //
-// ADC_CHANNEL=CODE holds an RP2040 ADC input (0-3: GPIO26-29, 4: the temperature sensor) at a
-// 12-bit code: the analogue side a board has and the emulator does not (run-emu.sh sets the
-// reference board's HV sense and temperature).
+// --adc holds an RP2040 ADC input (0-3: GPIO26-29, 4: the temperature sensor) at a 12-bit
+// code, and --echo-pins drives a synthetic echo (echo.mjs) on the parallel ADC's D0-D9 from
+// GPIO FIRST: the analogue side a board has and the emulator does not. run-emu.sh passes the
+// reference board's.
+//
 // The image is the very .bin that `make -C hardware/firmware rp2040` writes into the UF2.
-// Emulated time is not wall time (about 0.2x while the firmware busy-polls): the host's
-// timeouts must allow for it (docs/hil.md).
+// PIO runs in lockstep with the CPU (lockstep.mjs). Emulated time is not wall time (about
+// 0.1-0.2x): the host's timeouts must allow for it (hardware/README.md).
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Simulator, USBCDC } from 'rp2040js';
+import { USBCDC } from 'rp2040js';
 
-const [imagePath, bootromPath, ...adcArgs] = process.argv.slice(2);
+import { attachSyntheticEcho } from './echo.mjs';
+import { lockstepSimulator } from './lockstep.mjs';
+
+const usage = 'usage: node bridge.mjs IMAGE.bin BOOTROM.mjs [--adc CHANNEL=CODE ...] ' +
+  '[--echo-pins FIRST]\n';
+const [imagePath, bootromPath, ...options] = process.argv.slice(2);
 if (!imagePath || !bootromPath) {
-  process.stderr.write('usage: node bridge.mjs IMAGE.bin BOOTROM.mjs [ADC_CHANNEL=CODE ...]\n');
+  process.stderr.write(usage);
   process.exit(2);
+}
+const adcSettings = [];
+let echoPins = null;
+for (let i = 0; i < options.length; i += 2) {
+  const [flag, value] = [options[i], options[i + 1]];
+  if (flag === '--adc' && value) {
+    const [channel, code] = value.split('=').map(Number);
+    if (!(channel >= 0 && channel <= 4 && code >= 0 && code <= 4095)) {
+      process.stderr.write(`bad --adc ${value}: give CHANNEL=CODE, channel 0-4, code 0-4095\n`);
+      process.exit(2);
+    }
+    adcSettings.push([channel, code]);
+  } else if (flag === '--echo-pins' && /^\d+$/.test(value ?? '') && Number(value) <= 20) {
+    echoPins = Number(value);
+  } else {
+    process.stderr.write(usage);
+    process.exit(2);
+  }
 }
 const { bootromB1 } = await import(pathToFileURL(resolve(bootromPath)).href);
 
-const sim = new Simulator();
+const sim = lockstepSimulator();
 const mcu = sim.rp2040;
 // stdout carries the board's bytes: the emulator's own log goes to stderr, warnings and up
 const log = (level) => (component, message) =>
@@ -30,13 +55,11 @@ mcu.logger = { debug() {}, info() {}, warn: log('warn'), error: log('error') };
 mcu.loadBootrom(bootromB1);
 mcu.flash.set(readFileSync(imagePath), 0);
 mcu.core.PC = 0x10000000;
-for (const arg of adcArgs) {
-  const [channel, code] = arg.split('=').map(Number);
-  if (!(channel >= 0 && channel <= 4 && code >= 0 && code <= 4095)) {
-    process.stderr.write(`bad ADC setting ${arg}: give CHANNEL=CODE, channel 0-4, code 0-4095\n`);
-    process.exit(2);
-  }
+for (const [channel, code] of adcSettings) {
   mcu.adc.channelValues[channel] = code;
+}
+if (echoPins !== null) {
+  attachSyntheticEcho(sim, echoPins);
 }
 
 const cdc = new USBCDC(mcu.usbCtrl);

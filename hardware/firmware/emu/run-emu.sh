@@ -25,12 +25,13 @@ done
 [ -f "$bootrom" ] || { echo "error: no RP2040 boot ROM at $bootrom; set BOOTROM=..." >&2; exit 1; }
 
 cd "$here"
-# The reference board's analogue inputs, which the emulator does not have: HV sense (ADC 0,
-# 25 V through the 11:1 divider: 25000 * 4096 / (3300 * 11) = 2821) and the temperature
-# sensor (ADC 4, 27 degC = 0.706 V: 876). ADC="..." overrides them.
-adc=${ADC:-"0=2821 4=876"}
+# The reference board's analogue side, which the emulator does not have: HV sense (ADC 0,
+# 25 V through the 11:1 divider: 25000 * 4096 / (3300 * 11) = 2821), the temperature sensor
+# (ADC 4, 27 degC = 0.706 V: 876), and a synthetic echo on the ADC's D0-D9 (GPIO 0-9).
+# FRONT_END="..." overrides them (bridge.mjs lists the options).
+front_end=${FRONT_END:-"--adc 0=2821 --adc 4=876 --echo-pins 0"}
 # raw, no echo: the pty is a byte pipe, as a CDC ACM port is
-socat "PTY,link=$link,raw,echo=0" "EXEC:node bridge.mjs $image $bootrom $adc" &
+socat "PTY,link=$link,raw,echo=0" "EXEC:node bridge.mjs $image $bootrom $front_end" &
 socat_pid=$!
 trap 'kill "$socat_pid" 2>/dev/null; wait "$socat_pid" 2>/dev/null; rm -f "$link"; exit 0' INT TERM
 for _ in $(seq 200); do
