@@ -26,7 +26,8 @@ else:  # pragma: no cover
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "hardware" / "firmware"
 BOARDS = ROOT / "hardware" / "boards"
-DUMPS = {"firmware-host": "dump-board-host", "rp2040-reference": "dump-board-rp2040"}
+DUMPS = {"firmware-host": "dump-board-host", "rp2040-reference": "dump-board-rp2040",
+         "pic0rick": "dump-board-pic0rick"}
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +79,31 @@ def test_firmware_board_matches_profile(built: Path, board: str) -> None:
     # the port's send buffer: the profile declares it (the HIL harness passes the profile's
     # number to the host build), the port's default must not disagree
     assert int(out[4]) == raw["board"]["send_buffer_bytes"]
+
+
+#: [pins] keys of an RP2040 board profile → (macro in ports/rp2040/pins_<board>.h, offset)
+PIN_MACROS = {
+    "adc_clk": ("PIN_ADC_CLK", 0), "adc_d0": ("PIN_ADC_D0", 0), "adc_d9": ("PIN_ADC_D0", 9),
+    "pulse_p": ("PIN_PULSE_P", 0), "pulse_n": ("PIN_PULSE_P", 1),
+    "pulser_oe": ("PIN_PULSER_OE", 0), "hv_enable": ("PIN_HV_EN", 0),
+    "dac_cs": ("PIN_DAC_CS", 0), "dac_sck": ("PIN_DAC_SCK", 0), "dac_sdi": ("PIN_DAC_SDI", 0),
+    "vga_hilo": ("PIN_VGA_HILO", 0), "hv_sense": ("PIN_HV_SENSE", 0), "pdamp": ("PIN_PDAMP", 0),
+}
+
+
+@pytest.mark.parametrize(("board", "header"), [("rp2040-reference", "pins_rp2040_reference.h"),
+                                               ("pic0rick", "pins_pic0rick.h")])
+def test_rp2040_board_pins_match_the_port(board: str, header: str) -> None:
+    import re
+
+    text = (FIRMWARE / "ports" / "rp2040" / header).read_text()
+    macros = {m[1]: int(m[2]) for m in re.finditer(r"#define (PIN_\w+) (\d+)", text)}
+    pins = tomllib.loads((BOARDS / f"{board}.toml").read_text())["pins"]
+    pins.pop("led", None)  # the Pico's LED: the port leaves it alone
+    assert set(pins) <= set(PIN_MACROS), set(pins) - set(PIN_MACROS)
+    for key, gpio in pins.items():
+        macro, offset = PIN_MACROS[key]
+        assert macros[macro] + offset == gpio, key
+    # and the header drives no pin the profile does not list
+    listed = {PIN_MACROS[key][0] for key in pins}
+    assert set(macros) <= listed, set(macros) - listed

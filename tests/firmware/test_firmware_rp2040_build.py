@@ -1,8 +1,8 @@
-"""The RP2040 port built on the Pico SDK, and the UF2 converter that wraps its image.
+"""The RP2040 port built on the Pico SDK for each board, and the UF2 converter that wraps it.
 
-``make -C hardware/firmware rp2040`` is the real build (arm-none-eabi-gcc, cmake and the SDK
-that ``.ci/run`` installs and ``../shared/pico-sdk`` holds); the image it writes must be one
-the RP2040's boot ROM accepts.
+``make -C hardware/firmware rp2040`` (and ``pic0rick``) is the real build: arm-none-eabi-gcc,
+cmake and the SDK that ``.ci/run`` installs and ``../shared/pico-sdk`` holds. The image it
+writes must be one the RP2040's boot ROM accepts.
 """
 
 from __future__ import annotations
@@ -84,25 +84,27 @@ def _boot2_crc(data: bytes) -> int:
     return crc
 
 
-@pytest.fixture(scope="module")
-def rp2040_build() -> tuple[Path, str]:
-    done = subprocess.run(["make", "-C", str(FIRMWARE), "rp2040"], capture_output=True,
+#: make target → (build folder, image name)
+IMAGES = {"rp2040": ("build-rp2040", "sonobridge-rp2040"),
+          "pic0rick": ("build-pic0rick", "sonobridge-pic0rick")}
+
+
+@pytest.mark.parametrize("target", sorted(IMAGES))
+def test_rp2040_image_builds_and_boots_by_the_rom_rules(target: str) -> None:
+    done = subprocess.run(["make", "-C", str(FIRMWARE), target], capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
-    return FIRMWARE / "build-rp2040", done.stdout
-
-
-def test_rp2040_image_builds_and_boots_by_the_rom_rules(rp2040_build) -> None:
-    out, log = rp2040_build
-    m = re.search(r"sonobridge-rp2040: flash (\d+) bytes of 2 MiB, RAM \(data\+bss\) (\d+) "
-                  r"bytes of 264 KiB", log)
-    assert m, log
+    folder, name = IMAGES[target]
+    out = FIRMWARE / folder
+    m = re.search(rf"{name}: flash (\d+) bytes of 2 MiB, RAM \(data\+bss\) (\d+) "
+                  r"bytes of 264 KiB", done.stdout)
+    assert m, done.stdout
     flash, ram = int(m[1]), int(m[2])
-    image = (out / "sonobridge-rp2040.bin").read_bytes()
+    image = (out / f"{name}.bin").read_bytes()
     assert flash == len(image) and 0 < flash < 2 * 1024 * 1024
     assert 0 < ram < 264 * 1024
     # the UF2 carries exactly the image
-    uf2_image = uf2.uf2_to_bin((out / "sonobridge-rp2040.uf2").read_bytes())
+    uf2_image = uf2.uf2_to_bin((out / f"{name}.uf2").read_bytes())
     assert uf2_image == image.ljust(len(uf2_image), b"\0")
     # the boot ROM runs boot2 (the first 256 bytes) only if its CRC-32 matches
     assert struct.unpack_from("<I", image, 252)[0] == _boot2_crc(image[:252])

@@ -1,9 +1,10 @@
-"""The RP2040 image on an emulated RP2040 (rp2040js), through a real pty, as a host sees a board.
+"""The RP2040 images on an emulated RP2040 (rp2040js), through a real pty, as a host sees a board.
 
-`make -C hardware/firmware rp2040 emu-deps` builds the very image the UF2 carries and installs
-the pinned emulator; `emu/run-emu.sh` serves it on a pty linked by socat. The firmware's USB
-stack, protocol, command handling and DEVICE_INFO are exactly what runs on a board; only the
-analogue inputs (HV sense, temperature) are set by the harness.
+For each board, `make -C hardware/firmware <board> emu-deps` builds the very image its UF2
+carries and installs the pinned emulator; `emu/run-emu.sh` serves it on a pty linked by socat.
+The firmware's USB stack, protocol, commands, PIO capture and DMA are exactly what runs on a
+board; only the analogue side (HV sense, temperature, the echo on the ADC's pins) comes from
+the harness.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from sonobridge.sim.profile import load_profile
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "hardware" / "firmware"
-PROFILE = ROOT / "hardware" / "boards" / "rp2040-reference.toml"
+BOARDS = ROOT / "hardware" / "boards"
+#: board → its make target
+TARGETS = {"rp2040-reference": "rp2040", "pic0rick": "pic0rick"}
 ECHO = FIRMWARE / "emu" / "echo.mjs"
 HAL = FIRMWARE / "ports" / "rp2040" / "hal_rp2040.c"
 
@@ -47,18 +50,20 @@ def _adc_latency_samples() -> int:
     return int(m[1])
 
 
-@pytest.fixture(scope="module")
-def emulated_port() -> Iterator[str]:
-    done = subprocess.run(["make", "-C", str(FIRMWARE), "rp2040", "emu-deps"],
+@pytest.fixture(scope="module", params=sorted(TARGETS))
+def emulated(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
+    """(board, pty path) of that board's image running on the emulator."""
+    board = request.param
+    done = subprocess.run(["make", "-C", str(FIRMWARE), TARGETS[board], "emu-deps"],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
-    proc = subprocess.Popen([str(FIRMWARE / "emu" / "run-emu.sh")], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([str(FIRMWARE / "emu" / "run-emu.sh"), board],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         path = proc.stdout.readline().strip()
         assert path, proc.stderr.read() if proc.stderr else ""
-        yield path
+        yield board, path
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -71,9 +76,10 @@ def emulated_port() -> Iterator[str]:
                 stream.close()
 
 
-def test_emulated_image_announces_its_board_profile(emulated_port: str) -> None:
-    profile = load_profile(PROFILE)
-    with open_device(emulated_port) as dev:
+def test_emulated_image_announces_its_board_profile(emulated: tuple[str, str]) -> None:
+    board, port = emulated
+    profile = load_profile(BOARDS / f"{board}.toml")
+    with open_device(port) as dev:
         info = dev.info
     assert info is not None
     for name in payload_fields(type(info)):
@@ -81,15 +87,17 @@ def test_emulated_image_announces_its_board_profile(emulated_port: str) -> None:
             assert getattr(info, name) == getattr(profile.info, name), name
 
 
-def test_emulated_image_answers_every_command(emulated_port: str) -> None:
-    with open_device(emulated_port) as dev:
+def test_emulated_image_answers_every_command(emulated: tuple[str, str]) -> None:
+    board, port = emulated
+    with open_device(port) as dev:
         # PING echoes its token and data
         reply = dev.command(Ping(token=0xC0DE, data=b"sonobridge"), expect=Pong)
         assert isinstance(reply, Pong) and reply.token == 0xC0DE and reply.data == b"sonobridge"
-        # STATUS reads the analogue inputs the harness holds: 25 V HV, 27 degC
+        # STATUS reads the analogue inputs the harness holds: 27 degC, and on the reference
+        # board 25 V of HV (the pic0rick has no HV sense: 0)
         status = dev.status()
         assert status.state == DeviceState.IDLE
-        assert abs(status.hv_mv - 25000) < 100
+        assert abs(status.hv_mv - (25000 if board == "rp2040-reference" else 0)) < 100
         assert abs(status.temperature_c - 27.0) < 1.0
         # CONFIGURE out of range is refused by the firmware itself, naming the field
         good = dev.default_config().to_message()
@@ -105,13 +113,14 @@ def test_emulated_image_answers_every_command(emulated_port: str) -> None:
         assert dev.status().state == DeviceState.IDLE
 
 
-def test_emulated_image_streams_the_echo_where_it_lies(emulated_port: str) -> None:
+def test_emulated_image_streams_the_echo_where_it_lies(emulated: tuple[str, str]) -> None:
     # the port's PIO capture, DMA and packing on the emulated chip, fed by the synthetic echo:
     # each reflector's envelope peaks at 2 d / c * fs, less the conversions the port skips for
     # a real converter's pipeline (which the synthetic one does not have), plus the few clocks
     # its capture program spends between the transmit IRQ and the first sample
     depths, speed = _echo_model()
-    with open_device(emulated_port) as dev:
+    _board, port = emulated
+    with open_device(port) as dev:
         dev.configure(lines_per_frame=4, prf_hz=100, samples_per_line=4096, decimation=1)
         dev.start()
         frames = list(dev.frames(timeout=60.0, count=3))

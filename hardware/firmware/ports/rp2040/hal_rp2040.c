@@ -18,25 +18,17 @@
 #include "hardware/adc.h"
 #include "hardware/clocks.h"
 #include "hardware/dma.h"
+#include "hardware/pwm.h"
 #include "hardware/gpio.h"
 #include "hardware/pio.h"
 #include "hardware/spi.h"
 #include "pico/stdlib.h"
 #include "sb_frontend.pio.h"
 
-#define PIN_ADC_D0 0
-#define PIN_PULSE_P 10 /* PULSE_N is the next pin: side-set needs them consecutive */
-#define PIN_PULSER_OE 12
-#define PIN_HV_EN 13
-#define PIN_DAC_CS 17
-#define PIN_DAC_SCK 18
-#define PIN_DAC_SDI 19
-#define PIN_VGA_HILO 20
-#define PIN_ADC_CLK 21 /* GPOUT0 */
-#define PIN_HV_SENSE 26
-#define HV_SENSE_INPUT 0
+/* the board's wiring: pins_rp2040_reference.h or pins_pic0rick.h (CMake's SB_BOARD) */
+#include SB_PINS_HEADER
+
 #define TEMP_SENSOR_INPUT 4
-#define HV_DIVIDER 11u
 
 #define PORT_SYS_CLK_HZ 120000000u
 /* conversions between the first transmit edge and the first kept sample, beyond the start
@@ -45,6 +37,8 @@
 #define ADC_LATENCY_SAMPLES 7u
 
 #define TGC_MAX_STEPS (2u * SB_TGC_TABLE_MAX)
+/* the pulser program's damping loop count: PORT_DAMP_NS of PDAMP after the burst */
+#define DAMP_CLOCKS ((uint32_t)((uint64_t)PORT_DAMP_NS * PORT_SYS_CLK_HZ / 1000000000u))
 
 typedef struct {
     PIO pio;
@@ -100,7 +94,7 @@ static void tgc_write(void *ctx, const uint16_t *codes, size_t n)
     memcpy(R.tgc_codes, codes, n * sizeof codes[0]);
     R.tgc_n = n;
     /* hold the start of the curve until the first firing */
-    spi_write16_blocking(spi0, &(uint16_t){dac_word(codes[0])}, 1);
+    spi_write16_blocking(PORT_DAC_SPI, &(uint16_t){dac_word(codes[0])}, 1);
 }
 
 static void adc_arm(void *ctx, uint16_t *codes, uint32_t n, uint32_t delay, uint8_t dec)
@@ -160,6 +154,7 @@ static void pulse_fire(void *ctx, uint32_t freq_hz, uint8_t cycles)
     if (half < 3u)
         half = 3u;
     gpio_put(PIN_PULSER_OE, 1);
+    pio_sm_put(R.pio, R.sm_pulser, DAMP_CLOCKS);
     pio_sm_put(R.pio, R.sm_pulser, (uint32_t)(cycles ? cycles : 1u) - 1u);
     pio_sm_put(R.pio, R.sm_pulser, half - 2u);
 
@@ -168,7 +163,7 @@ static void pulse_fire(void *ctx, uint32_t freq_hz, uint8_t cycles)
     channel_config_set_read_increment(&c, true);
     channel_config_set_write_increment(&c, false);
     channel_config_set_dreq(&c, dma_get_timer_dreq((uint)R.tgc_timer));
-    dma_channel_configure(R.dma_tgc, &c, &spi_get_hw(spi0)->dr, R.dac_words, R.dac_steps, true);
+    dma_channel_configure(R.dma_tgc, &c, &spi_get_hw(PORT_DAC_SPI)->dr, R.dac_words, R.dac_steps, true);
 }
 
 static int adc_wait(void *ctx)
@@ -190,12 +185,14 @@ static int adc_wait(void *ctx)
     return 0;
 }
 
+#ifdef PIN_HV_SENSE
 static uint32_t hv_read_mv(void *ctx)
 {
     (void)ctx;
     adc_select_input(HV_SENSE_INPUT);
     return (uint32_t)adc_read() * 3300u * HV_DIVIDER / 4096u;
 }
+#endif
 
 static int16_t temperature_cdeg(void *ctx)
 {
@@ -210,10 +207,12 @@ static int16_t temperature_cdeg(void *ctx)
 static uint8_t faults(void *ctx)
 {
     uint8_t f = 0;
+#ifdef PIN_HV_SENSE
     uint32_t hv = hv_read_mv(ctx);
-    uint32_t want = rp2040_board.info.hv_min_mv;
+    uint32_t want = PORT_BOARD.info.hv_min_mv;
     if (hv < want * 9u / 10u || hv > want * 11u / 10u)
         f |= SB_FAULT_HV;
+#endif
     if (temperature_cdeg(ctx) > 7000)
         f |= SB_FAULT_OVERTEMP;
     return f;
@@ -236,8 +235,22 @@ void hal_rp2040_init(sb_hal_t *hal, sb_ring_t *ring)
     R.ring = ring;
     R.pio = pio0;
 
-    /* ADC clock: clk_sys / 2 on GPOUT0, running always */
+    /* ADC clock: clk_sys / 2, running always, as a pipelined converter needs */
+#if defined(PORT_ADC_CLOCK_GPOUT)
     clock_gpio_init(PIN_ADC_CLK, CLOCKS_CLK_GPOUT0_CTRL_AUXSRC_VALUE_CLK_SYS, 2);
+#elif defined(PORT_ADC_CLOCK_PWM)
+    {
+        /* a PWM slice counting 0, 1 at clk_sys, high for one count: clk_sys / 2, 50 % duty */
+        pwm_config pc = pwm_get_default_config();
+        gpio_set_function(PIN_ADC_CLK, GPIO_FUNC_PWM);
+        pwm_config_set_clkdiv_int(&pc, 1);
+        pwm_config_set_wrap(&pc, 1);
+        pwm_init(pwm_gpio_to_slice_num(PIN_ADC_CLK), &pc, true);
+        pwm_set_gpio_level(PIN_ADC_CLK, 1);
+    }
+#else
+#error "the board header must say how the ADC is clocked"
+#endif
 
     /* pulser on PIO: INA, INB as side-set; OE and HV enable as plain GPIOs */
     R.off_pulser = pio_add_program(R.pio, &sb_pulser_program);
@@ -248,16 +261,27 @@ void hal_rp2040_init(sb_hal_t *hal, sb_ring_t *ring)
     pio_gpio_init(R.pio, PIN_PULSE_P + 1);
     pio_sm_set_pins_with_mask(R.pio, R.sm_pulser, 0, 3u << PIN_PULSE_P);
     pio_sm_set_consecutive_pindirs(R.pio, R.sm_pulser, PIN_PULSE_P, 2, true);
+#ifdef PIN_PDAMP
+    /* the damping switch is the program's `set` pin */
+    sm_config_set_set_pins(&c, PIN_PDAMP, 1);
+    pio_gpio_init(R.pio, PIN_PDAMP);
+    pio_sm_set_pins_with_mask(R.pio, R.sm_pulser, 0, 1u << PIN_PDAMP);
+    pio_sm_set_consecutive_pindirs(R.pio, R.sm_pulser, PIN_PDAMP, 1, true);
+#else
+    sm_config_set_set_pins(&c, 0, 0); /* no damping switch: `set pins` drives nothing */
+#endif
     pio_sm_init(R.pio, R.sm_pulser, R.off_pulser, &c);
     pio_sm_set_enabled(R.pio, R.sm_pulser, true);
     gpio_init(PIN_PULSER_OE);
     gpio_set_dir(PIN_PULSER_OE, GPIO_OUT);
     gpio_put(PIN_PULSER_OE, 0);
+#ifdef PIN_HV_EN
     gpio_init(PIN_HV_EN);
     gpio_set_dir(PIN_HV_EN, GPIO_OUT);
     gpio_put(PIN_HV_EN, 1);
+#endif
 
-    /* ADC data: D0..D9 on GPIO0..9 */
+    /* ADC data: D0..D9 on ten consecutive GPIOs from PIN_ADC_D0 */
     R.off_adc = pio_add_program(R.pio, &sb_adc_program);
     R.sm_adc = (uint)pio_claim_unused_sm(R.pio, true);
     c = sb_adc_program_get_default_config(R.off_adc);
@@ -270,21 +294,26 @@ void hal_rp2040_init(sb_hal_t *hal, sb_ring_t *ring)
     pio_sm_init(R.pio, R.sm_adc, R.off_adc, &c);
     R.dma_adc = dma_claim_unused_channel(true);
 
-    /* TGC DAC on SPI0, 16-bit frames with hardware CS; a DMA timer paces the steps */
-    spi_init(spi0, 20000000);
-    spi_set_format(spi0, 16, SPI_CPOL_0, SPI_CPHA_0, SPI_MSB_FIRST);
+    /* TGC DAC on the board's SPI, 16-bit frames with hardware CS; a DMA timer paces the
+       steps */
+    spi_init(PORT_DAC_SPI, 20000000);
+    spi_set_format(PORT_DAC_SPI, 16, SPI_CPOL_0, SPI_CPHA_0, SPI_MSB_FIRST);
     gpio_set_function(PIN_DAC_CS, GPIO_FUNC_SPI);
     gpio_set_function(PIN_DAC_SCK, GPIO_FUNC_SPI);
     gpio_set_function(PIN_DAC_SDI, GPIO_FUNC_SPI);
     R.dma_tgc = dma_claim_unused_channel(true);
     R.tgc_timer = dma_claim_unused_timer(true);
+#ifdef PIN_VGA_HILO
     gpio_init(PIN_VGA_HILO);
     gpio_set_dir(PIN_VGA_HILO, GPIO_OUT);
     gpio_put(PIN_VGA_HILO, 0); /* LO gain mode: the range board_rp2040.c announces */
+#endif
 
-    /* housekeeping ADC: HV sense and the temperature sensor */
+    /* housekeeping ADC: HV sense (where the board has one) and the temperature sensor */
     adc_init();
+#ifdef PIN_HV_SENSE
     adc_gpio_init(PIN_HV_SENSE);
+#endif
     adc_set_temp_sensor_enabled(true);
 
     memset(hal, 0, sizeof *hal);
@@ -298,7 +327,9 @@ void hal_rp2040_init(sb_hal_t *hal, sb_ring_t *ring)
     hal->adc_arm = adc_arm;
     hal->pulse_fire = pulse_fire;
     hal->adc_wait = adc_wait;
+#ifdef PIN_HV_SENSE
     hal->hv_read_mv = hv_read_mv;
+#endif
     hal->temperature_cdeg = temperature_cdeg;
     hal->faults = faults;
     hal->front_end_reset = front_end_reset;

@@ -17,7 +17,9 @@
 #include "sb_ring.h"
 #include "tusb.h"
 
-static sb_board_t board; /* rp2040_board with this chip's serial number */
+#include SB_PINS_HEADER
+
+static sb_board_t board; /* PORT_BOARD with this chip's serial number */
 static sb_hal_t hal;
 static sb_device_t dev;
 static sb_ring_t ring;
@@ -61,7 +63,7 @@ int main(void)
 {
     uint8_t rx[64];
     set_sys_clock_khz(120000, true); /* clk_sys / 2 = the ADC's 60 MHz */
-    board = rp2040_board;
+    board = PORT_BOARD;
     board.info.board_id = board_serial();
     sb_ring_init(&ring, ring_store, sizeof ring_store);
     hal_rp2040_init(&hal, &ring);

@@ -5,6 +5,8 @@
 #include "pico/unique_id.h"
 #include "tusb.h"
 
+#include SB_PINS_HEADER
+
 #define USB_VID 0x1209
 #define USB_PID 0x0001
 
@@ -40,7 +42,7 @@ static const uint8_t config_descriptor[] = {
 static const char *const strings[] = {
     NULL, /* 0: language, handled below */
     "sonobridge",
-    "sonobridge rp2040-reference",
+    PORT_USB_PRODUCT,
     NULL, /* 3: serial number from the flash unique id */
     "sonobridge protocol v1",
 };
@@ -59,7 +61,8 @@ const uint8_t *tud_descriptor_configuration_cb(uint8_t index)
 const uint16_t *tud_descriptor_string_cb(uint8_t index, uint16_t langid)
 {
     static uint16_t desc[1 + 32];
-    char serial[2 * PICO_UNIQUE_BOARD_ID_SIZE_BYTES + 1];
+    /* the board's prefix, then the flash unique id in hex */
+    char serial[sizeof PORT_USB_SERIAL_PREFIX + 2 * PICO_UNIQUE_BOARD_ID_SIZE_BYTES];
     const char *s;
     size_t n, i;
     (void)langid;
@@ -70,7 +73,9 @@ const uint16_t *tud_descriptor_string_cb(uint8_t index, uint16_t langid)
         if (index >= sizeof strings / sizeof strings[0])
             return NULL;
         if (index == 3) {
-            pico_get_unique_board_id_string(serial, sizeof serial);
+            memcpy(serial, PORT_USB_SERIAL_PREFIX, sizeof PORT_USB_SERIAL_PREFIX - 1);
+            pico_get_unique_board_id_string(serial + sizeof PORT_USB_SERIAL_PREFIX - 1,
+                                             2 * PICO_UNIQUE_BOARD_ID_SIZE_BYTES + 1);
             s = serial;
         } else {
             s = strings[index];
