@@ -10,10 +10,13 @@ the harness.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import signal
 import subprocess
+import threading
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -148,3 +151,70 @@ def test_emulated_image_streams_the_echo_where_it_lies(emulated: tuple[str, str]
         assert all(0 <= o <= 5 for o in offsets), offsets
         # and the same at every depth: 60 MS/s exactly, no sample lost or doubled in between
         assert max(offsets) - min(offsets) <= 2, offsets
+
+
+def _damp_ns() -> int:
+    m = re.search(r"#define PORT_DAMP_NS (\d+)u", (FIRMWARE / "ports" / "rp2040" /
+                                                   "pins_pic0rick.h").read_text())
+    assert m
+    return int(m[1])
+
+
+def test_pic0rick_pulser_drives_its_pins_in_order() -> None:
+    # the pic0rick image's pulser as a scope would show it, from the emulator's GPIO edges:
+    # OE (17) up, `cycles` bipolar periods on P+ (11) / P- (12), PDAMP (16) for PORT_DAMP_NS
+    # right after the burst, OE down after the capture window
+    done = subprocess.run(["make", "-C", str(FIRMWARE), "pic0rick", "emu-deps"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    pins = (11, 12, 16, 17)
+    front_end = "--adc 4=876 --echo-pins 1 " + " ".join(f"--trace-pin {p}" for p in pins)
+    proc = subprocess.Popen([str(FIRMWARE / "emu" / "run-emu.sh"), "pic0rick"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "FRONT_END": front_end})
+    edges: list[tuple[int, int, int]] = []  # (nanos, gpio, level)
+    reader = threading.Thread(target=lambda: edges.extend(
+        (int(t), int(g), int(v)) for line in proc.stderr  # type: ignore[union-attr]
+        if line.startswith("trace ") for _, g, v, t in [line.split()]), daemon=True)
+    reader.start()
+    try:
+        port = proc.stdout.readline().strip()  # type: ignore[union-attr]
+        with open_device(port) as dev:
+            cfg = dev.configure(lines_per_frame=1, prf_hz=100, samples_per_line=1024,
+                                pulse_cycles=3, pulse_freq_hz=2_000_000, decimation=1)
+            dev.start()
+            frames = list(dev.frames(timeout=60.0, count=3))
+            dev.stop()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+        reader.join(10)
+        proc.stdout.close()  # type: ignore[union-attr]
+    assert all(f.complete for f in frames)
+    clock_ns = 1e9 / 120e6
+    half = int(120e6 // (2 * cfg.pulse_freq_hz))  # PIO clocks per half period (hal_rp2040.c)
+    # the firings: each starts with OE rising
+    starts = [t for t, g, v in edges if g == 17 and v == 1]
+    assert len(starts) >= 3
+    assert all(abs(b - a - 10_000_000) < 20_000 for a, b in pairwise(starts))  # 100 Hz
+    for start, end in pairwise(starts):
+        firing = [(t, g, v) for t, g, v in edges if start <= t < end]
+        rises = {g: [t for t, gg, v in firing if gg == g and v == 1] for g in pins}
+        falls = {g: [t for t, gg, v in firing if gg == g and v == 0] for g in pins}
+        assert len(rises[11]) == len(rises[12]) == cfg.pulse_cycles
+        assert rises[11][0] > start  # OE first
+        for up, down in zip(rises[11], falls[11], strict=True):
+            assert abs((down - up) - half * clock_ns) <= 1.5 * clock_ns
+        for up, down in zip(rises[12], falls[12], strict=True):
+            assert abs((down - up) - (half + 1) * clock_ns) <= 1.5 * clock_ns
+        # never both halves at once
+        assert all(not (u12 < d11 and u11 < d12)
+                   for u11, d11 in zip(rises[11], falls[11], strict=True)
+                   for u12, d12 in zip(rises[12], falls[12], strict=True))
+        # damping right after the burst, for PORT_DAMP_NS
+        (damp_up,), (damp_down,) = rises[16], falls[16]
+        assert 0 <= damp_up - falls[12][-1] <= 4 * clock_ns  # a few PIO clocks
+        assert abs((damp_down - damp_up) - _damp_ns()) <= 2 * clock_ns
+        # OE drops once the capture window is over
+        (oe_down,) = falls[17]
+        assert oe_down - rises[11][0] >= cfg.samples_per_line / 60e6 * 1e9

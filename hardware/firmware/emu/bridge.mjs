@@ -2,11 +2,14 @@
 // process's stdin (host -> device) and stdout (device -> host). run-emu.sh links a pty to them.
 //
 //   node bridge.mjs IMAGE.bin BOOTROM.mjs [--adc CHANNEL=CODE ...] [--echo-pins FIRST]
+//                   [--trace-pin GPIO ...]
 //
 // --adc holds an RP2040 ADC input (0-3: GPIO26-29, 4: the temperature sensor) at a 12-bit
 // code, and --echo-pins drives a synthetic echo (echo.mjs) on the parallel ADC's D0-D9 from
 // GPIO FIRST: the analogue side a board has and the emulator does not. run-emu.sh passes the
-// reference board's.
+// reference board's. --trace-pin writes every edge of that GPIO to stderr as
+// `trace GPIO LEVEL NANOS` (emulated time, to the clk_sys cycle): the pulser's outputs, which
+// a board shows on a scope.
 //
 // The image is the very .bin that `make -C hardware/firmware rp2040` writes into the UF2.
 // PIO runs in lockstep with the CPU (lockstep.mjs). Emulated time is not wall time (about
@@ -14,13 +17,13 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { USBCDC } from 'rp2040js';
+import { GPIOPinState, USBCDC } from 'rp2040js';
 
 import { attachSyntheticEcho } from './echo.mjs';
 import { lockstepSimulator } from './lockstep.mjs';
 
 const usage = 'usage: node bridge.mjs IMAGE.bin BOOTROM.mjs [--adc CHANNEL=CODE ...] ' +
-  '[--echo-pins FIRST]\n';
+  '[--echo-pins FIRST] [--trace-pin GPIO ...]\n';
 const [imagePath, bootromPath, ...options] = process.argv.slice(2);
 if (!imagePath || !bootromPath) {
   process.stderr.write(usage);
@@ -28,6 +31,7 @@ if (!imagePath || !bootromPath) {
 }
 const adcSettings = [];
 let echoPins = null;
+const tracePins = [];
 for (let i = 0; i < options.length; i += 2) {
   const [flag, value] = [options[i], options[i + 1]];
   if (flag === '--adc' && value) {
@@ -39,6 +43,8 @@ for (let i = 0; i < options.length; i += 2) {
     adcSettings.push([channel, code]);
   } else if (flag === '--echo-pins' && /^\d+$/.test(value ?? '') && Number(value) <= 20) {
     echoPins = Number(value);
+  } else if (flag === '--trace-pin' && /^\d+$/.test(value ?? '') && Number(value) < 30) {
+    tracePins.push(Number(value));
   } else {
     process.stderr.write(usage);
     process.exit(2);
@@ -60,6 +66,16 @@ for (const [channel, code] of adcSettings) {
 }
 if (echoPins !== null) {
   attachSyntheticEcho(sim, echoPins);
+}
+for (const gpio of tracePins) {
+  let level = null;
+  mcu.gpio[gpio].addListener((state) => {
+    const now = state === GPIOPinState.High ? 1 : 0;
+    if (now !== level) {
+      level = now;
+      process.stderr.write(`trace ${gpio} ${now} ${Math.round(mcu.pioNanos)}\n`);
+    }
+  });
 }
 
 const cdc = new USBCDC(mcu.usbCtrl);

@@ -29,7 +29,8 @@ function detachPio(mcu) {
 /**
  * Advance every enabled state machine by `cycles` clk_sys cycles from emulated time `nanos`,
  * honouring each divider. `mcu.pioNanos` holds the time of the cycle being stepped, so what a
- * state machine reads from its pins (echo.mjs) is timed to the cycle, not to the instruction.
+ * state machine reads from its pins (echo.mjs) and the edges it drives (--trace-pin in
+ * bridge.mjs) are timed to the cycle, not to the instruction.
  */
 function stepPio(mcu, cycles, nanos) {
   const enabled = [];
@@ -81,6 +82,7 @@ export function lockstepSimulator() {
       }
       // PIO first, then the clock: a word the PIO pushes raises its DMA request, and the tick
       // runs that transfer, so the 4-word RX FIFO drains as on the chip instead of stalling
+      mcu.pioNanos = clock.nanos; // "now" for pin listeners between PIO cycles too
       stepPio(mcu, cycles, clock.nanos);
       clock.tick(cycles * CYCLE_NANOS);
       done += cycles;
