@@ -33,6 +33,15 @@ FIRMWARE = ROOT / "hardware" / "firmware"
 BOARDS = ROOT / "hardware" / "boards"
 #: board → its make target
 TARGETS = {"rp2040-reference": "rp2040", "pic0rick": "pic0rick"}
+#: the emulated chip runs at about 1/140 of real time (hardware/README.md): a command's reply
+#: takes wall seconds where a board takes milliseconds, and a RESET's re-enumeration several
+EMU_COMMAND_TIMEOUT_S = 5.0
+
+
+def open_emulated(port: str):  # type: ignore[no-untyped-def]
+    """The device client on the emulated board, with timeouts for its speed; the dialect is
+    named, as detection's short probes are timed for real boards."""
+    return open_device(port, dialect="sonobridge-v1", command_timeout_s=EMU_COMMAND_TIMEOUT_S)
 ECHO = FIRMWARE / "emu" / "echo.mjs"
 HAL = FIRMWARE / "ports" / "rp2040" / "hal_rp2040.c"
 
@@ -82,7 +91,7 @@ def emulated(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
 def test_emulated_image_announces_its_board_profile(emulated: tuple[str, str]) -> None:
     board, port = emulated
     profile = load_profile(BOARDS / f"{board}.toml")
-    with open_device(port) as dev:
+    with open_emulated(port) as dev:
         info = dev.info
     assert info is not None
     for name in payload_fields(type(info)):
@@ -92,7 +101,7 @@ def test_emulated_image_announces_its_board_profile(emulated: tuple[str, str]) -
 
 def test_emulated_image_answers_every_command(emulated: tuple[str, str]) -> None:
     board, port = emulated
-    with open_device(port) as dev:
+    with open_emulated(port) as dev:
         # PING echoes its token and data
         reply = dev.command(Ping(token=0xC0DE, data=b"sonobridge"), expect=Pong)
         assert isinstance(reply, Pong) and reply.token == 0xC0DE and reply.data == b"sonobridge"
@@ -123,7 +132,7 @@ def test_emulated_image_streams_the_echo_where_it_lies(emulated: tuple[str, str]
     # its capture program spends between the transmit IRQ and the first sample
     depths, speed = _echo_model()
     _board, port = emulated
-    with open_device(port) as dev:
+    with open_emulated(port) as dev:
         dev.configure(lines_per_frame=4, prf_hz=100, samples_per_line=4096, decimation=1)
         dev.start()
         frames = list(dev.frames(timeout=60.0, count=3))
@@ -179,7 +188,7 @@ def test_pic0rick_pulser_drives_its_pins_in_order() -> None:
     reader.start()
     try:
         port = proc.stdout.readline().strip()  # type: ignore[union-attr]
-        with open_device(port) as dev:
+        with open_emulated(port) as dev:
             cfg = dev.configure(lines_per_frame=1, prf_hz=100, samples_per_line=1024,
                                 pulse_cycles=3, pulse_freq_hz=2_000_000, decimation=1)
             dev.start()

@@ -2,19 +2,20 @@
 // process's stdin (host -> device) and stdout (device -> host). run-emu.sh links a pty to them.
 //
 //   node bridge.mjs IMAGE.bin BOOTROM.mjs [--adc CHANNEL=CODE ...] [--echo-pins FIRST]
-//                   [--trace-pin GPIO ...]
+//                   [--trace-pin GPIO ...] [--ready-file PATH]
 //
 // --adc holds an RP2040 ADC input (0-3: GPIO26-29, 4: the temperature sensor) at a 12-bit
 // code, and --echo-pins drives a synthetic echo (echo.mjs) on the parallel ADC's D0-D9 from
 // GPIO FIRST: the analogue side a board has and the emulator does not. run-emu.sh passes the
 // reference board's. --trace-pin writes every edge of that GPIO to stderr as
 // `trace GPIO LEVEL NANOS` (emulated time, to the clk_sys cycle): the pulser's outputs, which
-// a board shows on a scope.
+// a board shows on a scope. --ready-file is created once the USB CDC port is up, as a
+// board's /dev/ttyACM0 appears only once it has enumerated (run-emu.sh waits for it).
 //
 // The image is the very .bin that `make -C hardware/firmware rp2040` writes into the UF2.
 // PIO runs in lockstep with the CPU (lockstep.mjs). Emulated time is not wall time (about
 // 0.1-0.2x): the host's timeouts must allow for it (hardware/README.md).
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { GPIOPinState, USBCDC } from 'rp2040js';
@@ -23,7 +24,7 @@ import { attachSyntheticEcho } from './echo.mjs';
 import { lockstepSimulator } from './lockstep.mjs';
 
 const usage = 'usage: node bridge.mjs IMAGE.bin BOOTROM.mjs [--adc CHANNEL=CODE ...] ' +
-  '[--echo-pins FIRST] [--trace-pin GPIO ...]\n';
+  '[--echo-pins FIRST] [--trace-pin GPIO ...] [--ready-file PATH]\n';
 const [imagePath, bootromPath, ...options] = process.argv.slice(2);
 if (!imagePath || !bootromPath) {
   process.stderr.write(usage);
@@ -32,6 +33,7 @@ if (!imagePath || !bootromPath) {
 const adcSettings = [];
 let echoPins = null;
 const tracePins = [];
+let readyFile = null;
 for (let i = 0; i < options.length; i += 2) {
   const [flag, value] = [options[i], options[i + 1]];
   if (flag === '--adc' && value) {
@@ -45,6 +47,8 @@ for (let i = 0; i < options.length; i += 2) {
     echoPins = Number(value);
   } else if (flag === '--trace-pin' && /^\d+$/.test(value ?? '') && Number(value) < 30) {
     tracePins.push(Number(value));
+  } else if (flag === '--ready-file' && value) {
+    readyFile = value;
   } else {
     process.stderr.write(usage);
     process.exit(2);
@@ -101,6 +105,9 @@ mcu.usbCtrl.onEndpointRead = (endpoint, size) => {
 };
 cdc.onDeviceConnected = () => {
   process.stderr.write(`rp2040 emulator: USB CDC up after ${(sim.clock.nanos / 1e6).toFixed(1)} ms of emulated time\n`);
+  if (readyFile) {
+    writeFileSync(readyFile, '');
+  }
 };
 cdc.onSerialData = (buffer) => {
   process.stdout.write(Buffer.from(buffer));

@@ -40,15 +40,24 @@ done
 
 cd "$here"
 front_end=${FRONT_END:-$front_end_default}
+# the bridge creates this once the emulated USB CDC port is up: like a board's /dev/ttyACM0,
+# the path is printed only once the board has enumerated (its 12 ms of emulated time are seconds
+# of wall time, and bytes sent before then would meet no port)
+ready=$(mktemp -u /tmp/sonobridge-rp2040-emu-ready.XXXXXX)
 # raw, no echo: the pty is a byte pipe, as a CDC ACM port is
-socat "PTY,link=$link,raw,echo=0" "EXEC:node bridge.mjs $image $bootrom $front_end" &
+socat "PTY,link=$link,raw,echo=0" \
+    "EXEC:node bridge.mjs $image $bootrom $front_end --ready-file $ready" &
 socat_pid=$!
-trap 'kill "$socat_pid" 2>/dev/null; wait "$socat_pid" 2>/dev/null; rm -f "$link"; exit 0' INT TERM
-for _ in $(seq 200); do
-    [ -e "$link" ] && break
-    kill -0 "$socat_pid" 2>/dev/null || { echo "error: socat ended before the pty appeared" >&2; exit 1; }
-    sleep 0.01
+trap 'kill "$socat_pid" 2>/dev/null; wait "$socat_pid" 2>/dev/null; rm -f "$link" "$ready"; exit 0' INT TERM
+for _ in $(seq 6000); do  # up to 120 s: a loaded machine runs the emulator slower still
+    [ -e "$ready" ] && [ -e "$link" ] && break
+    kill -0 "$socat_pid" 2>/dev/null || {
+        echo "error: the emulator ended before its USB port came up" >&2; exit 1; }
+    sleep 0.02
 done
-[ -e "$link" ] || { echo "error: the pty did not appear at $link" >&2; kill "$socat_pid"; exit 1; }
+[ -e "$ready" ] && [ -e "$link" ] || {
+    echo "error: the emulated board's USB port did not come up within 120 s" >&2
+    kill "$socat_pid"; exit 1; }
+rm -f "$ready"
 echo "$link"
 wait "$socat_pid"
