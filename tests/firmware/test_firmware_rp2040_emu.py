@@ -79,13 +79,15 @@ def emulated(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(10)
+            code = proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait(5)
+            code = proc.wait(5)
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+    # it stopped the emulator and removed its pty link on the way out
+    assert code == 0 and not Path(path).exists()
 
 
 def test_emulated_image_announces_its_board_profile(emulated: tuple[str, str]) -> None:

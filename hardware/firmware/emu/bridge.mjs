@@ -122,5 +122,8 @@ process.stdin.on('data', (chunk) => {
     completeRead(endpoint, size);
   }
 });
+// the pty's other end is gone: nothing more to serve
 process.stdin.on('end', () => process.exit(0));
+process.stdin.on('close', () => process.exit(0));
+process.stdout.on('error', () => process.exit(0));
 sim.execute();

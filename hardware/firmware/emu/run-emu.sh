@@ -48,7 +48,15 @@ ready=$(mktemp -u /tmp/sonobridge-rp2040-emu-ready.XXXXXX)
 socat "PTY,link=$link,raw,echo=0" \
     "EXEC:node bridge.mjs $image $bootrom $front_end --ready-file $ready" &
 socat_pid=$!
-trap 'kill "$socat_pid" 2>/dev/null; wait "$socat_pid" 2>/dev/null; rm -f "$link" "$ready"; exit 0' INT TERM
+# socat does not pass its end on to the emulator: stop the emulator first, then socat
+stop() {
+    pkill -TERM -P "$socat_pid" 2>/dev/null || true
+    kill "$socat_pid" 2>/dev/null || true
+    wait "$socat_pid" 2>/dev/null || true
+    rm -f "$link" "$ready"
+}
+trap 'stop; exit 0' INT TERM
+trap stop EXIT
 for _ in $(seq 6000); do  # up to 120 s: a loaded machine runs the emulator slower still
     [ -e "$ready" ] && [ -e "$link" ] && break
     kill -0 "$socat_pid" 2>/dev/null || {
@@ -57,7 +65,7 @@ for _ in $(seq 6000); do  # up to 120 s: a loaded machine runs the emulator slow
 done
 [ -e "$ready" ] && [ -e "$link" ] || {
     echo "error: the emulated board's USB port did not come up within 120 s" >&2
-    kill "$socat_pid"; exit 1; }
+    exit 1; }
 rm -f "$ready"
 echo "$link"
 wait "$socat_pid"
