@@ -2,7 +2,7 @@
 // process's stdin (host -> device) and stdout (device -> host). run-emu.sh links a pty to them.
 //
 //   node bridge.mjs IMAGE.bin BOOTROM.mjs [--adc CHANNEL=CODE ...] [--echo-pins FIRST]
-//                   [--trace-pin GPIO ...] [--ready-file PATH]
+//                   [--trace-pin GPIO ...] [--ready-file PATH] [--still-clock GPIO]
 //
 // --adc holds an RP2040 ADC input (0-3: GPIO26-29, 4: the temperature sensor) at a 12-bit
 // code, and --echo-pins drives a synthetic echo (echo.mjs) on the parallel ADC's D0-D9 from
@@ -11,6 +11,10 @@
 // `trace GPIO LEVEL NANOS` (emulated time, to the clk_sys cycle): the pulser's outputs, which
 // a board shows on a scope. --ready-file is created once the USB CDC port is up, as a
 // board's /dev/ttyACM0 appears only once it has enumerated (run-emu.sh waits for it).
+// --still-clock keeps the PWM slice that drives GPIO from toggling its pin: a converter's
+// clock (the pic0rick's on GPIO0) feeds nothing in the emulator, and rp2040js schedules two
+// events per period for it, which at 60 MHz left the emulated chip at 1/140 of real time.
+// The slice's registers and counter still work as the firmware wrote them.
 //
 // The image is the very .bin that `make -C hardware/firmware rp2040` writes into the UF2.
 // PIO runs in lockstep with the CPU (lockstep.mjs). Emulated time is not wall time (about
@@ -24,7 +28,7 @@ import { attachSyntheticEcho } from './echo.mjs';
 import { lockstepSimulator } from './lockstep.mjs';
 
 const usage = 'usage: node bridge.mjs IMAGE.bin BOOTROM.mjs [--adc CHANNEL=CODE ...] ' +
-  '[--echo-pins FIRST] [--trace-pin GPIO ...] [--ready-file PATH]\n';
+  '[--echo-pins FIRST] [--trace-pin GPIO ...] [--ready-file PATH] [--still-clock GPIO]\n';
 const [imagePath, bootromPath, ...options] = process.argv.slice(2);
 if (!imagePath || !bootromPath) {
   process.stderr.write(usage);
@@ -34,6 +38,7 @@ const adcSettings = [];
 let echoPins = null;
 const tracePins = [];
 let readyFile = null;
+const stillClocks = [];
 for (let i = 0; i < options.length; i += 2) {
   const [flag, value] = [options[i], options[i + 1]];
   if (flag === '--adc' && value) {
@@ -49,6 +54,8 @@ for (let i = 0; i < options.length; i += 2) {
     tracePins.push(Number(value));
   } else if (flag === '--ready-file' && value) {
     readyFile = value;
+  } else if (flag === '--still-clock' && /^\d+$/.test(value ?? '') && Number(value) < 30) {
+    stillClocks.push(Number(value));
   } else {
     process.stderr.write(usage);
     process.exit(2);
@@ -70,6 +77,15 @@ for (const [channel, code] of adcSettings) {
 }
 if (echoPins !== null) {
   attachSyntheticEcho(sim, echoPins);
+}
+for (const gpio of stillClocks) {
+  for (const channel of mcu.pwm.channels) {
+    if ([channel.pinA1, channel.pinA2, channel.pinB1, channel.pinB2].includes(gpio)) {
+      for (const alarm of [channel.alarmA, channel.alarmB, channel.alarmBottom]) {
+        alarm.schedule = () => {};
+      }
+    }
+  }
 }
 for (const gpio of tracePins) {
   let level = null;

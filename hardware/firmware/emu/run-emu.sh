@@ -16,12 +16,13 @@ board=${1:-rp2040-reference}
 # - rp2040-reference: HV sense (ADC 0, 25 V through the 11:1 divider: 25000 * 4096 /
 #   (3300 * 11) = 2821), the temperature sensor (ADC 4, 27 degC = 0.706 V: 876), and a
 #   synthetic echo on the ADC's D0-D9 (GPIO 0-9);
-# - pic0rick: no HV sense; the temperature sensor; the echo on D0-D9 = GPIO 1-10.
+# - pic0rick: no HV sense; the temperature sensor; the echo on D0-D9 = GPIO 1-10; its ADC
+#   clock (PWM on GPIO0) held still, as nothing in the emulator is clocked by it.
 case "$board" in
     rp2040-reference) build=build-rp2040/sonobridge-rp2040.bin target=rp2040
                       front_end_default="--adc 0=2821 --adc 4=876 --echo-pins 0" ;;
     pic0rick)         build=build-pic0rick/sonobridge-pic0rick.bin target=pic0rick
-                      front_end_default="--adc 4=876 --echo-pins 1" ;;
+                      front_end_default="--adc 4=876 --echo-pins 1 --still-clock 0" ;;
     *) echo "error: unknown board $board: rp2040-reference or pic0rick" >&2; exit 2 ;;
 esac
 image=$(realpath -m "${2:-$here/../$build}")
@@ -41,8 +42,8 @@ done
 cd "$here"
 front_end=${FRONT_END:-$front_end_default}
 # the bridge creates this once the emulated USB CDC port is up: like a board's /dev/ttyACM0,
-# the path is printed only once the board has enumerated (its 12 ms of emulated time are seconds
-# of wall time, and bytes sent before then would meet no port)
+# the path is printed only once the board has enumerated (its 12 ms of emulated time take a
+# tenth of a second of wall time or more, and bytes sent before then would meet no port)
 ready=$(mktemp -u /tmp/sonobridge-rp2040-emu-ready.XXXXXX)
 # raw, no echo: the pty is a byte pipe, as a CDC ACM port is
 socat "PTY,link=$link,raw,echo=0" \
