@@ -21,6 +21,8 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(MAKE) -s --no-print-directory -C hardware/firmware test host
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q hil_tests --firmware-host
+	$(MAKE) -s --no-print-directory -C hardware/firmware pic0rick emu-deps
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q hil_tests --rp2040-emu pic0rick
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 lint: $(STAMP)

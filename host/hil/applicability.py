@@ -42,9 +42,11 @@ class BoardFacts:
     envelope: bool
     #: the suite started the simulator itself, so the phantom's ground truth is known
     simulated: bool
+    #: the board's firmware runs on an emulated chip, whose time is not wall time
+    emulated: bool = False
 
     @classmethod
-    def of(cls, dev: Device, simulated: bool) -> BoardFacts:
+    def of(cls, dev: Device, simulated: bool, emulated: bool = False) -> BoardFacts:
         """The facts of an opened, handshaken connection."""
         info = dev.info
         capable = bool(info is not None and info.capabilities & Capability.RESET)
@@ -53,7 +55,7 @@ class BoardFacts:
                    status=dev.supports(MsgType.GET_STATUS), ping=dev.supports(MsgType.PING),
                    reset=capable and dev.supports(MsgType.RESET),
                    clock=dev.dialect.device_clock, envelope=dev.dialect.envelope_samples,
-                   simulated=simulated)
+                   simulated=simulated, emulated=emulated)
 
     def as_dict(self) -> dict[str, object]:
         """For the report."""
@@ -108,6 +110,14 @@ def _reset(f: BoardFacts) -> str | None:
         f"({f.dialect}); HIL-CMD-7 checks a protocol v1 board refuses RESET")
 
 
+def _wall_time(what: str) -> Rule:
+    def rule(f: BoardFacts) -> str | None:
+        return None if not f.emulated else (
+            f"{what} in wall time; the board runs on an emulated chip, whose time runs at a "
+            "fraction of wall time, so that says nothing of the board's")
+    return rule
+
+
 def _simulated(f: BoardFacts) -> str | None:
     return None if f.simulated else (
         "needs the simulator's ground truth (the phantom's wire positions): applies only when "
@@ -135,8 +145,10 @@ RULES: dict[str, Rule] = {
     "HIL-STR-2": _v1("NAK BUSY is the board's v1 reply; this board's START and STOP are "
                      "carried out by the host"),
     "HIL-STR-4": _clock,
-    "HIL-LAT-1": _ping("it times PING round trips"),
-    "HIL-LAT-2": _ping("it times PING round trips while streaming"),
+    "HIL-LAT-1": _all(_ping("it times PING round trips"),
+                      _wall_time("it times PING round trips")),
+    "HIL-LAT-2": _all(_ping("it times PING round trips while streaming"),
+                      _wall_time("it times PING round trips while streaming")),
     "HIL-REC-1": _reset,
     "HIL-DATA-1": _rf("the DC offset is measured from the zero level"),
     "HIL-DATA-2": _rf("the noise floor is the RMS around the zero level of the deepest "

@@ -137,11 +137,13 @@ class HilOptions:
     soak_minutes: float
     #: the board's wire format (``sonobridge.device.dialect.DIALECTS``), or "auto": detected
     dialect: str = AUTO
+    #: a board whose RP2040 image the suite runs on the emulator (None: not the emulator)
+    rp2040_emu: str | None = None
 
     @property
     def simulated(self) -> bool:
         """True when the suite started the simulated board itself."""
-        return self.port is None and self.firmware_host is None
+        return self.port is None and self.firmware_host is None and self.rp2040_emu is None
 
 
 #: a real-time priority low in the range: above every ordinary process, below the kernel's own
@@ -175,7 +177,10 @@ class ProcessTarget(Target):
 
     kind = "firmware-host"
 
-    def __init__(self, argv: list[str], startup_s: float = 20.0) -> None:
+    def __init__(self, argv: list[str], startup_s: float = 20.0, kind: str | None = None
+                 ) -> None:
+        if kind is not None:
+            self.kind = kind
         self.argv = argv
         self.output: deque[str] = deque(maxlen=50)
         self._closing = False
@@ -359,6 +364,30 @@ def firmware_host_argv(path: str | None, buffer_ms: float = 0.0) -> list[str]:
         rated = load_profile(str(profile)).info.rated_throughput_bps
         buffer_bytes = max(buffer_bytes, int(rated * buffer_ms / 1000))
     return [str(binary), "--buffer", str(buffer_bytes)]
+
+
+#: the emulator's launcher in the repository, and each board's make target and image
+RP2040_EMU_RELPATH = "hardware/firmware/emu/run-emu.sh"
+RP2040_IMAGES = {
+    "pic0rick": ("pic0rick", "hardware/firmware/build-pic0rick/sonobridge-pic0rick.bin"),
+    "rp2040-reference": ("rp2040", "hardware/firmware/build-rp2040/sonobridge-rp2040.bin"),
+}
+
+
+def rp2040_emu_argv(board: str) -> list[str]:
+    """The command that serves ``board``'s built image on the emulated RP2040 (its first line
+    of output is the pty); TargetUnavailable when it cannot run here."""
+    repo = repository()
+    target, image = RP2040_IMAGES[board]
+    hint = f"make -C hardware/firmware {target} emu-deps"
+    if repo is None:
+        raise TargetUnavailable("the RP2040 emulator runs from a checkout of the repository "
+                                f"(it needs the firmware's sources): {hint} there")
+    if not (repo / image).is_file():
+        raise TargetUnavailable(f"no {board} image at {image}: {hint}")
+    if not (repo / "hardware/firmware/emu/node_modules/rp2040js").is_dir():
+        raise TargetUnavailable(f"the emulator rp2040js is not installed: {hint}")
+    return [str(repo / RP2040_EMU_RELPATH), board, str(repo / image)]
 
 
 # -- what the reader thread sees ----------------------------------------------------------------

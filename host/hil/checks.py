@@ -481,7 +481,11 @@ class JitterStats:
 
 
 def jitter_stats(lines: np.ndarray, prf_hz: float) -> JitterStats:
-    """Deltas of device timestamps between consecutive firings of one sweep vs 1/PRF."""
+    """Deltas of device timestamps between consecutive firings of one sweep vs 1/PRF.
+
+    Sweeps of a single firing (a fixed element, one line per frame) follow each other on the
+    PRF: there, consecutive sweeps are consecutive firings.
+    """
     st = JitterStats(nominal_us=1e6 / prf_hz)
     if lines.size < 2:
         return st
@@ -495,7 +499,8 @@ def jitter_stats(lines: np.ndarray, prf_hz: float) -> JitterStats:
         i = int(back[0])
         st.first_backwards = (int(ts[i]), int(ts[i + 1]))
     k = firing_numbers(lines)
-    same = (np.diff(lines["frame_index"]) == 0) & (np.diff(k) == 1)
+    single = lines["lines_per_frame"][1:].astype(np.int64) * lines["ensemble_size"][1:] == 1
+    same = ((np.diff(lines["frame_index"]) == 0) | single) & (np.diff(k) == 1)
     d = dt_all[same].astype(np.float64)
     st.n = int(d.size)
     if d.size:

@@ -36,6 +36,10 @@ OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("firmware-host", {"nargs": "?", "const": "auto", "default": None, "metavar": "PATH",
                        "help": "test the C firmware's host build (default path, in the "
                        "repository: hardware/firmware/build/sonobridge-fw-host)"}),
+    ("rp2040-emu", {"nargs": "?", "const": "pic0rick", "default": None, "metavar": "BOARD",
+                    "choices": ("pic0rick", "rp2040-reference"),
+                    "help": "test a built RP2040 image on the emulated RP2040 (rp2040js): "
+                    "pic0rick (the default) or rp2040-reference; see hardware/README.md"}),
     ("duration", {"type": float, "default": None, "metavar": "SECONDS",
                   "help": f"streaming time of the throughput test (default {SIM_DURATION_S:g} s "
                   f"on the simulator, {HARDWARE_DURATION_S:g} s on a board)"}),

@@ -25,6 +25,7 @@ from sonobridge.hil.board import (
     Target,
     TargetUnavailable,
     firmware_host_argv,
+    rp2040_emu_argv,
 )
 from sonobridge.hil.plugin import HARDWARE_DURATION_S, SIM_DURATION_S
 from sonobridge.hil.report import NOT_APPLICABLE, REQUIREMENTS, HilReport
@@ -245,12 +246,14 @@ def hil_options(pytestconfig: pytest.Config) -> HilOptions:
     def opt(name: str) -> Any:
         return pytestconfig.getoption("sonobridge_" + name)
 
-    port, fw, duration = opt("port"), opt("firmware_host"), opt("duration")
+    port, fw, emu, duration = (opt("port"), opt("firmware_host"), opt("rp2040_emu"),
+                               opt("duration"))
     if duration is None:
         duration = SIM_DURATION_S if port is None else HARDWARE_DURATION_S
-    if port and fw:
-        raise pytest.UsageError("give either a port or --sonobridge-firmware-host "
-                                "(--port / --firmware-host in hil_tests), not both")
+    if sum(bool(v) for v in (port, fw, emu)) > 1:
+        raise pytest.UsageError("give one of a port, --sonobridge-firmware-host and "
+                                "--sonobridge-rp2040-emu (--port / --firmware-host / "
+                                "--rp2040-emu in hil_tests)")
     return HilOptions(
         port=port, baud=opt("baud"), firmware_host=fw, duration_s=float(duration),
         throughput_bps=opt("throughput"),
@@ -258,7 +261,7 @@ def hil_options(pytestconfig: pytest.Config) -> HilOptions:
                         seed=opt("sim_seed"), profile=opt("sim_profile"),
                         buffer_ms=opt("sim_buffer_ms")),
         unplug=opt("unplug"), soak_minutes=opt("soak_minutes"),
-        dialect=dialect_option(opt("dialect")),
+        dialect=dialect_option(opt("dialect")), rp2040_emu=emu,
     )
 
 
@@ -295,6 +298,13 @@ def hil_target(hil_options: HilOptions, hil_report: HilReport,
             hil_report.target = {"kind": "firmware-host", "unavailable": str(exc)}
             pytest.skip(str(exc))
         target = ProcessTarget(argv)
+    elif o.rp2040_emu:
+        try:
+            argv = rp2040_emu_argv(o.rp2040_emu)
+        except TargetUnavailable as exc:
+            hil_report.target = {"kind": "rp2040-emu", "unavailable": str(exc)}
+            pytest.skip(str(exc))
+        target = ProcessTarget(argv, kind=f"rp2040-emu ({o.rp2040_emu})")
     else:
         target = SimTarget(o.sim, tmp_path_factory.mktemp("hil-sim"))
     hil_report.target = target.describe()
@@ -340,7 +350,8 @@ def _idle_between_tests(request: pytest.FixtureRequest) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def hil_facts(hil: HilSession, hil_options: HilOptions, hil_report: HilReport) -> BoardFacts:
     """What the board is, as far as applicability goes (``sonobridge.hil.applicability``)."""
-    facts = BoardFacts.of(hil.dev, simulated=hil_options.simulated)
+    facts = BoardFacts.of(hil.dev, simulated=hil_options.simulated,
+                          emulated=hil_options.rp2040_emu is not None)
     hil_report.facts = facts.as_dict()
     return facts
 
