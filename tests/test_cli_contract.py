@@ -101,6 +101,7 @@ MISTAKES: list[Row] = [
     Row("view sim:// --snapshot /nonexistent/v.png", 2, ("--snapshot", "/nonexistent")),
     Row("view sim:// --snapshot {png}", 2, ("--snapshot", "exists", "--force")),
     Row("view sim:// --depth-cm 200", 2, ("--depth-cm", "<= 100")),
+    Row("view sim:// --lite=yes", 2, ("--lite", "ignored explicit argument")),
     # demo
     Row("demo --frames 0", 2, ("--frames", ">= 1")),
     Row("demo --protocol --seed -1", 2, ("--seed", "-1")),
