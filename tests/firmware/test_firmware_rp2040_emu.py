@@ -9,13 +9,14 @@ the harness.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import pairwise
 from pathlib import Path
 
@@ -62,21 +63,33 @@ def _adc_latency_samples() -> int:
     return int(m[1])
 
 
-@pytest.fixture(scope="module", params=sorted(TARGETS))
-def emulated(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
-    """(board, pty path) of that board's image running on the emulator."""
-    board = request.param
+@contextlib.contextmanager
+def served(board: str, front_end: str | None = None,
+           on_stderr: Callable[[str], None] | None = None) -> Iterator[str]:
+    """``board``'s image built and served by ``emu/run-emu.sh``: yields its pty path.
+
+    ``front_end`` replaces the script's analogue side (its FRONT_END); ``on_stderr`` gets
+    every line the emulator writes to stderr (read on a thread, so the pipe never fills).
+    On the way out the script must stop the emulator and remove its pty link.
+    """
     done = subprocess.run(["make", "-C", str(FIRMWARE), TARGETS[board], "emu-deps"],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
+    env = {**os.environ, "FRONT_END": front_end} if front_end else None
     proc = subprocess.Popen([str(FIRMWARE / "emu" / "run-emu.sh"), board],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None and proc.stderr is not None
+    stderr = proc.stderr
+    reader = None
+    if on_stderr is not None:
+        reader = threading.Thread(target=lambda: [on_stderr(line) for line in stderr],
+                                  daemon=True)
+        reader.start()
     path = ""
     try:
-        assert proc.stdout is not None
         path = proc.stdout.readline().strip()
-        assert path, proc.stderr.read() if proc.stderr else ""
-        yield board, path
+        assert path, "" if reader else stderr.read()
+        yield path
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -84,11 +97,18 @@ def emulated(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
         except subprocess.TimeoutExpired:
             proc.kill()
             code = proc.wait(5)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
-    # it stopped the emulator and removed its pty link on the way out
+        if reader is not None:
+            reader.join(10)
+        proc.stdout.close()
+        stderr.close()
     assert code == 0 and not (path and Path(path).exists())
+
+
+@pytest.fixture(scope="module", params=sorted(TARGETS))
+def emulated(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
+    """(board, pty path) of that board's image running on the emulator."""
+    with served(request.param) as path:
+        yield request.param, path
 
 
 def test_emulated_image_announces_its_board_profile(emulated: tuple[str, str]) -> None:
@@ -176,33 +196,22 @@ def test_pic0rick_pulser_drives_its_pins_in_order() -> None:
     # the pic0rick image's pulser as a scope would show it, from the emulator's GPIO edges:
     # OE (17) up, `cycles` bipolar periods on P+ (11) / P- (12), PDAMP (16) for PORT_DAMP_NS
     # right after the burst, OE down after the capture window
-    done = subprocess.run(["make", "-C", str(FIRMWARE), "pic0rick", "emu-deps"],
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout + done.stderr
     pins = (11, 12, 16, 17)
     front_end = "--adc 4=876 --echo-pins 1 --still-clock 0 " + " ".join(
         f"--trace-pin {p}" for p in pins)
-    proc = subprocess.Popen([str(FIRMWARE / "emu" / "run-emu.sh"), "pic0rick"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "FRONT_END": front_end})
     edges: list[tuple[int, int, int]] = []  # (nanos, gpio, level)
-    reader = threading.Thread(target=lambda: edges.extend(
-        (int(t), int(g), int(v)) for line in proc.stderr  # type: ignore[union-attr]
-        if line.startswith("trace ") for _, g, v, t in [line.split()]), daemon=True)
-    reader.start()
-    try:
-        port = proc.stdout.readline().strip()  # type: ignore[union-attr]
-        with open_emulated(port) as dev:
-            cfg = dev.configure(lines_per_frame=1, prf_hz=100, samples_per_line=1024,
-                                pulse_cycles=3, pulse_freq_hz=2_000_000, decimation=1)
-            dev.start()
-            frames = list(dev.frames(timeout=60.0, count=3))
-            dev.stop()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(10)
-        reader.join(10)
-        proc.stdout.close()  # type: ignore[union-attr]
+
+    def edge(line: str) -> None:
+        if line.startswith("trace "):
+            _, gpio, level, nanos = line.split()
+            edges.append((int(nanos), int(gpio), int(level)))
+
+    with served("pic0rick", front_end, edge) as port, open_emulated(port) as dev:
+        cfg = dev.configure(lines_per_frame=1, prf_hz=100, samples_per_line=1024,
+                            pulse_cycles=3, pulse_freq_hz=2_000_000, decimation=1)
+        dev.start()
+        frames = list(dev.frames(timeout=60.0, count=3))
+        dev.stop()
     assert all(f.complete for f in frames)
     clock_ns = 1e9 / 120e6
     half = int(120e6 // (2 * cfg.pulse_freq_hz))  # PIO clocks per half period (hal_rp2040.c)

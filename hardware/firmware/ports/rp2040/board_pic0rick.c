@@ -14,19 +14,10 @@ const sb_board_t pic0rick_board = {
         0x0F,                /* U8, I16, U16_OB, PACKED12 */
         SB_SWEEP_FIXED,      /* one element, no mechanism */
         SB_CAP_RESET,        /* no HV control or sense: the pulser's rail is fixed on the board */
-        60000000u,           /* clk_sys 120 MHz / 2, from PWM on GPIO0 */
-        8,                   /* max_decimation */
-        32,                  /* tgc_points_max */
-        16,                  /* ensemble_max */
-        8,                   /* pulse_cycles_max */
-        64,                  /* min_samples_per_line */
-        RP2040_MAX_SAMPLES,  /* max_samples_per_line */
-        65535,               /* max_start_delay_samples */
-        256,                 /* max_lines_per_frame */
+        RP2040_PORT_ACQUISITION,
         750, 5550,           /* the AD8331 as the board's README gives it: 7.5..55.5 dB */
         0, 0,                /* sweep range: FIXED */
-        10, 5000,            /* prf_hz: a firing plus packing must fit in 200 us */
-        1000000, 15000000,   /* pulse_freq_hz: half periods of 60..4 PIO cycles at 120 MHz */
+        RP2040_PORT_TIMING,
         0, 0,                /* hv_mv: the board does not report its HV rail */
         0,                   /* transducer_freq_hz: whatever probe is plugged in */
         1000000              /* rated_throughput_bps: USB full-speed CDC ceiling, not measured */

@@ -10,19 +10,10 @@ const sb_board_t rp2040_board = {
         0x0F,                /* U8, I16, U16_OB, PACKED12 */
         SB_SWEEP_FIXED,      /* single element, no mechanism: every line on the same axis */
         SB_CAP_RESET,        /* HV is a fixed rail, the front end is real */
-        60000000u,           /* clk_sys 120 MHz / 2 */
-        8,                   /* max_decimation: 7.5 MS/s keeps the ADC above its min clock */
-        32,                  /* tgc_points_max */
-        16,                  /* ensemble_max */
-        8,                   /* pulse_cycles_max */
-        64,                  /* min_samples_per_line */
-        RP2040_MAX_SAMPLES,  /* max_samples_per_line */
-        65535,               /* max_start_delay_samples */
-        256,                 /* max_lines_per_frame */
+        RP2040_PORT_ACQUISITION,
         -450, 4350,          /* AD8331 in LO gain mode: -4.5..43.5 dB */
         0, 0,                /* sweep range: FIXED */
-        10, 5000,            /* prf_hz: a firing plus packing must fit in 200 us */
-        1000000, 15000000,   /* pulse_freq_hz: half periods of 60..4 PIO cycles at 120 MHz */
+        RP2040_PORT_TIMING,
         25000, 25000,        /* hv_mv: the board's fixed HV rail (set to yours) */
         0,                   /* transducer_freq_hz: whatever probe is plugged in */
         1000000              /* rated_throughput_bps: USB full-speed CDC ceiling, not measured */
