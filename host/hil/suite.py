@@ -27,7 +27,7 @@ from sonobridge.hil.board import (
     firmware_host_argv,
     rp2040_emu_argv,
 )
-from sonobridge.hil.plugin import HARDWARE_DURATION_S, SIM_DURATION_S
+from sonobridge.hil.plugin import EMU_DURATION_S, HARDWARE_DURATION_S, SIM_DURATION_S
 from sonobridge.hil.report import NOT_APPLICABLE, REQUIREMENTS, HilReport
 
 #: what a conftest.py takes with ``from sonobridge.hil.suite import *`` (hooks and fixtures,
@@ -249,7 +249,8 @@ def hil_options(pytestconfig: pytest.Config) -> HilOptions:
     port, fw, emu, duration = (opt("port"), opt("firmware_host"), opt("rp2040_emu"),
                                opt("duration"))
     if duration is None:
-        duration = SIM_DURATION_S if port is None else HARDWARE_DURATION_S
+        duration = (EMU_DURATION_S if emu else HARDWARE_DURATION_S if port
+                    else SIM_DURATION_S)
     if sum(bool(v) for v in (port, fw, emu)) > 1:
         raise pytest.UsageError("give one of a port, --sonobridge-firmware-host and "
                                 "--sonobridge-rp2040-emu (--port / --firmware-host / "
